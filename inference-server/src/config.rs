@@ -1,0 +1,70 @@
+//! Server configuration: flags with environment fallbacks.
+
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (containers).
+    Json,
+    /// Human-readable (terminals).
+    Pretty,
+}
+
+/// Inferwatch inference server.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "inference-server",
+    version,
+    about = "Inferwatch inference server: built-in models behind instrumented HTTP"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "INFERWATCH_HOST", default_value = "0.0.0.0")]
+    pub host: String,
+    /// Port to listen on.
+    #[arg(long, env = "INFERWATCH_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Directory of model packages (one sub-directory per model).
+    #[arg(long, env = "INFERWATCH_MODEL_DIR", default_value = "models")]
+    pub model_dir: PathBuf,
+    /// Models to load at start-up, comma-separated, or `all`; `/ready` waits for them.
+    #[arg(
+        long,
+        env = "INFERWATCH_PRELOAD",
+        default_value = "all",
+        value_delimiter = ','
+    )]
+    pub preload: Vec<String>,
+    /// Most models kept loaded.
+    #[arg(long, env = "INFERWATCH_CACHE_MAX_MODELS", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cache_max_models: u64,
+    /// Most model package bytes kept loaded.
+    #[arg(long, env = "INFERWATCH_CACHE_MAX_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub cache_max_bytes: u64,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "INFERWATCH_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Most items in one batch request.
+    #[arg(long, env = "INFERWATCH_MAX_BATCH_ITEMS", default_value_t = 256)]
+    pub max_batch_items: usize,
+    /// Longest accepted text in bytes.
+    #[arg(long, env = "INFERWATCH_MAX_TEXT_BYTES", default_value_t = 100_000)]
+    pub max_text_bytes: usize,
+    /// Per-request timeout in milliseconds (504 beyond it).
+    #[arg(long, env = "INFERWATCH_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+    /// Most inference requests in flight at once (429 beyond it).
+    #[arg(long, env = "INFERWATCH_CONCURRENCY_LIMIT", default_value_t = 256)]
+    pub concurrency_limit: usize,
+    /// Record request and per-model metrics (the `/metrics` endpoint stays up either way).
+    #[arg(long, env = "INFERWATCH_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub metrics: bool,
+    /// Log format.
+    #[arg(long, env = "INFERWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+    /// Log filter (tracing env-filter syntax).
+    #[arg(long, env = "INFERWATCH_LOG", default_value = "info")]
+    pub log: String,
+}

@@ -1,0 +1,134 @@
+//! The server's one error type and the one place that maps errors to HTTP status + JSON body
+//! `{"error": "...", "type": "..."}`.
+
+use crate::model_manager::ManagerError;
+use crate::models::PredictError;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not valid JSON (400).
+    #[error("request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// The JSON is well-formed but not what the endpoint takes, or a value is out of range (422).
+    #[error("{0}")]
+    Validation(String),
+    /// Content-Type is not application/json (415).
+    #[error("unsupported content type: send 'Content-Type: application/json'")]
+    UnsupportedMediaType,
+    /// The body exceeds the configured limit (413).
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// No model of that name (404).
+    #[error("model '{0}' not found")]
+    ModelNotFound(String),
+    /// No such route (404).
+    #[error("no route for {0}")]
+    RouteNotFound(String),
+    /// The model exists but this operation does not apply to its kind (404 in OIP, 422 here).
+    #[error("{0}")]
+    WrongKind(String),
+    /// Concurrency limit reached (429).
+    #[error("server is at its concurrency limit of {0} requests; retry later")]
+    Overloaded(usize),
+    /// The request took longer than the configured timeout (504).
+    #[error("request did not finish within {0} ms")]
+    Timeout(u64),
+    /// The model could not be loaded (503).
+    #[error("{0}")]
+    ModelUnavailable(String),
+    /// A bug or runtime failure (500).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The JSON error body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub error: String,
+    /// Stable machine-readable kind.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+impl ApiError {
+    /// HTTP status and stable `type` string.
+    pub fn status_and_kind(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
+            Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
+            Self::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Self::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::ModelNotFound(_) => (StatusCode::NOT_FOUND, "model_not_found"),
+            Self::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::WrongKind(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unsupported_for_model_kind",
+            ),
+            Self::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
+            Self::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+            Self::ModelUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "model_unavailable"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// Map an axum JSON rejection, keeping its precise message.
+    pub fn from_json_rejection(r: JsonRejection, limit: usize) -> Self {
+        match r {
+            JsonRejection::JsonSyntaxError(e) => Self::InvalidJson(e.body_text()),
+            JsonRejection::JsonDataError(e) => Self::Validation(e.body_text()),
+            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType,
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::PayloadTooLarge { limit }
+            }
+            other => Self::InvalidJson(other.body_text()),
+        }
+    }
+}
+
+impl From<ManagerError> for ApiError {
+    fn from(e: ManagerError) -> Self {
+        match e {
+            ManagerError::NotFound(name) => Self::ModelNotFound(name),
+            other => Self::ModelUnavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<PredictError> for ApiError {
+    fn from(e: PredictError) -> Self {
+        match e {
+            PredictError::Invalid(e) => Self::Validation(e.to_string()),
+            PredictError::Runtime(e) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind) = self.status_and_kind();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), kind, error = %self, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), kind, error = %self, "request rejected");
+        }
+        (
+            status,
+            axum::Json(ErrorBody {
+                error: self.to_string(),
+                kind,
+            }),
+        )
+            .into_response()
+    }
+}

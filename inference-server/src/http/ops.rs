@@ -1,0 +1,113 @@
+//! Operational routes: liveness, readiness, metrics, OpenAPI.
+
+use super::AppState;
+use crate::error::ApiError;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use utoipa::OpenApi;
+
+/// Liveness: the process serves HTTP.
+#[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, body = Object)))]
+pub async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: 200 only when every configured model is loaded and answered its warm-up
+/// inference; otherwise 503 saying which are missing and why.
+#[utoipa::path(get, path = "/ready", tag = "ops", responses((status = 200, body = Object), (status = 503, body = Object)))]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let status = state.manager.status(&state.required_models);
+    let missing: Vec<&String> = status
+        .iter()
+        .filter(|(_, s)| !s.loaded)
+        .map(|(n, _)| n)
+        .collect();
+    if missing.is_empty() {
+        (
+            StatusCode::OK,
+            Json(json!({"ready": true, "models": status})),
+        )
+            .into_response()
+    } else {
+        let error = format!(
+            "models not ready: {}",
+            missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "error": error, "type": "not_ready", "models": status})),
+        )
+            .into_response()
+    }
+}
+
+/// Prometheus metrics (OpenMetrics text format).
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let body = state
+        .metrics
+        .encode()
+        .map_err(|e| ApiError::Internal(format!("metrics encoding failed: {e}")))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
+}
+
+/// The OpenAPI document of this server, generated from the handlers and types.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Inferwatch inference server",
+        description = "Built-in models behind instrumented HTTP: per-model v1 routes, the Open Inference Protocol v2, and operational routes."
+    ),
+    paths(
+        health,
+        ready,
+        metrics,
+        openapi,
+        crate::http::v1::predict,
+        crate::http::v1::recommend,
+        crate::http::v1::list,
+        crate::http::v1::describe,
+        crate::http::v2::server_metadata,
+        crate::http::v2::live,
+        crate::http::v2::ready,
+        crate::http::v2::model_metadata,
+        crate::http::v2::model_ready,
+        crate::http::v2::infer,
+    ),
+    components(schemas(
+        crate::error::ErrorBody,
+        crate::http::v1::TextInput,
+        crate::http::v1::RatingInput,
+        crate::http::v1::SeriesInput,
+        crate::http::v1::RecommendRequest,
+        crate::http::v1::Prediction,
+        crate::http::v1::LabelProbability,
+        crate::inference::EmailInput,
+        crate::http::v2::InferRequest,
+        crate::http::v2::InferInput,
+        crate::http::v2::RequestedOutput,
+        crate::http::v2::OutputTensor,
+        crate::model_manager::ModelStatus,
+    ))
+)]
+pub struct ApiDoc;
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, body = Object)))]
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,17 @@
+//! The Inferwatch inference server: the five built-in models behind fast, instrumented HTTP.
+//!
+//! A request flows router -> decode + validate -> [`model_manager::ModelManager`] -> featurize
+//! -> tract plan -> postprocess -> metrics -> JSON (see `ARCHITECTURE.md`, "Data plane").
+
+pub mod config;
+pub mod error;
+pub mod featurize;
+pub mod http;
+pub mod inference;
+pub mod metrics;
+pub mod model_manager;
+pub mod model_store;
+pub mod models;
+pub mod package;
+pub mod runtime;
+pub mod server;

@@ -1,0 +1,27 @@
+//! `inference-server` binary.
+
+use clap::Parser;
+use inference_server::config::Config;
+use inference_server::server;
+
+fn main() -> std::process::ExitCode {
+    let config = Config::parse();
+    server::init_logging(config.log_format, &config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(server::run(config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "inference server failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

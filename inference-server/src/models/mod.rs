@@ -1,0 +1,154 @@
+//! Loaded models: one type per model family, behind [`LoadedModel`].
+
+pub mod recsys;
+pub mod text;
+pub mod trend;
+
+use crate::featurize::FeaturizeError;
+use crate::metrics::ModelMetrics;
+use crate::package::{ModelKind, ModelMeta, PackageError, PackageFiles};
+use crate::runtime::{Plan, RuntimeError};
+use std::time::{Duration, Instant};
+
+/// Time spent per stage of one request.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stages {
+    /// Raw input -> tensors.
+    pub featurize: Duration,
+    /// tract run.
+    pub infer: Duration,
+    /// Tensors -> answer.
+    pub postprocess: Duration,
+}
+
+impl Stages {
+    /// Run `f`, adding its duration to the stage chosen by `pick`.
+    pub fn time<T>(&mut self, pick: fn(&mut Self) -> &mut Duration, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = f();
+        *pick(self) += start.elapsed();
+        out
+    }
+}
+
+/// A prediction failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictError {
+    /// The input is not acceptable (422).
+    #[error(transparent)]
+    Invalid(#[from] FeaturizeError),
+    /// The runtime failed (500).
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// A model package could not be turned into a running model.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The package is incomplete, corrupt or fails its checksum.
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    /// The ONNX graph does not compile or run.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The warm-up inference failed.
+    #[error("warm-up inference failed: {0}")]
+    Warmup(#[from] PredictError),
+    /// The package is inconsistent (e.g. tokenizer and model.json disagree).
+    #[error("invalid model package: {0}")]
+    Invalid(String),
+}
+
+impl LoadError {
+    /// Bounded reason label for `inferwatch_model_load_failures_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Package(PackageError::Checksum { .. }) => "checksum",
+            Self::Package(_) | Self::Invalid(_) => "invalid_package",
+            Self::Runtime(_) | Self::Warmup(_) => "runtime",
+        }
+    }
+}
+
+/// The model families.
+#[derive(Debug)]
+pub enum Model {
+    /// sentiment, topic, email.
+    Text(text::TextModel),
+    /// rating prediction + top-k.
+    Recsys(recsys::RecsysModel),
+    /// forecast + analysis.
+    Trend(trend::TrendModel),
+}
+
+/// A model in the cache: package metadata, the running model and its metric handles.
+#[derive(Debug)]
+pub struct LoadedModel {
+    /// `model.json`.
+    pub meta: ModelMeta,
+    /// Where it was loaded from (e.g. `builtin:/models/sentiment`).
+    pub source: String,
+    /// Package size in bytes.
+    pub bytes: u64,
+    /// The model.
+    pub model: Model,
+    /// Metric handles for this (model, version); `None` when metrics are off.
+    pub metrics: Option<ModelMetrics>,
+}
+
+/// Durations of the load phases after the read.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadTimings {
+    /// Parse + optimize + featurizer setup.
+    pub optimize: Duration,
+    /// The warm-up inference.
+    pub warmup: Duration,
+}
+
+impl LoadedModel {
+    /// Build a model from a verified package and answer one warm-up inference.
+    pub fn build(
+        meta: ModelMeta,
+        files: &PackageFiles,
+        source: String,
+        metrics: Option<ModelMetrics>,
+    ) -> Result<(Self, LoadTimings), LoadError> {
+        let start = Instant::now();
+        let plan = Plan::compile(files.file("model.onnx")?)?;
+        let model = match meta.kind {
+            ModelKind::Sentiment | ModelKind::Topic | ModelKind::Email => {
+                Model::Text(text::TextModel::new(&meta, files, plan)?)
+            }
+            ModelKind::Recsys => Model::Recsys(recsys::RecsysModel::new(&meta, files, plan)?),
+            ModelKind::Trend => Model::Trend(trend::TrendModel::new(&meta, plan)?),
+        };
+        let optimize = start.elapsed();
+        let start = Instant::now();
+        let mut stages = Stages::default();
+        match &model {
+            Model::Text(m) => m.predict(&["warm up"], &mut stages).map(drop)?,
+            Model::Recsys(m) => m.predict(&[("1", "1")], &mut stages).map(drop)?,
+            Model::Trend(m) => m
+                .forecast(
+                    &trend::TrendInput {
+                        values: vec![1.0, 2.0, 3.0, 4.0, 5.0],
+                        horizon: 2,
+                        season_length: None,
+                    },
+                    &mut stages,
+                )
+                .map(drop)?,
+        }
+        let warmup = start.elapsed();
+        Ok((
+            Self {
+                bytes: files.bytes(),
+                meta,
+                source,
+                model,
+                metrics,
+            },
+            LoadTimings { optimize, warmup },
+        ))
+    }
+}

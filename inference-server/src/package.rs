@@ -1,0 +1,192 @@
+//! The model package format (`model.json` and its side files), as written by `training/`.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// The five built-in model kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// negative / neutral / positive text classification.
+    Sentiment,
+    /// 20 Newsgroups topic classification.
+    Topic,
+    /// spam / ham email classification.
+    Email,
+    /// rating prediction and top-k recommendations.
+    Recsys,
+    /// time-series forecast and trend analysis.
+    Trend,
+}
+
+impl ModelKind {
+    /// The lowercase name used in `model.json`, metrics and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sentiment => "sentiment",
+            Self::Topic => "topic",
+            Self::Email => "email",
+            Self::Recsys => "recsys",
+            Self::Trend => "trend",
+        }
+    }
+
+    /// Text classifiers share one implementation.
+    pub fn is_text(self) -> bool {
+        matches!(self, Self::Sentiment | Self::Topic | Self::Email)
+    }
+}
+
+/// `model.json`. Kind-specific sections are optional at the type level and checked at load.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelMeta {
+    /// Which model kind this package is.
+    pub kind: ModelKind,
+    /// Package name (the URL name).
+    pub name: String,
+    /// Package version.
+    pub version: String,
+    /// Class labels of classifiers, in output order.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Featurizer settings; the shape depends on the kind.
+    pub featurizer: serde_json::Value,
+    /// sha256 of `model.onnx`, verified at load.
+    pub sha256: String,
+    /// Held-out metrics from training.
+    #[serde(default)]
+    pub metrics: serde_json::Value,
+    /// Reference prediction distribution on held-out data (for drift detection).
+    #[serde(default)]
+    pub reference_distribution: serde_json::Value,
+    /// Where the training data came from.
+    #[serde(default)]
+    pub training_data: serde_json::Value,
+    /// Trend analysis settings.
+    #[serde(default)]
+    pub analysis: Option<serde_json::Value>,
+    /// Recommender settings.
+    #[serde(default)]
+    pub recsys: Option<serde_json::Value>,
+    /// Email settings.
+    #[serde(default)]
+    pub email: Option<serde_json::Value>,
+    /// Anything else the package carries; kept for `/v2/models/{name}`.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// The raw files of one package, as fetched from a store.
+#[derive(Debug, Clone, Default)]
+pub struct PackageFiles {
+    /// File name -> bytes (`model.json`, `model.onnx`, `tokenizer.json`, `encoders.json`).
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+/// What can be wrong with a package.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    /// A required file is absent.
+    #[error("model package is missing {0}")]
+    MissingFile(&'static str),
+    /// A file does not parse.
+    #[error("model package file {file} is invalid: {reason}")]
+    Invalid {
+        /// The file.
+        file: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `model.onnx` does not match the checksum in `model.json`.
+    #[error("model.onnx sha256 is {actual}, model.json says {expected}")]
+    Checksum {
+        /// From `model.json`.
+        expected: String,
+        /// Computed.
+        actual: String,
+    },
+}
+
+impl PackageFiles {
+    /// Total size of the package in bytes (what the cache limit counts).
+    pub fn bytes(&self) -> u64 {
+        self.files.values().map(|f| f.len() as u64).sum()
+    }
+
+    /// A required file.
+    pub fn file(&self, name: &'static str) -> Result<&[u8], PackageError> {
+        self.files
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or(PackageError::MissingFile(name))
+    }
+
+    /// Parse a required JSON file.
+    pub fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &'static str,
+    ) -> Result<T, PackageError> {
+        serde_json::from_slice(self.file(name)?).map_err(|e| PackageError::Invalid {
+            file: name,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Parse `model.json` and verify the sha256 of `model.onnx` against it.
+    pub fn verified_meta(&self) -> Result<ModelMeta, PackageError> {
+        let meta: ModelMeta = self.json("model.json")?;
+        let actual = hex::encode(Sha256::digest(self.file("model.onnx")?));
+        if !actual.eq_ignore_ascii_case(&meta.sha256) {
+            return Err(PackageError::Checksum {
+                expected: meta.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(meta)
+    }
+}
+
+/// Read a typed section out of a JSON settings value.
+pub fn section<T: serde::de::DeserializeOwned>(
+    value: &serde_json::Value,
+    file: &'static str,
+) -> Result<T, PackageError> {
+    serde_json::from_value(value.clone()).map_err(|e| PackageError::Invalid {
+        file,
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(onnx: &[u8], sha: &str) -> PackageFiles {
+        let meta = serde_json::json!({"kind": "trend", "name": "t", "version": "1", "featurizer": {}, "sha256": sha});
+        let mut p = PackageFiles::default();
+        p.files
+            .insert("model.json".into(), serde_json::to_vec(&meta).unwrap());
+        p.files.insert("model.onnx".into(), onnx.to_vec());
+        p
+    }
+
+    #[test]
+    fn checksum_mismatch_is_rejected_with_both_values() {
+        let err = package(b"abc", "00").verified_meta().unwrap_err();
+        assert!(matches!(err, PackageError::Checksum { .. }));
+        assert!(err.to_string().contains("ba7816bf"), "{err}");
+    }
+
+    #[test]
+    fn matching_checksum_is_accepted() {
+        let sha = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(package(b"abc", sha).verified_meta().unwrap().name, "t");
+    }
+
+    #[test]
+    fn missing_model_json_is_a_clear_error() {
+        let err = PackageFiles::default().verified_meta().unwrap_err();
+        assert_eq!(err.to_string(), "model package is missing model.json");
+    }
+}

@@ -1,0 +1,65 @@
+//! The ONNX runtime boundary: tract-onnx, compiled once into an optimized typed plan at load.
+
+use std::sync::Arc;
+use tract_onnx::prelude::*;
+
+/// A compiled, optimized model ready to run; cheap to clone and safe to share across threads.
+#[derive(Clone)]
+pub struct Plan {
+    plan: Arc<TypedSimplePlan>,
+}
+
+/// A failure inside tract.
+#[derive(Debug, thiserror::Error)]
+#[error("onnx runtime: {0}")]
+pub struct RuntimeError(String);
+
+impl From<TractError> for RuntimeError {
+    fn from(e: TractError) -> Self {
+        Self(format!("{e:#}"))
+    }
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan").finish_non_exhaustive()
+    }
+}
+
+impl Plan {
+    /// Parse an ONNX model, optimize it and turn it into a runnable plan.
+    pub fn compile(onnx: &[u8]) -> Result<Self, RuntimeError> {
+        let mut reader = onnx;
+        let plan = tract_onnx::onnx()
+            .model_for_read(&mut reader)?
+            .into_optimized()?
+            .into_runnable()?;
+        Ok(Self { plan })
+    }
+
+    /// Run with int64 inputs, each given as (shape, data).
+    pub fn run_i64(&self, inputs: &[(&[usize], &[i64])]) -> Result<Vec<f32>, RuntimeError> {
+        let tensors = inputs
+            .iter()
+            .map(|(shape, data)| Tensor::from_shape(shape, data).map(|t| t.into()))
+            .collect::<TractResult<TVec<TValue>>>()?;
+        self.run(tensors)
+    }
+
+    /// Run with one float32 input.
+    pub fn run_f32(&self, shape: &[usize], data: &[f32]) -> Result<Vec<f32>, RuntimeError> {
+        self.run(tvec!(Tensor::from_shape(shape, data)?.into()))
+    }
+
+    fn run(&self, inputs: TVec<TValue>) -> Result<Vec<f32>, RuntimeError> {
+        let outputs = self.plan.run(inputs)?;
+        let first = outputs
+            .first()
+            .ok_or_else(|| RuntimeError("model produced no output".into()))?;
+        Ok(first
+            .to_plain_array_view::<f32>()?
+            .iter()
+            .copied()
+            .collect())
+    }
+}

@@ -1,0 +1,154 @@
+//! Start-up: build the state, preload models, serve until SIGTERM/SIGINT, drain.
+
+use crate::config::{Config, LogFormat};
+use crate::http::{self, AppState};
+use crate::inference::Limits;
+use crate::metrics::Metrics;
+use crate::model_manager::{CacheLimits, ModelManager};
+use crate::model_store::LocalStore;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Start-up failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is inconsistent.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The model directory cannot be read.
+    #[error(transparent)]
+    Store(#[from] crate::model_store::StoreError),
+    /// The port cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Install the tracing subscriber (JSON lines or pretty).
+pub fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+/// Build the application state and the models `/ready` waits for.
+pub async fn build(config: &Config) -> Result<AppState, StartError> {
+    let metrics = Arc::new(Metrics::new());
+    let store = Arc::new(LocalStore::new(config.model_dir.clone()));
+    let limits = CacheLimits {
+        max_models: usize::try_from(config.cache_max_models).unwrap_or(usize::MAX),
+        max_bytes: config.cache_max_bytes,
+    };
+    let manager = Arc::new(ModelManager::new(
+        store,
+        limits,
+        metrics.clone(),
+        config.metrics,
+    ));
+    let known = manager.refresh().await?;
+    let required: Vec<String> = if config.preload.iter().any(|p| p == "all") {
+        known.clone()
+    } else {
+        config
+            .preload
+            .iter()
+            .filter(|p| !p.is_empty())
+            .cloned()
+            .collect()
+    };
+    if let Some(unknown) = required.iter().find(|r| !known.contains(r)) {
+        return Err(StartError::Config(format!(
+            "preload model '{unknown}' is not in {} (found: {known:?})",
+            config.model_dir.display()
+        )));
+    }
+    if required.len() > limits.max_models {
+        return Err(StartError::Config(format!(
+            "{} models to preload but the cache holds {}; raise --cache-max-models",
+            required.len(),
+            limits.max_models
+        )));
+    }
+    Ok(AppState {
+        manager,
+        metrics,
+        required_models: Arc::new(required),
+        limits: Limits {
+            max_batch_items: config.max_batch_items,
+            max_text_bytes: config.max_text_bytes,
+        },
+        max_body_bytes: config.max_body_bytes,
+        timeout: Duration::from_millis(config.request_timeout_ms),
+        permits: Arc::new(Semaphore::new(config.concurrency_limit)),
+        concurrency_limit: config.concurrency_limit,
+        record_metrics: config.metrics,
+    })
+}
+
+/// Load every required model in the background; `/ready` turns 200 when all are in.
+pub fn preload(state: &AppState) {
+    for name in state.required_models.iter().cloned() {
+        let manager = state.manager.clone();
+        tokio::spawn(async move {
+            if let Err(e) = manager.get(&name).await {
+                tracing::error!(model = %name, error = %e, "preload failed");
+            }
+        });
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutdown signal received; draining in-flight requests");
+}
+
+/// Run the server until a shutdown signal, then drain.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let state = build(&config).await?;
+    preload(&state);
+    let addr = format!("{}:{}", config.host, config.port);
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+    tracing::info!(addr = %addr, models = ?state.required_models, "listening");
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(StartError::Serve)?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,429 @@
+//! The metric catalogue: every metric the inference server exports, with its type, help text,
+//! labels and bucket layout.
+//!
+//! Names are the names as exposed on `/metrics` (counters end in `_total`). Label values are
+//! bounded: model names come from the configured model store, routes are route templates,
+//! stages/phases/outcomes are the fixed enums documented on each metric. Never user ids or text.
+
+/// The Prometheus type of a metric.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MetricKind {
+    /// A monotonically increasing counter (`_total`).
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// A histogram with the given bucket upper bounds.
+    Histogram(&'static [f64]),
+    /// An info-style gauge that is always 1 and carries its information in labels.
+    Info,
+}
+
+/// One metric of the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricDef {
+    /// Exposed name, including `_total` for counters.
+    pub name: &'static str,
+    /// Help text (`# HELP`).
+    pub help: &'static str,
+    /// Type and, for histograms, buckets.
+    pub kind: MetricKind,
+    /// Label names, in order.
+    pub labels: &'static [&'static str],
+}
+
+impl MetricDef {
+    /// The name to register with a client library that appends `_total` to counters itself.
+    pub fn base_name(&self) -> &'static str {
+        match self.kind {
+            MetricKind::Counter => self.name.strip_suffix("_total").unwrap_or(self.name),
+            _ => self.name,
+        }
+    }
+}
+
+/// Latency buckets (seconds) for HTTP requests and predictions: 100 µs to 10 s.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0,
+    5.0, 10.0,
+];
+/// Stage latency buckets (seconds): featurize / infer / postprocess are sub-millisecond work.
+pub const STAGE_BUCKETS: &[f64] = &[
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25,
+    1.0,
+];
+/// Model load phase buckets (seconds).
+pub const LOAD_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0,
+];
+/// Confidence / probability buckets.
+pub const CONFIDENCE_BUCKETS: &[f64] =
+    &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0];
+/// Items per request or job.
+pub const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+/// Predicted rating buckets (1..5 stars).
+pub const RATING_BUCKETS: &[f64] = &[1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0];
+/// Points per analysed series.
+pub const SERIES_POINT_BUCKETS: &[f64] = &[
+    4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
+];
+
+const M: &[&str] = &["model", "version"];
+
+macro_rules! metric {
+    ($id:ident, $name:literal, $kind:expr, $labels:expr, $help:literal) => {
+        #[doc = $help]
+        pub const $id: MetricDef = MetricDef {
+            name: $name,
+            help: $help,
+            kind: $kind,
+            labels: $labels,
+        };
+    };
+}
+
+// HTTP
+metric!(
+    HTTP_REQUESTS,
+    "inferwatch_http_requests_total",
+    MetricKind::Counter,
+    &["route", "method", "status"],
+    "HTTP requests served, by route template, method and status code."
+);
+metric!(
+    HTTP_REQUEST_DURATION,
+    "inferwatch_http_request_duration_seconds",
+    MetricKind::Histogram(LATENCY_BUCKETS),
+    &["route", "method"],
+    "HTTP request latency from first byte read to response, by route template."
+);
+metric!(
+    HTTP_IN_FLIGHT,
+    "inferwatch_http_requests_in_flight",
+    MetricKind::Gauge,
+    &[],
+    "HTTP requests currently being served."
+);
+metric!(HTTP_REJECTED, "inferwatch_http_requests_rejected_total", MetricKind::Counter, &["reason"],
+    "Requests refused before reaching a handler: reason is overloaded (429), timeout (504) or too_large (413).");
+
+// Per model
+metric!(
+    PREDICTIONS,
+    "inferwatch_predictions_total",
+    MetricKind::Counter,
+    &["model", "version", "outcome"],
+    "Predicted items, by outcome: success, invalid_input or error."
+);
+metric!(
+    PREDICTION_DURATION,
+    "inferwatch_prediction_duration_seconds",
+    MetricKind::Histogram(LATENCY_BUCKETS),
+    M,
+    "End-to-end model time of one predict request (all stages, all items)."
+);
+metric!(
+    PREDICTION_STAGE_DURATION,
+    "inferwatch_prediction_stage_duration_seconds",
+    MetricKind::Histogram(STAGE_BUCKETS),
+    &["model", "version", "stage"],
+    "Time per request spent in each stage: featurize, infer or postprocess."
+);
+metric!(
+    PREDICTION_CONFIDENCE,
+    "inferwatch_prediction_confidence",
+    MetricKind::Histogram(CONFIDENCE_BUCKETS),
+    M,
+    "Confidence (top-class probability) of each classification."
+);
+metric!(
+    PREDICTED_LABELS,
+    "inferwatch_predicted_labels_total",
+    MetricKind::Counter,
+    &["model", "version", "label"],
+    "Predicted labels of classification models (sentiment, topic, email spam/ham)."
+);
+metric!(
+    BATCH_SIZE,
+    "inferwatch_batch_size",
+    MetricKind::Histogram(BATCH_BUCKETS),
+    M,
+    "Items per predict request."
+);
+metric!(
+    MODEL_CPU_SECONDS,
+    "inferwatch_model_cpu_seconds_total",
+    MetricKind::Counter,
+    M,
+    "Thread CPU time spent featurizing, running and post-processing a model."
+);
+
+// recsys
+metric!(
+    RECSYS_COLD_STARTS,
+    "inferwatch_recsys_cold_starts_total",
+    MetricKind::Counter,
+    &["model", "version", "kind"],
+    "Rating predictions that used a cold-start fallback: unknown_user, unknown_item or both."
+);
+metric!(
+    RECSYS_PREDICTED_RATING,
+    "inferwatch_recsys_predicted_rating",
+    MetricKind::Histogram(RATING_BUCKETS),
+    M,
+    "Predicted ratings (1 to 5)."
+);
+metric!(
+    RECSYS_ENCODER_LOOKUPS,
+    "inferwatch_recsys_encoder_lookups_total",
+    MetricKind::Counter,
+    &["model", "version", "entity", "result"],
+    "Id encoder lookups by entity (user, item) and result (known, unknown)."
+);
+
+// trend
+metric!(
+    TREND_SERIES,
+    "inferwatch_trend_series_total",
+    MetricKind::Counter,
+    M,
+    "Time series received for analysis."
+);
+metric!(
+    TREND_SERIES_POINTS,
+    "inferwatch_trend_series_points",
+    MetricKind::Histogram(SERIES_POINT_BUCKETS),
+    M,
+    "Points per analysed series."
+);
+metric!(
+    TREND_ANALYSES,
+    "inferwatch_trend_analyses_total",
+    MetricKind::Counter,
+    &["model", "version", "outcome"],
+    "Trend analyses by outcome: completed or failed."
+);
+metric!(
+    TREND_FALLBACKS,
+    "inferwatch_trend_fallbacks_total",
+    MetricKind::Counter,
+    &["model", "version", "reason"],
+    "Placeholder forecasts (last value repeated) because a series was too short for the model."
+);
+
+// Model cache
+metric!(
+    CACHE_HITS,
+    "inferwatch_model_cache_hits_total",
+    MetricKind::Counter,
+    &["model"],
+    "Model cache lookups that found the model loaded."
+);
+metric!(
+    CACHE_MISSES,
+    "inferwatch_model_cache_misses_total",
+    MetricKind::Counter,
+    &["model"],
+    "Model cache lookups that had to load the model."
+);
+metric!(
+    CACHE_EVICTIONS,
+    "inferwatch_model_cache_evictions_total",
+    MetricKind::Counter,
+    &["model"],
+    "Models evicted from the cache to respect its count or byte limit."
+);
+metric!(
+    CACHE_MODELS,
+    "inferwatch_model_cache_models",
+    MetricKind::Gauge,
+    &[],
+    "Models currently loaded."
+);
+metric!(
+    CACHE_BYTES,
+    "inferwatch_model_cache_bytes",
+    MetricKind::Gauge,
+    &[],
+    "Bytes of model packages currently loaded."
+);
+metric!(
+    CACHE_CAPACITY_BYTES,
+    "inferwatch_model_cache_capacity_bytes",
+    MetricKind::Gauge,
+    &[],
+    "Byte limit of the model cache."
+);
+metric!(
+    MODEL_LOAD_DURATION,
+    "inferwatch_model_load_duration_seconds",
+    MetricKind::Histogram(LOAD_BUCKETS),
+    &["model", "phase"],
+    "Model load time by phase: read (fetch + verify), optimize (parse + compile plan), warmup."
+);
+metric!(
+    MODEL_LOAD_FAILURES,
+    "inferwatch_model_load_failures_total",
+    MetricKind::Counter,
+    &["model", "reason"],
+    "Failed model loads by reason: not_found, checksum, invalid_package, runtime."
+);
+metric!(
+    MODEL_READY,
+    "inferwatch_model_ready",
+    MetricKind::Gauge,
+    &["model"],
+    "1 when a configured model is loaded and answered its warm-up inference, else 0."
+);
+
+// Info
+metric!(
+    BUILD_INFO,
+    "inferwatch_build_info",
+    MetricKind::Info,
+    &["version", "rustc"],
+    "Build information of the inference server."
+);
+metric!(
+    MODEL_INFO,
+    "inferwatch_model_info",
+    MetricKind::Info,
+    &["model", "kind", "version", "sha256", "source"],
+    "Loaded model packages: kind, version, checksum and where they were loaded from."
+);
+
+// Process (standard names from the Prometheus client guidelines)
+metric!(
+    PROCESS_CPU,
+    "process_cpu_seconds_total",
+    MetricKind::Counter,
+    &[],
+    "Total user and system CPU time spent in seconds."
+);
+metric!(
+    PROCESS_RSS,
+    "process_resident_memory_bytes",
+    MetricKind::Gauge,
+    &[],
+    "Resident memory size in bytes."
+);
+metric!(
+    PROCESS_VSZ,
+    "process_virtual_memory_bytes",
+    MetricKind::Gauge,
+    &[],
+    "Virtual memory size in bytes."
+);
+metric!(
+    PROCESS_OPEN_FDS,
+    "process_open_fds",
+    MetricKind::Gauge,
+    &[],
+    "Number of open file descriptors."
+);
+metric!(
+    PROCESS_MAX_FDS,
+    "process_max_fds",
+    MetricKind::Gauge,
+    &[],
+    "Maximum number of open file descriptors."
+);
+metric!(
+    PROCESS_THREADS,
+    "process_threads",
+    MetricKind::Gauge,
+    &[],
+    "Number of OS threads in the process."
+);
+metric!(
+    PROCESS_START_TIME,
+    "process_start_time_seconds",
+    MetricKind::Gauge,
+    &[],
+    "Start time of the process since unix epoch in seconds."
+);
+
+/// Every metric the server exports, in exposition order.
+pub const CATALOGUE: &[MetricDef] = &[
+    HTTP_REQUESTS,
+    HTTP_REQUEST_DURATION,
+    HTTP_IN_FLIGHT,
+    HTTP_REJECTED,
+    PREDICTIONS,
+    PREDICTION_DURATION,
+    PREDICTION_STAGE_DURATION,
+    PREDICTION_CONFIDENCE,
+    PREDICTED_LABELS,
+    BATCH_SIZE,
+    MODEL_CPU_SECONDS,
+    RECSYS_COLD_STARTS,
+    RECSYS_PREDICTED_RATING,
+    RECSYS_ENCODER_LOOKUPS,
+    TREND_SERIES,
+    TREND_SERIES_POINTS,
+    TREND_ANALYSES,
+    TREND_FALLBACKS,
+    CACHE_HITS,
+    CACHE_MISSES,
+    CACHE_EVICTIONS,
+    CACHE_MODELS,
+    CACHE_BYTES,
+    CACHE_CAPACITY_BYTES,
+    MODEL_LOAD_DURATION,
+    MODEL_LOAD_FAILURES,
+    MODEL_READY,
+    BUILD_INFO,
+    MODEL_INFO,
+    PROCESS_CPU,
+    PROCESS_RSS,
+    PROCESS_VSZ,
+    PROCESS_OPEN_FDS,
+    PROCESS_MAX_FDS,
+    PROCESS_THREADS,
+    PROCESS_START_TIME,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn metric_names_are_unique_and_follow_prometheus_conventions() {
+        let mut seen = HashSet::new();
+        for m in CATALOGUE {
+            assert!(seen.insert(m.name), "duplicate metric {}", m.name);
+            assert!(
+                m.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{}",
+                m.name
+            );
+            assert_eq!(
+                m.kind == MetricKind::Counter,
+                m.name.ends_with("_total"),
+                "{}: only counters end in _total",
+                m.name
+            );
+            assert!(
+                !m.help.is_empty() && m.help.ends_with('.'),
+                "{}: help must be a sentence",
+                m.name
+            );
+            assert!(
+                !m.labels.contains(&"user_id") && !m.labels.contains(&"text"),
+                "{}: unbounded label",
+                m.name
+            );
+        }
+    }
+
+    #[test]
+    fn histogram_buckets_are_strictly_increasing() {
+        for m in CATALOGUE {
+            if let MetricKind::Histogram(b) = m.kind {
+                assert!(b.windows(2).all(|w| w[0] < w[1]), "{}", m.name);
+            }
+        }
+    }
+}
