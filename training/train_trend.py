@@ -152,6 +152,9 @@ def main():
         y = np.linspace(10, 20, 30 + k) + rng.normal(0, 0.3, 30 + k)
         y[5 + k] += 15  # an injected anomaly
         cases.append((y, 5, None))
+    for k in range(6):  # noisy downward series, weekly-like season
+        t = np.arange(60 + 7 * k, dtype=np.float64)
+        cases.append((100 - 0.5 * t + 3 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 0.5, len(t)), 7, None))
     cases += [(np.array([1.0, 2.0, 3.0]), 3, None), (np.array([5.0, 5.0, 5.0, 5.0, 5.0]), 2, None),
               (np.array([3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]), 4, 4), (co2_tr[:20], 6, 12)]
     for y, h, p in cases:

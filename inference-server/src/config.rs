@@ -30,12 +30,7 @@ pub struct Config {
     #[arg(long, env = "INFERWATCH_MODEL_DIR", default_value = "models")]
     pub model_dir: PathBuf,
     /// Models to load at start-up, comma-separated, or `all`; `/ready` waits for them.
-    #[arg(
-        long,
-        env = "INFERWATCH_PRELOAD",
-        default_value = "all",
-        value_delimiter = ','
-    )]
+    #[arg(long, env = "INFERWATCH_PRELOAD", default_value = "all", value_delimiter = ',')]
     pub preload: Vec<String>,
     /// Most models kept loaded.
     #[arg(long, env = "INFERWATCH_CACHE_MAX_MODELS", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]

@@ -18,7 +18,7 @@ pub enum ApiError {
     #[error("{0}")]
     Validation(String),
     /// Content-Type is not application/json (415).
-    #[error("unsupported content type: send 'Content-Type: application/json'")]
+    #[error("unsupported content type: send a JSON body ('Content-Type: application/json'; the OIP binary tensor extension is not supported)")]
     UnsupportedMediaType,
     /// The body exceeds the configured limit (413).
     #[error("request body is larger than the limit of {limit} bytes")]
@@ -65,16 +65,11 @@ impl ApiError {
         match self {
             Self::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
             Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
-            Self::UnsupportedMediaType => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
+            Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Self::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::ModelNotFound(_) => (StatusCode::NOT_FOUND, "model_not_found"),
             Self::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Self::WrongKind(_) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unsupported_for_model_kind",
-            ),
+            Self::WrongKind(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_for_model_kind"),
             Self::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
             Self::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             Self::ModelUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "model_unavailable"),
@@ -88,9 +83,7 @@ impl ApiError {
             JsonRejection::JsonSyntaxError(e) => Self::InvalidJson(e.body_text()),
             JsonRejection::JsonDataError(e) => Self::Validation(e.body_text()),
             JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType,
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::PayloadTooLarge { limit }
-            }
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge { limit },
             other => Self::InvalidJson(other.body_text()),
         }
     }
@@ -122,13 +115,6 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = status.as_u16(), kind, error = %self, "request rejected");
         }
-        (
-            status,
-            axum::Json(ErrorBody {
-                error: self.to_string(),
-                kind,
-            }),
-        )
-            .into_response()
+        (status, axum::Json(ErrorBody { error: self.to_string(), kind })).into_response()
     }
 }

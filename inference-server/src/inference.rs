@@ -101,26 +101,13 @@ impl Inputs {
                 limits.max_batch_items
             )));
         }
-        let at = |i: usize, m: String| {
-            ApiError::Validation(if n > 1 {
-                format!("inputs[{i}]: {m}")
-            } else {
-                m
-            })
-        };
+        let at = |i: usize, m: String| ApiError::Validation(if n > 1 { format!("inputs[{i}]: {m}") } else { m });
         let text = |i: usize, field: &str, t: &str, required: bool| -> Result<(), ApiError> {
             if required && t.trim().is_empty() {
                 return Err(at(i, format!("{field} must not be empty")));
             }
             if t.len() > limits.max_text_bytes {
-                return Err(at(
-                    i,
-                    format!(
-                        "{field} is {} bytes; the limit is {}",
-                        t.len(),
-                        limits.max_text_bytes
-                    ),
-                ));
+                return Err(at(i, format!("{field} is {} bytes; the limit is {}", t.len(), limits.max_text_bytes)));
             }
             Ok(())
         };
@@ -131,16 +118,10 @@ impl Inputs {
             Self::Trend(_) => kind == ModelKind::Trend,
         };
         if !matches_kind {
-            return Err(ApiError::WrongKind(format!(
-                "this operation is not available for {} models",
-                kind.as_str()
-            )));
+            return Err(ApiError::WrongKind(format!("this operation is not available for {} models", kind.as_str())));
         }
         match self {
-            Self::Text(v) => v
-                .iter()
-                .enumerate()
-                .try_for_each(|(i, t)| text(i, "text", t, true)),
+            Self::Text(v) => v.iter().enumerate().try_for_each(|(i, t)| text(i, "text", t, true)),
             Self::Email(v) => v.iter().enumerate().try_for_each(|(i, e)| {
                 text(i, "subject", &e.subject, false)?;
                 text(i, "body", &e.body, false)?;
@@ -159,14 +140,10 @@ impl Inputs {
             }),
             Self::Recommend { user_id, k } => {
                 if user_id.is_empty() || user_id.len() > 256 {
-                    return Err(ApiError::Validation(
-                        "user_id must be 1 to 256 characters".into(),
-                    ));
+                    return Err(ApiError::Validation("user_id must be 1 to 256 characters".into()));
                 }
                 if *k == 0 || *k > 100 {
-                    return Err(ApiError::Validation(format!(
-                        "k must be between 1 and 100, got {k}"
-                    )));
+                    return Err(ApiError::Validation(format!("k must be between 1 and 100, got {k}")));
                 }
                 Ok(())
             }
@@ -184,29 +161,19 @@ pub fn email_text(e: &EmailInput) -> String {
     s
 }
 
-fn compute(
-    model: &LoadedModel,
-    inputs: &Inputs,
-    stages: &mut Stages,
-) -> Result<Outputs, PredictError> {
+fn compute(model: &LoadedModel, inputs: &Inputs, stages: &mut Stages) -> Result<Outputs, PredictError> {
     match (&model.model, inputs) {
         (Model::Text(m), Inputs::Text(texts)) => {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             Ok(Outputs::Probabilities(m.predict(&refs, stages)?))
         }
         (Model::Text(m), Inputs::Email(emails)) => {
-            let joined: Vec<String> = stages.time(
-                |s| &mut s.featurize,
-                || emails.iter().map(email_text).collect(),
-            );
+            let joined: Vec<String> = stages.time(|s| &mut s.featurize, || emails.iter().map(email_text).collect());
             let refs: Vec<&str> = joined.iter().map(String::as_str).collect();
             Ok(Outputs::Probabilities(m.predict(&refs, stages)?))
         }
         (Model::Recsys(m), Inputs::Rating(pairs)) => {
-            let refs: Vec<(&str, &str)> = pairs
-                .iter()
-                .map(|(u, i)| (u.as_str(), i.as_str()))
-                .collect();
+            let refs: Vec<(&str, &str)> = pairs.iter().map(|(u, i)| (u.as_str(), i.as_str())).collect();
             Ok(Outputs::Ratings(m.predict(&refs, stages)?))
         }
         (Model::Recsys(m), Inputs::Recommend { user_id, k }) => {
@@ -222,16 +189,11 @@ fn compute(
                     e => e,
                 })?;
             }
-            Ok(Outputs::Trends(
-                series
-                    .iter()
-                    .map(|s| m.forecast(s, stages))
-                    .collect::<Result<_, _>>()?,
-            ))
+            Ok(Outputs::Trends(series.iter().map(|s| m.forecast(s, stages)).collect::<Result<_, _>>()?))
         }
-        _ => Err(PredictError::Invalid(
-            crate::featurize::FeaturizeError::Invalid("inputs do not match the model kind".into()),
-        )),
+        _ => Err(PredictError::Invalid(crate::featurize::FeaturizeError::Invalid(
+            "inputs do not match the model kind".into(),
+        ))),
     }
 }
 
@@ -261,34 +223,21 @@ fn record(
         (Ok(Outputs::Ratings(rows)), _) => rows.iter().for_each(|(r, c)| m.rated(*r, *c)),
         (Ok(Outputs::Trends(rows)), Inputs::Trend(series)) => {
             for (s, out) in series.iter().zip(rows) {
-                m.series(
-                    s.values.len(),
-                    true,
-                    out.method == crate::models::trend::Method::FallbackNaive,
-                );
+                m.series(s.values.len(), true, out.method == crate::models::trend::Method::FallbackNaive);
             }
         }
-        (Err(_), Inputs::Trend(series)) => series
-            .iter()
-            .for_each(|s| m.series(s.values.len(), false, false)),
+        (Err(_), Inputs::Trend(series)) => series.iter().for_each(|s| m.series(s.values.len(), false, false)),
         _ => {}
     }
 }
 
 /// Index and value of the largest probability.
 pub fn argmax(row: &[f32]) -> Option<(usize, f32)> {
-    row.iter()
-        .copied()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+    row.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 /// Validate, run and record one request.
-pub async fn run(
-    model: Arc<LoadedModel>,
-    inputs: Inputs,
-    limits: Limits,
-) -> Result<Outputs, ApiError> {
+pub async fn run(model: Arc<LoadedModel>, inputs: Inputs, limits: Limits) -> Result<Outputs, ApiError> {
     if let Err(e) = inputs.validate(model.meta.kind, limits) {
         if let (Some(m), ApiError::Validation(_)) = (&model.metrics, &e) {
             m.request(

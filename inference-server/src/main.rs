@@ -7,10 +7,7 @@ use inference_server::server;
 fn main() -> std::process::ExitCode {
     let config = Config::parse();
     server::init_logging(config.log_format, &config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");

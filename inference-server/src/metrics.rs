@@ -39,32 +39,31 @@ impl<M: Clone, C: MetricConstructor<M> + Clone> Fam<M, C> {
     /// The metric for these label values (in catalogue order).
     pub fn with(&self, values: &[&str]) -> M {
         debug_assert_eq!(values.len(), self.def.labels.len(), "{}", self.def.name);
-        let labels: Labels = self
-            .def
-            .labels
-            .iter()
-            .copied()
-            .zip(values.iter().map(|v| (*v).to_string()))
-            .collect();
+        let labels: Labels = self.def.labels.iter().copied().zip(values.iter().map(|v| (*v).to_string())).collect();
         self.family.get_or_create(&labels).clone()
     }
 }
 
+/// prometheus-client ends every help text with a period itself.
+fn help(def: MetricDef) -> &'static str {
+    def.help.strip_suffix('.').unwrap_or(def.help)
+}
+
 fn counter(reg: &mut Registry, def: MetricDef) -> Fam<Counter> {
     let family = Family::<Labels, Counter>::default();
-    reg.register(def.base_name(), def.help, family.clone());
+    reg.register(def.base_name(), help(def), family.clone());
     Fam { def, family }
 }
 
 fn counter_f(reg: &mut Registry, def: MetricDef) -> Fam<CounterF> {
     let family = Family::<Labels, CounterF>::default();
-    reg.register(def.base_name(), def.help, family.clone());
+    reg.register(def.base_name(), help(def), family.clone());
     Fam { def, family }
 }
 
 fn gauge(reg: &mut Registry, def: MetricDef) -> Fam<Gauge> {
     let family = Family::<Labels, Gauge>::default();
-    reg.register(def.base_name(), def.help, family.clone());
+    reg.register(def.base_name(), help(def), family.clone());
     Fam { def, family }
 }
 
@@ -73,7 +72,7 @@ fn histogram(reg: &mut Registry, def: MetricDef) -> Fam<Histogram, Buckets> {
         unreachable!("{} is not a histogram in the catalogue", def.name)
     };
     let family = Family::new_with_constructor(Buckets(buckets));
-    reg.register(def.base_name(), def.help, family.clone());
+    reg.register(def.base_name(), help(def), family.clone());
     Fam { def, family }
 }
 
@@ -142,14 +141,10 @@ impl Metrics {
     pub fn new() -> Self {
         let mut r = Registry::default();
         let in_flight = Gauge::default();
-        r.register(
-            cat::HTTP_IN_FLIGHT.name,
-            cat::HTTP_IN_FLIGHT.help,
-            in_flight.clone(),
-        );
+        r.register(cat::HTTP_IN_FLIGHT.name, cat::HTTP_IN_FLIGHT.help, in_flight.clone());
         let single = |r: &mut Registry, def: MetricDef| {
             let g = Gauge::default();
-            r.register(def.name, def.help, g.clone());
+            r.register(def.name, help(def), g.clone());
             g
         };
         let m = Self {
@@ -184,12 +179,7 @@ impl Metrics {
             registry: Registry::default(),
         };
         let build = gauge(&mut r, cat::BUILD_INFO);
-        build
-            .with(&[
-                env!("CARGO_PKG_VERSION"),
-                option_env!("INFERWATCH_RUSTC").unwrap_or("unknown"),
-            ])
-            .set(1);
+        build.with(&[env!("CARGO_PKG_VERSION"), option_env!("INFERWATCH_RUSTC").unwrap_or("unknown")]).set(1);
         r.register_collector(Box::new(ProcessCollector::new()));
         Self { registry: r, ..m }
     }
@@ -201,6 +191,12 @@ impl Metrics {
         Ok(out)
     }
 
+    /// Encode in the classic Prometheus text format (0.0.4), for scrapers that do not ask for
+    /// OpenMetrics (curl, `promtool check metrics`, older agents).
+    pub fn encode_prometheus_text(&self) -> Result<String, std::fmt::Error> {
+        Ok(openmetrics_to_prometheus_text(&self.encode()?))
+    }
+
     /// Resolve the per-model handles for a model about to be served.
     pub fn for_model(&self, meta: &ModelMeta) -> ModelMetrics {
         let mv = [meta.name.as_str(), meta.version.as_str()];
@@ -210,22 +206,15 @@ impl Metrics {
             invalid: with3(&self.predictions, "invalid_input"),
             error: with3(&self.predictions, "error"),
             duration: self.prediction_duration.with(&mv),
-            stages: ["featurize", "infer", "postprocess"]
-                .map(|s| self.stage_duration.with(&[mv[0], mv[1], s])),
+            stages: ["featurize", "infer", "postprocess"].map(|s| self.stage_duration.with(&[mv[0], mv[1], s])),
             confidence: self.confidence.with(&mv),
             labels: meta.labels.iter().map(|l| with3(&self.labels, l)).collect(),
             batch_size: self.batch_size.with(&mv),
             cpu: self.cpu.with(&mv),
-            cold_starts: ["unknown_user", "unknown_item", "both"]
-                .map(|k| with3(&self.cold_starts, k)),
+            cold_starts: ["unknown_user", "unknown_item", "both"].map(|k| with3(&self.cold_starts, k)),
             rating: self.rating.with(&mv),
-            lookups: [
-                ("user", "known"),
-                ("user", "unknown"),
-                ("item", "known"),
-                ("item", "unknown"),
-            ]
-            .map(|(e, r)| self.lookups.with(&[mv[0], mv[1], e, r])),
+            lookups: [("user", "known"), ("user", "unknown"), ("item", "known"), ("item", "unknown")]
+                .map(|(e, r)| self.lookups.with(&[mv[0], mv[1], e, r])),
             trend_series: self.trend_series.with(&mv),
             trend_points: self.trend_points.with(&mv),
             trend_completed: with3(&self.trend_analyses, "completed"),
@@ -326,12 +315,7 @@ impl ModelMetrics {
     pub fn series(&self, points: usize, analysed: bool, fallback: bool) {
         self.trend_series.inc();
         self.trend_points.observe(points as f64);
-        if analysed {
-            &self.trend_completed
-        } else {
-            &self.trend_failed
-        }
-        .inc();
+        if analysed { &self.trend_completed } else { &self.trend_failed }.inc();
         if fallback {
             self.trend_fallback.inc();
         }
@@ -349,21 +333,10 @@ struct ProcessCollector {
 impl ProcessCollector {
     fn new() -> Self {
         // SAFETY: sysconf has no preconditions.
-        let (ticks, page) = unsafe {
-            (
-                libc::sysconf(libc::_SC_CLK_TCK),
-                libc::sysconf(libc::_SC_PAGESIZE),
-            )
-        };
-        let start_time = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
-        Self {
-            start_time,
-            ticks: ticks.max(1) as f64,
-            page_size: page.max(1) as f64,
-        }
+        let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+        let start_time =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        Self { start_time, ticks: ticks.max(1) as f64, page_size: page.max(1) as f64 }
     }
 }
 
@@ -384,21 +357,15 @@ fn max_fds() -> Option<f64> {
 
 impl prometheus_client::collector::Collector for ProcessCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        fn gauge(
-            encoder: &mut DescriptorEncoder,
-            def: MetricDef,
-            v: f64,
-        ) -> Result<(), std::fmt::Error> {
+        fn gauge(encoder: &mut DescriptorEncoder, def: MetricDef, v: f64) -> Result<(), std::fmt::Error> {
             let g = ConstGauge::new(v);
-            g.encode(encoder.encode_descriptor(def.name, def.help, None, g.metric_type())?)
+            g.encode(encoder.encode_descriptor(def.name, help(def), None, g.metric_type())?)
         }
         if let Some((utime, stime, threads, vsize, rss)) = read_stat() {
             gauge(&mut encoder, cat::PROCESS_RSS, rss * self.page_size)?;
             gauge(&mut encoder, cat::PROCESS_VSZ, vsize)?;
             gauge(&mut encoder, cat::PROCESS_THREADS, threads)?;
-            let cpu = prometheus_client::metrics::counter::ConstCounter::new(
-                (utime + stime) / self.ticks,
-            );
+            let cpu = prometheus_client::metrics::counter::ConstCounter::new((utime + stime) / self.ticks);
             cpu.encode(encoder.encode_descriptor(
                 cat::PROCESS_CPU.base_name(),
                 cat::PROCESS_CPU.help,
@@ -418,31 +385,56 @@ impl prometheus_client::collector::Collector for ProcessCollector {
 
 /// CPU time consumed by the calling thread.
 pub fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid out-pointer for clock_gettime.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     if rc != 0 {
         return Duration::ZERO;
     }
-    Duration::new(
-        ts.tv_sec.max(0) as u64,
-        ts.tv_nsec.clamp(0, 999_999_999) as u32,
-    )
+    Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
 }
 
 /// Set the info gauge and readiness of a freshly loaded model.
 pub fn model_loaded(metrics: &Metrics, meta: &ModelMeta, source: &str) {
-    metrics
-        .model_info
-        .with(&[
-            &meta.name,
-            meta.kind.as_str(),
-            &meta.version,
-            &meta.sha256,
-            source,
-        ])
-        .set(1);
+    metrics.model_info.with(&[&meta.name, meta.kind.as_str(), &meta.version, &meta.sha256, source]).set(1);
+}
+
+/// Convert OpenMetrics text to the classic Prometheus text format: counter families are named
+/// with their `_total` suffix in `# HELP`/`# TYPE`, and the `# EOF` marker is dropped. Every
+/// other line is the same in both formats for the metric types this server exports.
+pub fn openmetrics_to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> =
+        cat::CATALOGUE.iter().filter(|m| m.kind == MetricKind::Counter).map(|m| m.base_name()).collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(name).then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_get_their_total_suffix_in_classic_text_format() {
+        let om = "# HELP inferwatch_predictions Predicted items.\n# TYPE inferwatch_predictions counter\ninferwatch_predictions_total{model=\"a\"} 1\n# HELP process_threads Threads.\n# TYPE process_threads gauge\nprocess_threads 3\n# EOF\n";
+        let text = openmetrics_to_prometheus_text(om);
+        assert_eq!(
+            text,
+            "# HELP inferwatch_predictions_total Predicted items.\n# TYPE inferwatch_predictions_total counter\ninferwatch_predictions_total{model=\"a\"} 1\n# HELP process_threads Threads.\n# TYPE process_threads gauge\nprocess_threads 3\n"
+        );
+    }
 }

@@ -80,19 +80,13 @@ pub struct ModelManager {
 
 impl std::fmt::Debug for ModelManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModelManager")
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
+        f.debug_struct("ModelManager").field("limits", &self.limits).finish_non_exhaustive()
     }
 }
 
 /// Which entries to evict so that `incoming` fits: least recently used first, never `keep`.
 /// Pure, so the policy is tested without loading anything.
-pub fn plan_evictions(
-    entries: &[(String, u64, u64)],
-    keep: &str,
-    limits: CacheLimits,
-) -> Vec<String> {
+pub fn plan_evictions(entries: &[(String, u64, u64)], keep: &str, limits: CacheLimits) -> Vec<String> {
     let mut order: Vec<&(String, u64, u64)> = entries.iter().filter(|e| e.0 != keep).collect();
     order.sort_by_key(|e| e.2);
     let mut count = entries.len();
@@ -117,9 +111,7 @@ impl ModelManager {
         metrics: Arc<Metrics>,
         per_model_metrics: bool,
     ) -> Self {
-        metrics
-            .cache_capacity
-            .set(i64::try_from(limits.max_bytes).unwrap_or(i64::MAX));
+        metrics.cache_capacity.set(i64::try_from(limits.max_bytes).unwrap_or(i64::MAX));
         Self {
             store,
             limits,
@@ -151,9 +143,7 @@ impl ModelManager {
     pub fn cached(&self, name: &str) -> Option<Arc<LoadedModel>> {
         let cache = self.cache.read().ok()?;
         let entry = cache.get(name)?;
-        entry
-            .last_used
-            .store(self.tick.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        entry.last_used.store(self.tick.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
         Some(entry.model.clone())
     }
 
@@ -163,12 +153,7 @@ impl ModelManager {
             self.metrics.cache_hits.with(&[name]).inc();
             return Ok(m);
         }
-        if !self
-            .known
-            .read()
-            .map(|k| k.iter().any(|n| n == name))
-            .unwrap_or(false)
-        {
+        if !self.known.read().map(|k| k.iter().any(|n| n == name)).unwrap_or(false) {
             return Err(ManagerError::NotFound(name.to_string()));
         }
         let lock = {
@@ -184,17 +169,11 @@ impl ModelManager {
         self.metrics.cache_misses.with(&[name]).inc();
         match self.load(name).await {
             Ok(m) => {
-                self.last_error
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(name);
+                self.last_error.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
                 Ok(m)
             }
             Err(e) => {
-                self.last_error
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(name.to_string(), e.to_string());
+                self.last_error.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), e.to_string());
                 self.metrics.model_ready.with(&[name]).set(0);
                 Err(e)
             }
@@ -205,11 +184,7 @@ impl ModelManager {
         let fail = |reason: &str| self.metrics.load_failures.with(&[name, reason]).inc();
         let start = Instant::now();
         let (files, source) = self.store.fetch(name).await.map_err(|e| {
-            fail(if matches!(e, StoreError::NotFound(_)) {
-                "not_found"
-            } else {
-                "store"
-            });
+            fail(if matches!(e, StoreError::NotFound(_)) { "not_found" } else { "store" });
             match e {
                 StoreError::NotFound(n) => ManagerError::NotFound(n),
                 e => ManagerError::Store(e),
@@ -218,45 +193,27 @@ impl ModelManager {
         let bytes = files.bytes();
         if bytes > self.limits.max_bytes {
             fail("too_large");
-            return Err(ManagerError::TooLarge {
-                model: name.into(),
-                bytes,
-                limit: self.limits.max_bytes,
-            });
+            return Err(ManagerError::TooLarge { model: name.into(), bytes, limit: self.limits.max_bytes });
         }
         let meta = files.verified_meta().map_err(|e| {
             let e = LoadError::from(e);
             fail(e.reason());
-            ManagerError::Load {
-                model: name.into(),
-                source: e,
-            }
+            ManagerError::Load { model: name.into(), source: e }
         })?;
         let read = start.elapsed();
-        let model_metrics = self
-            .per_model_metrics
-            .then(|| self.metrics.for_model(&meta));
+        let model_metrics = self.per_model_metrics.then(|| self.metrics.for_model(&meta));
         // Parsing, optimizing and the warm-up run are CPU work: keep them off the async workers.
-        let built = tokio::task::spawn_blocking(move || {
-            LoadedModel::build(meta, &files, source, model_metrics)
-        })
-        .await
-        .map_err(|e| LoadError::Invalid(format!("load task failed: {e}")))
-        .and_then(|r| r)
-        .map_err(|e| {
-            fail(e.reason());
-            ManagerError::Load {
-                model: name.into(),
-                source: e,
-            }
-        })?;
+        let built = tokio::task::spawn_blocking(move || LoadedModel::build(meta, &files, source, model_metrics))
+            .await
+            .map_err(|e| LoadError::Invalid(format!("load task failed: {e}")))
+            .and_then(|r| r)
+            .map_err(|e| {
+                fail(e.reason());
+                ManagerError::Load { model: name.into(), source: e }
+            })?;
         let (model, timings) = built;
-        let phase = |p: &str, d: std::time::Duration| {
-            self.metrics
-                .load_duration
-                .with(&[name, p])
-                .observe(d.as_secs_f64())
-        };
+        let phase =
+            |p: &str, d: std::time::Duration| self.metrics.load_duration.with(&[name, p]).observe(d.as_secs_f64());
         phase("read", read);
         phase("optimize", timings.optimize);
         phase("warmup", timings.warmup);
@@ -278,23 +235,9 @@ impl ModelManager {
     fn insert(&self, name: &str, model: Arc<LoadedModel>) {
         let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
         let tick = self.tick.fetch_add(1, Ordering::Relaxed);
-        cache.insert(
-            name.to_string(),
-            Entry {
-                model,
-                last_used: AtomicU64::new(tick),
-            },
-        );
-        let entries: Vec<(String, u64, u64)> = cache
-            .iter()
-            .map(|(k, e)| {
-                (
-                    k.clone(),
-                    e.model.bytes,
-                    e.last_used.load(Ordering::Relaxed),
-                )
-            })
-            .collect();
+        cache.insert(name.to_string(), Entry { model, last_used: AtomicU64::new(tick) });
+        let entries: Vec<(String, u64, u64)> =
+            cache.iter().map(|(k, e)| (k.clone(), e.model.bytes, e.last_used.load(Ordering::Relaxed))).collect();
         for evicted in plan_evictions(&entries, name, self.limits) {
             cache.remove(&evicted);
             self.metrics.cache_evictions.with(&[&evicted]).inc();
@@ -303,18 +246,12 @@ impl ModelManager {
         }
         self.metrics.model_ready.with(&[name]).set(1);
         self.metrics.cache_models.set(cache.len() as i64);
-        self.metrics
-            .cache_bytes
-            .set(cache.values().map(|e| e.model.bytes as i64).sum());
+        self.metrics.cache_bytes.set(cache.values().map(|e| e.model.bytes as i64).sum());
     }
 
     /// Status of each of `names`: loaded or why not.
     pub fn status(&self, names: &[String]) -> BTreeMap<String, ModelStatus> {
-        let errors = self
-            .last_error
-            .lock()
-            .map(|e| e.clone())
-            .unwrap_or_default();
+        let errors = self.last_error.lock().map(|e| e.clone()).unwrap_or_default();
         let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
         names
             .iter()
@@ -326,12 +263,7 @@ impl ModelManager {
                     error: if entry.is_some() {
                         None
                     } else {
-                        Some(
-                            errors
-                                .get(n)
-                                .cloned()
-                                .unwrap_or_else(|| "not loaded".to_string()),
-                        )
+                        Some(errors.get(n).cloned().unwrap_or_else(|| "not loaded".to_string()))
                     },
                 };
                 (n.clone(), status)
@@ -355,34 +287,21 @@ mod tests {
 
     #[test]
     fn nothing_is_evicted_within_limits() {
-        let limits = CacheLimits {
-            max_models: 3,
-            max_bytes: 100,
-        };
+        let limits = CacheLimits { max_models: 3, max_bytes: 100 };
         assert!(plan_evictions(&[e("a", 10, 1), e("b", 10, 2)], "b", limits).is_empty());
     }
 
     #[test]
     fn least_recently_used_is_evicted_first_when_count_is_exceeded() {
-        let limits = CacheLimits {
-            max_models: 2,
-            max_bytes: 1000,
-        };
+        let limits = CacheLimits { max_models: 2, max_bytes: 1000 };
         let plan = plan_evictions(&[e("a", 10, 5), e("b", 10, 1), e("c", 10, 9)], "c", limits);
         assert_eq!(plan, vec!["b".to_string()]);
     }
 
     #[test]
     fn byte_limit_evicts_until_the_new_model_fits_and_never_evicts_it() {
-        let limits = CacheLimits {
-            max_models: 10,
-            max_bytes: 100,
-        };
-        let plan = plan_evictions(
-            &[e("a", 40, 1), e("b", 40, 2), e("new", 70, 0)],
-            "new",
-            limits,
-        );
+        let limits = CacheLimits { max_models: 10, max_bytes: 100 };
+        let plan = plan_evictions(&[e("a", 40, 1), e("b", 40, 2), e("new", 70, 0)], "new", limits);
         assert_eq!(plan, vec!["a".to_string(), "b".to_string()]);
     }
 }

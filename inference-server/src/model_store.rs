@@ -32,10 +32,7 @@ pub trait ModelStore: Send + Sync + std::fmt::Debug {
     /// Names of the packages this store holds.
     fn list(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
     /// All files of one package and a description of where they came from.
-    fn fetch<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<(PackageFiles, String), StoreError>>;
+    fn fetch<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(PackageFiles, String), StoreError>>;
 }
 
 /// Package names are path segments: keep them boring.
@@ -43,9 +40,7 @@ pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Packages as sub-directories of a local directory (the built-in models by default).
@@ -64,31 +59,18 @@ impl LocalStore {
     }
 
     fn io(path: &std::path::Path, e: std::io::Error) -> StoreError {
-        StoreError::Io {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        }
+        StoreError::Io { path: path.display().to_string(), reason: e.to_string() }
     }
 }
 
 impl ModelStore for LocalStore {
     fn list(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
         Box::pin(async move {
-            let mut dir = tokio::fs::read_dir(&self.root)
-                .await
-                .map_err(|e| Self::io(&self.root, e))?;
+            let mut dir = tokio::fs::read_dir(&self.root).await.map_err(|e| Self::io(&self.root, e))?;
             let mut names = Vec::new();
-            while let Some(entry) = dir
-                .next_entry()
-                .await
-                .map_err(|e| Self::io(&self.root, e))?
-            {
+            while let Some(entry) = dir.next_entry().await.map_err(|e| Self::io(&self.root, e))? {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if valid_name(&name)
-                    && tokio::fs::try_exists(entry.path().join("model.json"))
-                        .await
-                        .unwrap_or(false)
-                {
+                if valid_name(&name) && tokio::fs::try_exists(entry.path().join("model.json")).await.unwrap_or(false) {
                     names.push(name);
                 }
             }
@@ -97,10 +79,7 @@ impl ModelStore for LocalStore {
         })
     }
 
-    fn fetch<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<(PackageFiles, String), StoreError>> {
+    fn fetch<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(PackageFiles, String), StoreError>> {
         Box::pin(async move {
             if !valid_name(name) {
                 return Err(StoreError::InvalidName(name.to_string()));
@@ -116,17 +95,11 @@ impl ModelStore for LocalStore {
             let mut package = PackageFiles::default();
             while let Some(entry) = entries.next_entry().await.map_err(|e| Self::io(&dir, e))? {
                 let file = entry.file_name().to_string_lossy().into_owned();
-                let is_file = entry
-                    .file_type()
-                    .await
-                    .map(|t| t.is_file())
-                    .unwrap_or(false);
+                let is_file = entry.file_type().await.map(|t| t.is_file()).unwrap_or(false);
                 if !is_file || SKIPPED.contains(&file.as_str()) {
                     continue;
                 }
-                let bytes = tokio::fs::read(entry.path())
-                    .await
-                    .map_err(|e| Self::io(&entry.path(), e))?;
+                let bytes = tokio::fs::read(entry.path()).await.map_err(|e| Self::io(&entry.path(), e))?;
                 package.files.insert(file, bytes);
             }
             if !package.files.contains_key("model.json") {

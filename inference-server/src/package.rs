@@ -116,21 +116,13 @@ impl PackageFiles {
 
     /// A required file.
     pub fn file(&self, name: &'static str) -> Result<&[u8], PackageError> {
-        self.files
-            .get(name)
-            .map(Vec::as_slice)
-            .ok_or(PackageError::MissingFile(name))
+        self.files.get(name).map(Vec::as_slice).ok_or(PackageError::MissingFile(name))
     }
 
     /// Parse a required JSON file.
-    pub fn json<T: serde::de::DeserializeOwned>(
-        &self,
-        name: &'static str,
-    ) -> Result<T, PackageError> {
-        serde_json::from_slice(self.file(name)?).map_err(|e| PackageError::Invalid {
-            file: name,
-            reason: e.to_string(),
-        })
+    pub fn json<T: serde::de::DeserializeOwned>(&self, name: &'static str) -> Result<T, PackageError> {
+        serde_json::from_slice(self.file(name)?)
+            .map_err(|e| PackageError::Invalid { file: name, reason: e.to_string() })
     }
 
     /// Parse `model.json` and verify the sha256 of `model.onnx` against it.
@@ -138,10 +130,7 @@ impl PackageFiles {
         let meta: ModelMeta = self.json("model.json")?;
         let actual = hex::encode(Sha256::digest(self.file("model.onnx")?));
         if !actual.eq_ignore_ascii_case(&meta.sha256) {
-            return Err(PackageError::Checksum {
-                expected: meta.sha256.clone(),
-                actual,
-            });
+            return Err(PackageError::Checksum { expected: meta.sha256.clone(), actual });
         }
         Ok(meta)
     }
@@ -152,10 +141,7 @@ pub fn section<T: serde::de::DeserializeOwned>(
     value: &serde_json::Value,
     file: &'static str,
 ) -> Result<T, PackageError> {
-    serde_json::from_value(value.clone()).map_err(|e| PackageError::Invalid {
-        file,
-        reason: e.to_string(),
-    })
+    serde_json::from_value(value.clone()).map_err(|e| PackageError::Invalid { file, reason: e.to_string() })
 }
 
 #[cfg(test)]
@@ -165,8 +151,7 @@ mod tests {
     fn package(onnx: &[u8], sha: &str) -> PackageFiles {
         let meta = serde_json::json!({"kind": "trend", "name": "t", "version": "1", "featurizer": {}, "sha256": sha});
         let mut p = PackageFiles::default();
-        p.files
-            .insert("model.json".into(), serde_json::to_vec(&meta).unwrap());
+        p.files.insert("model.json".into(), serde_json::to_vec(&meta).unwrap());
         p.files.insert("model.onnx".into(), onnx.to_vec());
         p
     }

@@ -30,10 +30,7 @@ impl Plan {
     /// Parse an ONNX model, optimize it and turn it into a runnable plan.
     pub fn compile(onnx: &[u8]) -> Result<Self, RuntimeError> {
         let mut reader = onnx;
-        let plan = tract_onnx::onnx()
-            .model_for_read(&mut reader)?
-            .into_optimized()?
-            .into_runnable()?;
+        let plan = tract_onnx::onnx().model_for_read(&mut reader)?.into_optimized()?.into_runnable()?;
         Ok(Self { plan })
     }
 
@@ -53,13 +50,7 @@ impl Plan {
 
     fn run(&self, inputs: TVec<TValue>) -> Result<Vec<f32>, RuntimeError> {
         let outputs = self.plan.run(inputs)?;
-        let first = outputs
-            .first()
-            .ok_or_else(|| RuntimeError("model produced no output".into()))?;
-        Ok(first
-            .to_plain_array_view::<f32>()?
-            .iter()
-            .copied()
-            .collect())
+        let first = outputs.first().ok_or_else(|| RuntimeError("model produced no output".into()))?;
+        Ok(first.to_plain_array_view::<f32>()?.iter().copied().collect())
     }
 }

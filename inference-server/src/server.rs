@@ -35,15 +35,11 @@ pub enum StartError {
 
 /// Install the tracing subscriber (JSON lines or pretty).
 pub fn init_logging(format: LogFormat, filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
 }
@@ -56,22 +52,12 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         max_models: usize::try_from(config.cache_max_models).unwrap_or(usize::MAX),
         max_bytes: config.cache_max_bytes,
     };
-    let manager = Arc::new(ModelManager::new(
-        store,
-        limits,
-        metrics.clone(),
-        config.metrics,
-    ));
+    let manager = Arc::new(ModelManager::new(store, limits, metrics.clone(), config.metrics));
     let known = manager.refresh().await?;
     let required: Vec<String> = if config.preload.iter().any(|p| p == "all") {
         known.clone()
     } else {
-        config
-            .preload
-            .iter()
-            .filter(|p| !p.is_empty())
-            .cloned()
-            .collect()
+        config.preload.iter().filter(|p| !p.is_empty()).cloned().collect()
     };
     if let Some(unknown) = required.iter().find(|r| !known.contains(r)) {
         return Err(StartError::Config(format!(
@@ -90,10 +76,7 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         manager,
         metrics,
         required_models: Arc::new(required),
-        limits: Limits {
-            max_batch_items: config.max_batch_items,
-            max_text_bytes: config.max_text_bytes,
-        },
+        limits: Limits { max_batch_items: config.max_batch_items, max_text_bytes: config.max_text_bytes },
         max_body_bytes: config.max_body_bytes,
         timeout: Duration::from_millis(config.request_timeout_ms),
         permits: Arc::new(Semaphore::new(config.concurrency_limit)),
@@ -104,7 +87,8 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
 
 /// Load every required model in the background; `/ready` turns 200 when all are in.
 pub fn preload(state: &AppState) {
-    for name in state.required_models.iter().cloned() {
+    for name in state.required_models.iter() {
+        let name = name.clone();
         let manager = state.manager.clone();
         tokio::spawn(async move {
             if let Err(e) = manager.get(&name).await {
@@ -138,12 +122,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let state = build(&config).await?;
     preload(&state);
     let addr = format!("{}:{}", config.host, config.port);
-    let listener = TcpListener::bind(&addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
+    let listener = TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
     tracing::info!(addr = %addr, models = ?state.required_models, "listening");
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal())

@@ -42,42 +42,28 @@ impl MetricDef {
 }
 
 /// Latency buckets (seconds) for HTTP requests and predictions: 100 µs to 10 s.
-pub const LATENCY_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0,
-    5.0, 10.0,
-];
+pub const LATENCY_BUCKETS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0];
 /// Stage latency buckets (seconds): featurize / infer / postprocess are sub-millisecond work.
-pub const STAGE_BUCKETS: &[f64] = &[
-    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25,
-    1.0,
-];
+pub const STAGE_BUCKETS: &[f64] =
+    &[0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0];
 /// Model load phase buckets (seconds).
-pub const LOAD_BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0,
-];
+pub const LOAD_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0];
 /// Confidence / probability buckets.
-pub const CONFIDENCE_BUCKETS: &[f64] =
-    &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0];
+pub const CONFIDENCE_BUCKETS: &[f64] = &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0];
 /// Items per request or job.
 pub const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 /// Predicted rating buckets (1..5 stars).
 pub const RATING_BUCKETS: &[f64] = &[1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0];
 /// Points per analysed series.
-pub const SERIES_POINT_BUCKETS: &[f64] = &[
-    4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
-];
+pub const SERIES_POINT_BUCKETS: &[f64] = &[4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0];
 
 const M: &[&str] = &["model", "version"];
 
 macro_rules! metric {
     ($id:ident, $name:literal, $kind:expr, $labels:expr, $help:literal) => {
         #[doc = $help]
-        pub const $id: MetricDef = MetricDef {
-            name: $name,
-            help: $help,
-            kind: $kind,
-            labels: $labels,
-        };
+        pub const $id: MetricDef = MetricDef { name: $name, help: $help, kind: $kind, labels: $labels };
     };
 }
 
@@ -103,8 +89,13 @@ metric!(
     &[],
     "HTTP requests currently being served."
 );
-metric!(HTTP_REJECTED, "inferwatch_http_requests_rejected_total", MetricKind::Counter, &["reason"],
-    "Requests refused before reaching a handler: reason is overloaded (429), timeout (504) or too_large (413).");
+metric!(
+    HTTP_REJECTED,
+    "inferwatch_http_requests_rejected_total",
+    MetricKind::Counter,
+    &["reason"],
+    "Requests refused before reaching a handler: reason is overloaded (429), timeout (504) or too_large (413)."
+);
 
 // Per model
 metric!(
@@ -142,13 +133,7 @@ metric!(
     &["model", "version", "label"],
     "Predicted labels of classification models (sentiment, topic, email spam/ham)."
 );
-metric!(
-    BATCH_SIZE,
-    "inferwatch_batch_size",
-    MetricKind::Histogram(BATCH_BUCKETS),
-    M,
-    "Items per predict request."
-);
+metric!(BATCH_SIZE, "inferwatch_batch_size", MetricKind::Histogram(BATCH_BUCKETS), M, "Items per predict request.");
 metric!(
     MODEL_CPU_SECONDS,
     "inferwatch_model_cpu_seconds_total",
@@ -181,13 +166,7 @@ metric!(
 );
 
 // trend
-metric!(
-    TREND_SERIES,
-    "inferwatch_trend_series_total",
-    MetricKind::Counter,
-    M,
-    "Time series received for analysis."
-);
+metric!(TREND_SERIES, "inferwatch_trend_series_total", MetricKind::Counter, M, "Time series received for analysis.");
 metric!(
     TREND_SERIES_POINTS,
     "inferwatch_trend_series_points",
@@ -232,13 +211,7 @@ metric!(
     &["model"],
     "Models evicted from the cache to respect its count or byte limit."
 );
-metric!(
-    CACHE_MODELS,
-    "inferwatch_model_cache_models",
-    MetricKind::Gauge,
-    &[],
-    "Models currently loaded."
-);
+metric!(CACHE_MODELS, "inferwatch_model_cache_models", MetricKind::Gauge, &[], "Models currently loaded.");
 metric!(
     CACHE_BYTES,
     "inferwatch_model_cache_bytes",
@@ -299,41 +272,11 @@ metric!(
     &[],
     "Total user and system CPU time spent in seconds."
 );
-metric!(
-    PROCESS_RSS,
-    "process_resident_memory_bytes",
-    MetricKind::Gauge,
-    &[],
-    "Resident memory size in bytes."
-);
-metric!(
-    PROCESS_VSZ,
-    "process_virtual_memory_bytes",
-    MetricKind::Gauge,
-    &[],
-    "Virtual memory size in bytes."
-);
-metric!(
-    PROCESS_OPEN_FDS,
-    "process_open_fds",
-    MetricKind::Gauge,
-    &[],
-    "Number of open file descriptors."
-);
-metric!(
-    PROCESS_MAX_FDS,
-    "process_max_fds",
-    MetricKind::Gauge,
-    &[],
-    "Maximum number of open file descriptors."
-);
-metric!(
-    PROCESS_THREADS,
-    "process_threads",
-    MetricKind::Gauge,
-    &[],
-    "Number of OS threads in the process."
-);
+metric!(PROCESS_RSS, "process_resident_memory_bytes", MetricKind::Gauge, &[], "Resident memory size in bytes.");
+metric!(PROCESS_VSZ, "process_virtual_memory_bytes", MetricKind::Gauge, &[], "Virtual memory size in bytes.");
+metric!(PROCESS_OPEN_FDS, "process_open_fds", MetricKind::Gauge, &[], "Number of open file descriptors.");
+metric!(PROCESS_MAX_FDS, "process_max_fds", MetricKind::Gauge, &[], "Maximum number of open file descriptors.");
+metric!(PROCESS_THREADS, "process_threads", MetricKind::Gauge, &[], "Number of OS threads in the process.");
 metric!(
     PROCESS_START_TIME,
     "process_start_time_seconds",
@@ -392,29 +335,15 @@ mod tests {
         let mut seen = HashSet::new();
         for m in CATALOGUE {
             assert!(seen.insert(m.name), "duplicate metric {}", m.name);
-            assert!(
-                m.name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
-                "{}",
-                m.name
-            );
+            assert!(m.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'), "{}", m.name);
             assert_eq!(
                 m.kind == MetricKind::Counter,
                 m.name.ends_with("_total"),
                 "{}: only counters end in _total",
                 m.name
             );
-            assert!(
-                !m.help.is_empty() && m.help.ends_with('.'),
-                "{}: help must be a sentence",
-                m.name
-            );
-            assert!(
-                !m.labels.contains(&"user_id") && !m.labels.contains(&"text"),
-                "{}: unbounded label",
-                m.name
-            );
+            assert!(!m.help.is_empty() && m.help.ends_with('.'), "{}: help must be a sentence", m.name);
+            assert!(!m.labels.contains(&"user_id") && !m.labels.contains(&"text"), "{}: unbounded label", m.name);
         }
     }
 

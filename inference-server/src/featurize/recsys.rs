@@ -54,11 +54,7 @@ impl Encoders {
             (Some(_), None) => ColdStart::UnknownItem,
             (None, None) => ColdStart::Both,
         };
-        (
-            u.unwrap_or(self.unknown_index),
-            i.unwrap_or(self.unknown_index),
-            kind,
-        )
+        (u.unwrap_or(self.unknown_index), i.unwrap_or(self.unknown_index), kind)
     }
 
     /// Item rows sorted ascending with their raw ids, for scoring every item.

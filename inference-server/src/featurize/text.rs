@@ -29,9 +29,7 @@ pub struct TextFeaturizer {
 
 impl std::fmt::Debug for TextFeaturizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TextFeaturizer")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
+        f.debug_struct("TextFeaturizer").field("settings", &self.settings).finish_non_exhaustive()
     }
 }
 
@@ -41,15 +39,9 @@ impl TextFeaturizer {
         let tokenizer = Tokenizer::from_bytes(tokenizer_json).map_err(|e| e.to_string())?;
         let vocab = tokenizer.get_vocab_size(true) as u64;
         if vocab != settings.vocab_size {
-            return Err(format!(
-                "tokenizer has {vocab} tokens, model.json says {}",
-                settings.vocab_size
-            ));
+            return Err(format!("tokenizer has {vocab} tokens, model.json says {}", settings.vocab_size));
         }
-        Ok(Self {
-            tokenizer,
-            settings,
-        })
+        Ok(Self { tokenizer, settings })
     }
 
     /// Sorted, unique feature ids of one text.
@@ -60,11 +52,7 @@ impl TextFeaturizer {
             .map_err(|e| FeaturizeError::Invalid(format!("text could not be tokenized: {e}")))?;
         let ids = encoding.get_ids();
         let ids = &ids[..ids.len().min(self.settings.max_tokens)];
-        let mut out: Vec<i64> = ids
-            .iter()
-            .filter(|&&t| t != 0)
-            .map(|&t| i64::from(t))
-            .collect();
+        let mut out: Vec<i64> = ids.iter().filter(|&&t| t != 0).map(|&t| i64::from(t)).collect();
         if self.settings.bigram_buckets > 0 {
             let (vocab, buckets) = (self.settings.vocab_size, self.settings.bigram_buckets);
             for pair in ids.windows(2) {

@@ -52,12 +52,7 @@ pub fn detect_season(y: &[f64], settings: &TrendSettings) -> usize {
         if p == 0 || y.len() < 3 * p {
             continue;
         }
-        let acf = c[p..]
-            .iter()
-            .zip(&c[..c.len() - p])
-            .map(|(a, b)| a * b)
-            .sum::<f64>()
-            / denom;
+        let acf = c[p..].iter().zip(&c[..c.len() - p]).map(|(a, b)| a * b).sum::<f64>() / denom;
         if acf > best_acf {
             best = p;
             best_acf = acf;
@@ -220,22 +215,11 @@ pub fn analyse(y: &[f64], p: usize, settings: &AnalysisSettings) -> Analysis {
         for (k, rk) in r.iter().enumerate() {
             let score = 0.6745 * (rk - med) / mad;
             if score.abs() > settings.anomaly_robust_z {
-                anomalies.push(Anomaly {
-                    index: k,
-                    value: y[k],
-                    expected: fitted[k] + med,
-                    score,
-                });
+                anomalies.push(Anomaly { index: k, value: y[k], expected: fitted[k] + med, score });
             }
         }
     }
-    Analysis {
-        slope,
-        mann_kendall_z: z,
-        p_value,
-        direction,
-        anomalies,
-    }
+    Analysis { slope, mann_kendall_z: z, p_value, direction, anomalies }
 }
 
 #[cfg(test)]
@@ -258,14 +242,7 @@ mod tests {
 
     #[test]
     fn constant_series_has_no_trend_and_no_anomalies() {
-        let a = analyse(
-            &[5.0; 12],
-            1,
-            &AnalysisSettings {
-                p_value_threshold: 0.05,
-                anomaly_robust_z: 3.5,
-            },
-        );
+        let a = analyse(&[5.0; 12], 1, &AnalysisSettings { p_value_threshold: 0.05, anomaly_robust_z: 3.5 });
         assert_eq!(a.direction, Direction::Flat);
         assert!(a.anomalies.is_empty());
     }

@@ -60,6 +60,44 @@ where
     }
 }
 
+/// JSON body extractor for the Open Inference Protocol: clients such as tritonclient send JSON
+/// without a `Content-Type`, so the body is parsed as JSON whatever the header says, unless it
+/// uses the binary tensor extension, which is refused with a clear error.
+pub struct OipJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for OipJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = req.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
+        if req.headers().contains_key("inference-header-content-length") {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                ApiError::InvalidJson(r.body_text())
+            }
+        })?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Data => ApiError::Validation(format!("invalid request at {path}: {inner}")),
+                _ => ApiError::InvalidJson(inner.to_string()),
+            }
+        })?;
+        de.end().map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+        Ok(Self(value))
+    }
+}
+
 #[derive(Clone, Copy)]
 struct BodyLimit(usize);
 
@@ -78,18 +116,15 @@ async fn limit(State(state): State<AppState>, mut req: Request, next: Next) -> R
             if state.record_metrics {
                 state.metrics.http_rejected.with(&["timeout"]).inc();
             }
-            ApiError::Timeout(u64::try_from(state.timeout.as_millis()).unwrap_or(u64::MAX))
-                .into_response()
+            ApiError::Timeout(u64::try_from(state.timeout.as_millis()).unwrap_or(u64::MAX)).into_response()
         }
     }
 }
 
 /// Request count, latency and in-flight gauge by route template.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = req.method().as_str().to_string();
     let metrics = &state.metrics;
     metrics.http_in_flight.inc();
@@ -97,14 +132,8 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     let resp = next.run(req).await;
     metrics.http_in_flight.dec();
     let status = resp.status();
-    metrics
-        .http_requests
-        .with(&[&route, &method, status.as_str()])
-        .inc();
-    metrics
-        .http_duration
-        .with(&[&route, &method])
-        .observe(start.elapsed().as_secs_f64());
+    metrics.http_requests.with(&[&route, &method, status.as_str()]).inc();
+    metrics.http_duration.with(&[&route, &method]).observe(start.elapsed().as_secs_f64());
     if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         metrics.http_rejected.with(&["too_large"]).inc();
     }
@@ -121,10 +150,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models/{name}/predict", post(v1::predict))
         .route("/v1/models/{name}/recommend", post(v1::recommend))
         .route("/v2/models/{name}/infer", post(v2::infer))
-        .route(
-            "/v2/models/{name}/versions/{version}/infer",
-            post(v2::infer_version),
-        )
+        .route("/v2/models/{name}/versions/{version}/infer", post(v2::infer_version))
         .route_layer(middleware::from_fn_with_state(state.clone(), limit));
     let app = Router::new()
         .route("/health", get(ops::health))
@@ -138,21 +164,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/health/ready", get(v2::ready))
         .route("/v2/models/{name}", get(v2::model_metadata))
         .route("/v2/models/{name}/ready", get(v2::model_ready))
-        .route(
-            "/v2/models/{name}/versions/{version}",
-            get(v2::model_metadata_version),
-        )
-        .route(
-            "/v2/models/{name}/versions/{version}/ready",
-            get(v2::model_ready_version),
-        )
+        .route("/v2/models/{name}/versions/{version}", get(v2::model_metadata_version))
+        .route("/v2/models/{name}/versions/{version}/ready", get(v2::model_ready_version))
         .merge(inference)
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(state.max_body_bytes));
-    let app = if state.record_metrics {
-        app.layer(middleware::from_fn_with_state(state.clone(), observe))
-    } else {
-        app
-    };
+    let app =
+        if state.record_metrics { app.layer(middleware::from_fn_with_state(state.clone(), observe)) } else { app };
     app.with_state(state)
 }

@@ -3,7 +3,7 @@
 use super::AppState;
 use crate::error::ApiError;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -20,26 +20,11 @@ pub async fn health() -> Json<serde_json::Value> {
 #[utoipa::path(get, path = "/ready", tag = "ops", responses((status = 200, body = Object), (status = 503, body = Object)))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let status = state.manager.status(&state.required_models);
-    let missing: Vec<&String> = status
-        .iter()
-        .filter(|(_, s)| !s.loaded)
-        .map(|(n, _)| n)
-        .collect();
+    let missing: Vec<&String> = status.iter().filter(|(_, s)| !s.loaded).map(|(n, _)| n).collect();
     if missing.is_empty() {
-        (
-            StatusCode::OK,
-            Json(json!({"ready": true, "models": status})),
-        )
-            .into_response()
+        (StatusCode::OK, Json(json!({"ready": true, "models": status}))).into_response()
     } else {
-        let error = format!(
-            "models not ready: {}",
-            missing
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let error = format!("models not ready: {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
         (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"ready": false, "error": error, "type": "not_ready", "models": status})),
@@ -48,21 +33,21 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus metrics (OpenMetrics text format).
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
-pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let body = state
-        .metrics
-        .encode()
-        .map_err(|e| ApiError::Internal(format!("metrics encoding failed: {e}")))?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response())
+/// Prometheus metrics: OpenMetrics when the scraper asks for it (Prometheus does), else the
+/// classic text format 0.0.4.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
+    let fail = |e: std::fmt::Error| ApiError::Internal(format!("metrics encoding failed: {e}"));
+    let (body, content_type) = if openmetrics {
+        (state.metrics.encode().map_err(fail)?, "application/openmetrics-text; version=1.0.0; charset=utf-8")
+    } else {
+        (state.metrics.encode_prometheus_text().map_err(fail)?, "text/plain; version=0.0.4; charset=utf-8")
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }
 
 /// The OpenAPI document of this server, generated from the handlers and types.

@@ -160,17 +160,12 @@ fn parse<T: serde::de::DeserializeOwned>(v: Value, what: &str) -> Result<T, ApiE
 }
 
 /// `{"inputs": [...]}` is a batch; anything else is one item.
-fn items<T: serde::de::DeserializeOwned>(
-    body: Value,
-    what: &str,
-) -> Result<(Vec<T>, bool), ApiError> {
+fn items<T: serde::de::DeserializeOwned>(body: Value, what: &str) -> Result<(Vec<T>, bool), ApiError> {
     match body {
         Value::Object(mut map) if map.contains_key("inputs") => {
             if map.len() > 1 {
                 let extra: Vec<&String> = map.keys().filter(|k| *k != "inputs").collect();
-                return Err(ApiError::Validation(format!(
-                    "unknown fields beside inputs: {extra:?}"
-                )));
+                return Err(ApiError::Validation(format!("unknown fields beside inputs: {extra:?}")));
             }
             let inputs = map.remove("inputs").unwrap_or(Value::Null);
             let Value::Array(list) = inputs else {
@@ -184,9 +179,9 @@ fn items<T: serde::de::DeserializeOwned>(
             Ok((parsed, true))
         }
         v @ Value::Object(_) => Ok((vec![parse(v, what)?], false)),
-        _ => Err(ApiError::Validation(format!(
-            "request body must be a JSON object: a {what} or {{\"inputs\": [...]}}"
-        ))),
+        _ => {
+            Err(ApiError::Validation(format!("request body must be a JSON object: a {what} or {{\"inputs\": [...]}}")))
+        }
     }
 }
 
@@ -200,20 +195,11 @@ fn series_input(s: SeriesInput) -> Result<(TrendInput, Option<Vec<f64>>), ApiErr
             )));
         }
         if ts.iter().any(|t| !t.is_finite()) || ts.windows(2).any(|w| w[1] <= w[0]) {
-            return Err(ApiError::Validation(
-                "timestamps must be finite and strictly increasing".into(),
-            ));
+            return Err(ApiError::Validation("timestamps must be finite and strictly increasing".into()));
         }
     }
     let timestamps = s.timestamps;
-    Ok((
-        TrendInput {
-            values: s.values,
-            horizon: s.horizon,
-            season_length: s.season_length,
-        },
-        timestamps,
-    ))
+    Ok((TrendInput { values: s.values, horizon: s.horizon, season_length: s.season_length }, timestamps))
 }
 
 /// Forecast timestamps continue the median step of the given ones.
@@ -230,53 +216,38 @@ fn forecast_timestamps(ts: &[f64], horizon: usize) -> Option<Vec<f64>> {
 
 /// Decode a predict body for the model's kind. Returns the inputs, whether it was a batch, and
 /// per-series timestamps (trend).
-fn decode(kind: ModelKind, body: Value) -> Result<(Inputs, bool, Vec<Option<Vec<f64>>>), ApiError> {
+/// A decoded predict body: inputs, whether it was a batch, per-series timestamps (trend).
+type Decoded = (Inputs, bool, Vec<Option<Vec<f64>>>);
+
+fn decode(kind: ModelKind, body: Value) -> Result<Decoded, ApiError> {
     Ok(match kind {
         ModelKind::Sentiment | ModelKind::Topic => {
             let (v, batch) = items::<TextInput>(body, "text input {\"text\": ...}")?;
-            (
-                Inputs::Text(v.into_iter().map(|t| t.text).collect()),
-                batch,
-                vec![],
-            )
+            (Inputs::Text(v.into_iter().map(|t| t.text).collect()), batch, vec![])
         }
         ModelKind::Email => {
             let (v, batch) = items::<EmailInput>(body, "email {\"subject\": ..., \"body\": ...}")?;
             (Inputs::Email(v), batch, vec![])
         }
         ModelKind::Recsys => {
-            let (v, batch) =
-                items::<RatingInput>(body, "rating input {\"user_id\": ..., \"item_id\": ...}")?;
+            let (v, batch) = items::<RatingInput>(body, "rating input {\"user_id\": ..., \"item_id\": ...}")?;
             (
-                Inputs::Rating(
-                    v.into_iter()
-                        .map(|r| (r.user_id.into_string(), r.item_id.into_string()))
-                        .collect(),
-                ),
+                Inputs::Rating(v.into_iter().map(|r| (r.user_id.into_string(), r.item_id.into_string())).collect()),
                 batch,
                 vec![],
             )
         }
         ModelKind::Trend => {
-            let (v, batch) =
-                items::<SeriesInput>(body, "series {\"values\": [...], \"horizon\": ...}")?;
-            let (series, ts): (Vec<_>, Vec<_>) = v
-                .into_iter()
-                .map(series_input)
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .unzip();
+            let (v, batch) = items::<SeriesInput>(body, "series {\"values\": [...], \"horizon\": ...}")?;
+            let (series, ts): (Vec<_>, Vec<_>) =
+                v.into_iter().map(series_input).collect::<Result<Vec<_>, _>>()?.into_iter().unzip();
             (Inputs::Trend(series), batch, ts)
         }
     })
 }
 
 /// Shape model outputs into v1 predictions.
-pub fn predictions(
-    model: &LoadedModel,
-    outputs: Outputs,
-    timestamps: &[Option<Vec<f64>>],
-) -> Vec<Prediction> {
+pub fn predictions(model: &LoadedModel, outputs: Outputs, timestamps: &[Option<Vec<f64>>]) -> Vec<Prediction> {
     let labels = match &model.model {
         Model::Text(m) => m.labels.as_slice(),
         _ => &[],
@@ -309,28 +280,20 @@ pub fn predictions(
                                 probability: row[i],
                             })
                             .collect();
-                        Prediction::Class {
-                            label,
-                            confidence,
-                            probabilities: None,
-                            top_k: Some(top),
-                        }
+                        Prediction::Class { label, confidence, probabilities: None, top_k: Some(top) }
                     }
                     _ => Prediction::Class {
                         label,
                         confidence,
-                        probabilities: Some(
-                            labels.iter().cloned().zip(row.iter().copied()).collect(),
-                        ),
+                        probabilities: Some(labels.iter().cloned().zip(row.iter().copied()).collect()),
                         top_k: None,
                     },
                 }
             })
             .collect(),
-        Outputs::Ratings(rows) => rows
-            .into_iter()
-            .map(|(rating, cold_start)| Prediction::Rating { rating, cold_start })
-            .collect(),
+        Outputs::Ratings(rows) => {
+            rows.into_iter().map(|(rating, cold_start)| Prediction::Rating { rating, cold_start }).collect()
+        }
         Outputs::Trends(rows) => rows
             .into_iter()
             .enumerate()
@@ -387,12 +350,9 @@ pub async fn predict(
     let preds = predictions(&model, outputs, &timestamps);
     let mut out = json!({"model": model.meta.name, "version": model.meta.version});
     if batch {
-        out["predictions"] =
-            serde_json::to_value(preds).map_err(|e| ApiError::Internal(e.to_string()))?;
-    } else if let Some(Value::Object(fields)) = preds
-        .into_iter()
-        .next()
-        .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
+        out["predictions"] = serde_json::to_value(preds).map_err(|e| ApiError::Internal(e.to_string()))?;
+    } else if let Some(Value::Object(fields)) =
+        preds.into_iter().next().map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
     {
         if let Value::Object(o) = &mut out {
             o.extend(fields);
@@ -416,19 +376,10 @@ pub async fn recommend(
     let model = model(&state, &name).await?;
     let req: RecommendRequest = parse(body, "recommend request {\"user_id\": ..., \"k\": ...}")?;
     let user_id = req.user_id.into_string();
-    let outputs = inference::run(
-        model.clone(),
-        Inputs::Recommend {
-            user_id: user_id.clone(),
-            k: req.k,
-        },
-        state.limits,
-    )
-    .await?;
+    let outputs =
+        inference::run(model.clone(), Inputs::Recommend { user_id: user_id.clone(), k: req.k }, state.limits).await?;
     let Outputs::Recommendations(items, unknown): Outputs = outputs else {
-        return Err(ApiError::Internal(
-            "recommend produced no recommendations".into(),
-        ));
+        return Err(ApiError::Internal("recommend produced no recommendations".into()));
     };
     let items: Vec<Recommendation> = items;
     Ok(Json(json!({
@@ -448,10 +399,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
 /// Metadata of one model (loads it if needed).
 #[utoipa::path(get, path = "/v1/models/{name}", tag = "v1", params(("name" = String, Path)),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
-pub async fn describe(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn describe(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     let m = model(&state, &name).await?;
     Ok(Json(json!({
         "name": m.meta.name, "kind": m.meta.kind, "version": m.meta.version, "labels": m.meta.labels,

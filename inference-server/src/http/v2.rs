@@ -1,14 +1,14 @@
 //! Open Inference Protocol (KServe v2) REST routes. JSON tensor data only; the binary tensor
 //! extension is refused with a clear error.
 
-use super::{ops, ApiJson, AppState};
+use super::{ops, AppState, OipJson};
 use crate::error::{ApiError, ErrorBody};
 use crate::inference::{self, argmax, EmailInput, Inputs, Outputs};
 use crate::models::trend::TrendInput;
 use crate::models::{LoadedModel, Model};
 use crate::package::ModelKind;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -86,10 +86,7 @@ fn elements(input: &InferInput) -> Result<Vec<Value>, ApiError> {
     let mut out = Vec::new();
     flatten(&input.data, &mut out);
     if input.shape.iter().any(|&d| d < 0) {
-        return Err(bad(format!(
-            "input '{}': shape must not have negative dimensions",
-            input.name
-        )));
+        return Err(bad(format!("input '{}': shape must not have negative dimensions", input.name)));
     }
     let expected: i64 = input.shape.iter().product();
     if usize::try_from(expected).ok() != Some(out.len()) {
@@ -109,10 +106,7 @@ fn strings(input: &InferInput) -> Result<Vec<String>, ApiError> {
         .map(|v| match v {
             Value::String(s) => Ok(s),
             Value::Number(n) if input.datatype != "BYTES" => Ok(n.to_string()),
-            other => Err(bad(format!(
-                "input '{}': expected {} elements, got {other}",
-                input.name, input.datatype
-            ))),
+            other => Err(bad(format!("input '{}': expected {} elements, got {other}", input.name, input.datatype))),
         })
         .collect()
 }
@@ -120,29 +114,13 @@ fn strings(input: &InferInput) -> Result<Vec<String>, ApiError> {
 fn numbers(input: &InferInput) -> Result<Vec<f64>, ApiError> {
     if !matches!(
         input.datatype.as_str(),
-        "FP32"
-            | "FP64"
-            | "FP16"
-            | "INT8"
-            | "INT16"
-            | "INT32"
-            | "INT64"
-            | "UINT8"
-            | "UINT16"
-            | "UINT32"
-            | "UINT64"
+        "FP32" | "FP64" | "FP16" | "INT8" | "INT16" | "INT32" | "INT64" | "UINT8" | "UINT16" | "UINT32" | "UINT64"
     ) {
-        return Err(bad(format!(
-            "input '{}': datatype {} is not numeric",
-            input.name, input.datatype
-        )));
+        return Err(bad(format!("input '{}': datatype {} is not numeric", input.name, input.datatype)));
     }
     elements(input)?
         .into_iter()
-        .map(|v| {
-            v.as_f64()
-                .ok_or_else(|| bad(format!("input '{}': {v} is not a number", input.name)))
-        })
+        .map(|v| v.as_f64().ok_or_else(|| bad(format!("input '{}': {v} is not a number", input.name))))
         .collect()
 }
 
@@ -162,9 +140,7 @@ fn param(req: &InferRequest, name: &str) -> Result<Option<usize>, ApiError> {
         let v = numbers(t)?;
         return match v.as_slice() {
             [x] if *x >= 0.0 && x.fract() == 0.0 => Ok(Some(*x as usize)),
-            _ => Err(bad(format!(
-                "input '{name}' must hold one non-negative integer"
-            ))),
+            _ => Err(bad(format!("input '{name}' must hold one non-negative integer"))),
         };
     }
     match req.parameters.as_ref().and_then(|p| p.get(name)) {
@@ -192,53 +168,29 @@ fn decode(kind: ModelKind, req: &InferRequest) -> Result<Inputs, ApiError> {
                 None => vec![String::new(); body.len()],
             };
             if subject.len() != body.len() {
-                return Err(bad(format!(
-                    "'subject' has {} elements, 'body' has {}",
-                    subject.len(),
-                    body.len()
-                )));
+                return Err(bad(format!("'subject' has {} elements, 'body' has {}", subject.len(), body.len())));
             }
-            Inputs::Email(
-                subject
-                    .into_iter()
-                    .zip(body)
-                    .map(|(subject, body)| EmailInput { subject, body })
-                    .collect(),
-            )
+            Inputs::Email(subject.into_iter().zip(body).map(|(subject, body)| EmailInput { subject, body }).collect())
         }
         ModelKind::Recsys => {
             let users = strings(need(req, "user_id")?)?;
             let items = strings(need(req, "item_id")?)?;
             if users.len() != items.len() {
-                return Err(bad(format!(
-                    "'user_id' has {} elements, 'item_id' has {}",
-                    users.len(),
-                    items.len()
-                )));
+                return Err(bad(format!("'user_id' has {} elements, 'item_id' has {}", users.len(), items.len())));
             }
             Inputs::Rating(users.into_iter().zip(items).collect())
         }
         ModelKind::Trend => {
             let values = numbers(need(req, "values")?)?;
-            let horizon = param(req, "horizon")?.ok_or_else(|| {
-                bad("missing 'horizon' (an INT64 input tensor or a request parameter)")
-            })?;
-            Inputs::Trend(vec![TrendInput {
-                values,
-                horizon,
-                season_length: param(req, "season_length")?,
-            }])
+            let horizon = param(req, "horizon")?
+                .ok_or_else(|| bad("missing 'horizon' (an INT64 input tensor or a request parameter)"))?;
+            Inputs::Trend(vec![TrendInput { values, horizon, season_length: param(req, "season_length")? }])
         }
     })
 }
 
 fn tensor(name: &str, shape: Vec<usize>, datatype: &'static str, data: Value) -> OutputTensor {
-    OutputTensor {
-        name: name.to_string(),
-        shape,
-        datatype,
-        data,
-    }
+    OutputTensor { name: name.to_string(), shape, datatype, data }
 }
 
 fn encode(model: &LoadedModel, outputs: Outputs) -> Vec<OutputTensor> {
@@ -249,26 +201,12 @@ fn encode(model: &LoadedModel, outputs: Outputs) -> Vec<OutputTensor> {
                 _ => vec![],
             };
             let n = rows.len();
-            let best: Vec<(usize, f32)> =
-                rows.iter().map(|r| argmax(r).unwrap_or((0, 0.0))).collect();
-            let label: Vec<String> = best
-                .iter()
-                .map(|(i, _)| labels.get(*i).cloned().unwrap_or_default())
-                .collect();
+            let best: Vec<(usize, f32)> = rows.iter().map(|r| argmax(r).unwrap_or((0, 0.0))).collect();
+            let label: Vec<String> = best.iter().map(|(i, _)| labels.get(*i).cloned().unwrap_or_default()).collect();
             let mut out = vec![
                 tensor("label", vec![n], "BYTES", json!(label)),
-                tensor(
-                    "confidence",
-                    vec![n],
-                    "FP32",
-                    json!(best.iter().map(|b| b.1).collect::<Vec<_>>()),
-                ),
-                tensor(
-                    "probabilities",
-                    vec![n, labels.len()],
-                    "FP32",
-                    json!(rows.concat()),
-                ),
+                tensor("confidence", vec![n], "FP32", json!(best.iter().map(|b| b.1).collect::<Vec<_>>())),
+                tensor("probabilities", vec![n, labels.len()], "FP32", json!(rows.concat())),
             ];
             if model.meta.kind == ModelKind::Email {
                 let spam = labels.iter().position(|l| l == "spam").unwrap_or(1);
@@ -276,10 +214,7 @@ fn encode(model: &LoadedModel, outputs: Outputs) -> Vec<OutputTensor> {
                     "spam_probability",
                     vec![n],
                     "FP32",
-                    json!(rows
-                        .iter()
-                        .map(|r| r.get(spam).copied().unwrap_or(0.0))
-                        .collect::<Vec<_>>()),
+                    json!(rows.iter().map(|r| r.get(spam).copied().unwrap_or(0.0)).collect::<Vec<_>>()),
                 ));
             }
             out
@@ -287,18 +222,8 @@ fn encode(model: &LoadedModel, outputs: Outputs) -> Vec<OutputTensor> {
         Outputs::Ratings(rows) => {
             let n = rows.len();
             vec![
-                tensor(
-                    "rating",
-                    vec![n],
-                    "FP32",
-                    json!(rows.iter().map(|r| r.0).collect::<Vec<_>>()),
-                ),
-                tensor(
-                    "cold_start",
-                    vec![n],
-                    "BYTES",
-                    json!(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>()),
-                ),
+                tensor("rating", vec![n], "FP32", json!(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+                tensor("cold_start", vec![n], "BYTES", json!(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())),
             ]
         }
         Outputs::Trends(rows) => {
@@ -316,12 +241,7 @@ fn encode(model: &LoadedModel, outputs: Outputs) -> Vec<OutputTensor> {
                     "anomaly_indices",
                     vec![t.analysis.anomalies.len()],
                     "INT64",
-                    json!(t
-                        .analysis
-                        .anomalies
-                        .iter()
-                        .map(|a| a.index)
-                        .collect::<Vec<_>>()),
+                    json!(t.analysis.anomalies.iter().map(|a| a.index).collect::<Vec<_>>()),
                 ),
             ]
         }
@@ -331,8 +251,7 @@ fn encode(model: &LoadedModel, outputs: Outputs) -> Vec<OutputTensor> {
 
 /// Input and output tensor descriptions per kind, for model metadata.
 fn signature(kind: ModelKind, labels: usize) -> (Value, Value) {
-    let t =
-        |name: &str, dt: &str, shape: Value| json!({"name": name, "datatype": dt, "shape": shape});
+    let t = |name: &str, dt: &str, shape: Value| json!({"name": name, "datatype": dt, "shape": shape});
     match kind {
         ModelKind::Sentiment | ModelKind::Topic => (
             json!([t("text", "BYTES", json!([-1]))]),
@@ -343,10 +262,7 @@ fn signature(kind: ModelKind, labels: usize) -> (Value, Value) {
             ]),
         ),
         ModelKind::Email => (
-            json!([
-                t("subject", "BYTES", json!([-1])),
-                t("body", "BYTES", json!([-1]))
-            ]),
+            json!([t("subject", "BYTES", json!([-1])), t("body", "BYTES", json!([-1]))]),
             json!([
                 t("label", "BYTES", json!([-1])),
                 t("spam_probability", "FP32", json!([-1])),
@@ -354,14 +270,8 @@ fn signature(kind: ModelKind, labels: usize) -> (Value, Value) {
             ]),
         ),
         ModelKind::Recsys => (
-            json!([
-                t("user_id", "BYTES", json!([-1])),
-                t("item_id", "BYTES", json!([-1]))
-            ]),
-            json!([
-                t("rating", "FP32", json!([-1])),
-                t("cold_start", "BYTES", json!([-1]))
-            ]),
+            json!([t("user_id", "BYTES", json!([-1])), t("item_id", "BYTES", json!([-1]))]),
+            json!([t("rating", "FP32", json!([-1])), t("cold_start", "BYTES", json!([-1]))]),
         ),
         ModelKind::Trend => (
             json!([
@@ -382,9 +292,7 @@ fn signature(kind: ModelKind, labels: usize) -> (Value, Value) {
 /// Server metadata.
 #[utoipa::path(get, path = "/v2", tag = "v2", responses((status = 200, body = Object)))]
 pub async fn server_metadata() -> Json<Value> {
-    Json(
-        json!({"name": "inferwatch", "version": env!("CARGO_PKG_VERSION"), "extensions": ["model_repository_list"]}),
-    )
+    Json(json!({"name": "inferwatch", "version": env!("CARGO_PKG_VERSION"), "extensions": ["model_repository_list"]}))
 }
 
 /// Liveness.
@@ -399,28 +307,17 @@ pub async fn ready(state: State<AppState>) -> Response {
     ops::ready(state).await
 }
 
-async fn loaded(
-    state: &AppState,
-    name: &str,
-    version: Option<&str>,
-) -> Result<Arc<LoadedModel>, ApiError> {
+async fn loaded(state: &AppState, name: &str, version: Option<&str>) -> Result<Arc<LoadedModel>, ApiError> {
     let model = state.manager.get(name).await?;
     if let Some(v) = version {
         if v != model.meta.version {
-            return Err(ApiError::ModelNotFound(format!(
-                "{name} version {v} (serving {})",
-                model.meta.version
-            )));
+            return Err(ApiError::ModelNotFound(format!("{name} version {v} (serving {})", model.meta.version)));
         }
     }
     Ok(model)
 }
 
-async fn metadata(
-    state: &AppState,
-    name: &str,
-    version: Option<&str>,
-) -> Result<Json<Value>, ApiError> {
+async fn metadata(state: &AppState, name: &str, version: Option<&str>) -> Result<Json<Value>, ApiError> {
     let m = loaded(state, name, version).await?;
     let (inputs, outputs) = signature(m.meta.kind, m.meta.labels.len());
     Ok(Json(json!({
@@ -432,10 +329,7 @@ async fn metadata(
 
 /// Model metadata.
 #[utoipa::path(get, path = "/v2/models/{name}", tag = "v2", params(("name" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
-pub async fn model_metadata(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn model_metadata(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     metadata(&state, &name, None).await
 }
 
@@ -449,9 +343,17 @@ pub async fn model_metadata_version(
 
 fn model_ready_response(state: &AppState, name: &str, version: Option<&str>) -> Response {
     match state.manager.cached(name) {
-        Some(m) if version.is_none_or(|v| v == m.meta.version) => (StatusCode::OK, Json(json!({"name": name, "ready": true}))).into_response(),
-        _ if !state.manager.known().iter().any(|n| n == name) => ApiError::ModelNotFound(name.to_string()).into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"name": name, "ready": false, "error": "model is not loaded", "type": "not_ready"}))).into_response(),
+        Some(m) if version.is_none_or(|v| v == m.meta.version) => {
+            (StatusCode::OK, Json(json!({"name": name, "ready": true}))).into_response()
+        }
+        _ if !state.manager.known().iter().any(|n| n == name) => {
+            ApiError::ModelNotFound(name.to_string()).into_response()
+        }
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"name": name, "ready": false, "error": "model is not loaded", "type": "not_ready"})),
+        )
+            .into_response(),
     }
 }
 
@@ -473,12 +375,8 @@ async fn run_infer(
     state: AppState,
     name: String,
     version: Option<String>,
-    headers: HeaderMap,
     req: InferRequest,
 ) -> Result<Json<Value>, ApiError> {
-    if headers.contains_key("inference-header-content-length") {
-        return Err(ApiError::UnsupportedMediaType);
-    }
     let model = loaded(&state, &name, version.as_deref()).await?;
     let inputs = decode(model.meta.kind, &req)?;
     let outputs = inference::run(model.clone(), inputs, state.limits).await?;
@@ -504,18 +402,16 @@ async fn run_infer(
 pub async fn infer(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
-    ApiJson(req): ApiJson<InferRequest>,
+    OipJson(req): OipJson<InferRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    run_infer(state, name, None, headers, req).await
+    run_infer(state, name, None, req).await
 }
 
 /// Inference against one version.
 pub async fn infer_version(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
-    headers: HeaderMap,
-    ApiJson(req): ApiJson<InferRequest>,
+    OipJson(req): OipJson<InferRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    run_infer(state, name, Some(version), headers, req).await
+    run_infer(state, name, Some(version), req).await
 }

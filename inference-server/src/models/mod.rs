@@ -74,7 +74,7 @@ impl LoadError {
 #[derive(Debug)]
 pub enum Model {
     /// sentiment, topic, email.
-    Text(text::TextModel),
+    Text(Box<text::TextModel>),
     /// rating prediction + top-k.
     Recsys(recsys::RecsysModel),
     /// forecast + analysis.
@@ -117,7 +117,7 @@ impl LoadedModel {
         let plan = Plan::compile(files.file("model.onnx")?)?;
         let model = match meta.kind {
             ModelKind::Sentiment | ModelKind::Topic | ModelKind::Email => {
-                Model::Text(text::TextModel::new(&meta, files, plan)?)
+                Model::Text(Box::new(text::TextModel::new(&meta, files, plan)?))
             }
             ModelKind::Recsys => Model::Recsys(recsys::RecsysModel::new(&meta, files, plan)?),
             ModelKind::Trend => Model::Trend(trend::TrendModel::new(&meta, plan)?),
@@ -130,25 +130,12 @@ impl LoadedModel {
             Model::Recsys(m) => m.predict(&[("1", "1")], &mut stages).map(drop)?,
             Model::Trend(m) => m
                 .forecast(
-                    &trend::TrendInput {
-                        values: vec![1.0, 2.0, 3.0, 4.0, 5.0],
-                        horizon: 2,
-                        season_length: None,
-                    },
+                    &trend::TrendInput { values: vec![1.0, 2.0, 3.0, 4.0, 5.0], horizon: 2, season_length: None },
                     &mut stages,
                 )
                 .map(drop)?,
         }
         let warmup = start.elapsed();
-        Ok((
-            Self {
-                bytes: files.bytes(),
-                meta,
-                source,
-                model,
-                metrics,
-            },
-            LoadTimings { optimize, warmup },
-        ))
+        Ok((Self { bytes: files.bytes(), meta, source, model, metrics }, LoadTimings { optimize, warmup }))
     }
 }

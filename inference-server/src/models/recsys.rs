@@ -31,19 +31,11 @@ impl RecsysModel {
         if items.is_empty() {
             return Err(LoadError::Invalid("encoders.json has no items".into()));
         }
-        Ok(Self {
-            encoders,
-            items,
-            plan,
-        })
+        Ok(Self { encoders, items, plan })
     }
 
     /// Predicted rating and cold-start kind per (user, item).
-    pub fn predict(
-        &self,
-        pairs: &[(&str, &str)],
-        stages: &mut Stages,
-    ) -> Result<Vec<(f32, ColdStart)>, PredictError> {
+    pub fn predict(&self, pairs: &[(&str, &str)], stages: &mut Stages) -> Result<Vec<(f32, ColdStart)>, PredictError> {
         let (users, items, kinds) = stages.time(
             |s| &mut s.featurize,
             || {
@@ -60,10 +52,7 @@ impl RecsysModel {
             },
         );
         let shape = [pairs.len()];
-        let ratings = stages.time(
-            |s| &mut s.infer,
-            || self.plan.run_i64(&[(&shape, &users), (&shape, &items)]),
-        )?;
+        let ratings = stages.time(|s| &mut s.infer, || self.plan.run_i64(&[(&shape, &users), (&shape, &items)]))?;
         Ok(ratings.into_iter().zip(kinds).collect())
     }
 
@@ -79,30 +68,18 @@ impl RecsysModel {
         let users = vec![row; self.items.len()];
         let rows: Vec<i64> = self.items.iter().map(|(r, _)| *r).collect();
         let shape = [rows.len()];
-        let scores = stages.time(
-            |s| &mut s.infer,
-            || self.plan.run_i64(&[(&shape, &users), (&shape, &rows)]),
-        )?;
+        let scores = stages.time(|s| &mut s.infer, || self.plan.run_i64(&[(&shape, &users), (&shape, &rows)]))?;
         let out = stages.time(
             |s| &mut s.postprocess,
             || {
-                let seen: HashSet<i64> = self
-                    .encoders
-                    .seen_items
-                    .get(user)
-                    .map(|v| v.iter().copied().collect())
-                    .unwrap_or_default();
-                let mut order: Vec<usize> = (0..rows.len())
-                    .filter(|&i| !seen.contains(&rows[i]))
-                    .collect();
+                let seen: HashSet<i64> =
+                    self.encoders.seen_items.get(user).map(|v| v.iter().copied().collect()).unwrap_or_default();
+                let mut order: Vec<usize> = (0..rows.len()).filter(|&i| !seen.contains(&rows[i])).collect();
                 order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
                 order
                     .into_iter()
                     .take(k)
-                    .map(|i| Recommendation {
-                        item_id: self.items[i].1.clone(),
-                        rating: scores[i],
-                    })
+                    .map(|i| Recommendation { item_id: self.items[i].1.clone(), rating: scores[i] })
                     .collect()
             },
         );

@@ -1,0 +1,43 @@
+# The commands the README names. `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+CARGO ?= cargo
+PORT ?= 8080
+
+.PHONY: run build test test-rust test-oip lint deps models bench clean
+
+## run: the inference server with all five built-in models on :$(PORT)
+run:
+	$(CARGO) run --release -p inference-server -- --port $(PORT) --model-dir models --log-format pretty
+
+build:
+	$(CARGO) build --release -p inference-server
+
+## deps: what the tests need besides Rust (promtool, the pinned Python test clients)
+deps:
+	./scripts/install-deps.sh
+
+## test: formatting, lints, unit + golden + HTTP integration tests, promtool, OIP client
+test: deps lint test-rust test-oip
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+test-rust:
+	$(CARGO) test --workspace
+
+test-oip:
+	$(CARGO) build -p inference-server
+	SERVER_BIN=target/debug/inference-server .cache/venv-test/bin/pytest -q tests/oip
+
+## models: retrain and export the five built-in models into models/
+models:
+	./training/run.sh
+
+## bench: load benchmark against the Python reference server; writes docs/benchmarks.md
+bench:
+	./bench/run.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf .cache training/.venv bench/.venv

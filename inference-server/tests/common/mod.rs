@@ -1,0 +1,120 @@
+//! Start the real `inference-server` binary on a loopback port and talk HTTP to it.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running server process; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub port: u16,
+}
+
+pub fn models_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    /// Start with extra flags and wait until `/health` answers.
+    pub async fn start(args: &[&str]) -> Self {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_inference-server"));
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--log", "warn"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if !args.contains(&"--model-dir") {
+            cmd.arg("--model-dir").arg(models_dir());
+        }
+        let child = cmd.spawn().expect("server binary starts");
+        let server = Self { child, base: format!("http://127.0.0.1:{port}"), port };
+        server.wait_for("/health", 200).await;
+        server
+    }
+
+    /// Start with the built-in models and wait for `/ready`.
+    pub async fn ready(args: &[&str]) -> Self {
+        let s = Self::start(args).await;
+        s.wait_for("/ready", 200).await;
+        s
+    }
+
+    pub async fn wait_for(&self, path: &str, status: u16) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{}{path}", self.base)).await {
+                if r.status().as_u16() == status {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "{path} never answered {status}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = reqwest::get(self.url(path)).await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn text(&self, path: &str) -> (u16, String, String) {
+        let r = reqwest::get(self.url(path)).await.unwrap();
+        let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap_or("").to_string()).unwrap_or_default();
+        (r.status().as_u16(), ct, r.text().await.unwrap())
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::new().post(self.url(path)).json(&body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::new()
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Assert the error body shape and return its message.
+pub fn error_of(body: &serde_json::Value, kind: &str) -> String {
+    assert_eq!(body["type"], kind, "body: {body}");
+    let msg = body["error"].as_str().unwrap_or_default().to_string();
+    assert!(!msg.is_empty(), "error message is empty: {body}");
+    msg
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install what `make test` needs on a fresh Debian machine: promtool (Debian's prometheus
+# package) and a Python virtualenv with the pinned test clients. Idempotent and quiet when
+# everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+venv=.cache/venv-test
+if [ ! -x "$venv/bin/pytest" ] || ! cmp -s tests/requirements.txt "$venv/requirements.txt"; then
+  echo "creating $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q -r tests/requirements.txt
+  cp tests/requirements.txt "$venv/requirements.txt"
+fi

@@ -1,0 +1,93 @@
+"""The Open Inference Protocol routes, driven by a client no one here wrote: NVIDIA's
+`tritonclient` (HTTP), which speaks the KServe v2 protocol. It starts the real server binary."""
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def client():
+    binary = os.environ.get("SERVER_BIN", str(ROOT / "target/debug/inference-server"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [binary, "--host", "127.0.0.1", "--port", str(port), "--model-dir", str(ROOT / "models"), "--log", "warn"]
+    )
+    c = httpclient.InferenceServerClient(url=f"127.0.0.1:{port}")
+    deadline = time.time() + 30
+    while True:
+        try:
+            if c.is_server_ready():
+                break
+        except Exception:  # noqa: BLE001 - not listening yet
+            pass
+        assert time.time() < deadline, "server never became ready"
+        time.sleep(0.1)
+    yield c
+    proc.terminate()
+    assert proc.wait(timeout=10) == 0
+
+
+def test_server_is_live_and_ready(client):
+    assert client.is_server_live()
+    assert client.is_server_ready()
+    assert client.get_server_metadata()["name"] == "inferwatch"
+
+
+def test_model_metadata_and_readiness(client):
+    meta = client.get_model_metadata("sentiment")
+    assert meta["name"] == "sentiment"
+    assert [i["name"] for i in meta["inputs"]] == ["text"]
+    assert client.is_model_ready("topic")
+    assert not client.is_model_ready("no-such-model")
+
+
+def test_sentiment_infer_with_bytes_tensor(client):
+    text = httpclient.InferInput("text", [2], "BYTES")
+    text.set_data_from_numpy(np.array(["I love this", "I hate this"], dtype=object), binary_data=False)
+    outs = [httpclient.InferRequestedOutput(n, binary_data=False) for n in ("label", "probabilities")]
+    result = client.infer("sentiment", [text], outputs=outs)
+    labels = [x.decode() if isinstance(x, bytes) else x for x in result.as_numpy("label")]
+    assert labels == ["positive", "negative"]
+    probs = result.as_numpy("probabilities")
+    assert probs.shape == (2, 3)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_recsys_infer_with_int_and_bytes_ids(client):
+    user = httpclient.InferInput("user_id", [2], "INT64")
+    user.set_data_from_numpy(np.array([196, 186], dtype=np.int64), binary_data=False)
+    item = httpclient.InferInput("item_id", [2], "BYTES")
+    item.set_data_from_numpy(np.array(["242", "302"], dtype=object), binary_data=False)
+    result = client.infer("recsys", [user, item], outputs=[httpclient.InferRequestedOutput("rating", binary_data=False)])
+    ratings = result.as_numpy("rating")
+    assert ratings.shape == (2,)
+    assert ((ratings >= 1) & (ratings <= 5)).all()
+
+
+def test_trend_infer_with_request_parameters(client):
+    values = httpclient.InferInput("values", [1, 36], "FP64")
+    series = 10 + 0.5 * np.arange(36) + np.sin(np.arange(36) * np.pi / 6)
+    values.set_data_from_numpy(series.reshape(1, 36), binary_data=False)
+    result = client.infer(
+        "trend", [values], parameters={"horizon": 6}, outputs=[httpclient.InferRequestedOutput("forecast", binary_data=False)]
+    )
+    assert result.as_numpy("forecast").shape == (1, 6)
+
+
+def test_bad_input_is_a_clear_client_error(client):
+    text = httpclient.InferInput("text", [1], "BYTES")
+    text.set_data_from_numpy(np.array([""], dtype=object), binary_data=False)
+    with pytest.raises(InferenceServerException, match="must not be empty"):
+        client.infer("sentiment", [text])

