@@ -4,4 +4,5 @@
 //! metrics from [`metrics`]; alert rules and dashboards are written against the same names, so
 //! renaming a metric is a compile-time change in one place.
 
+pub mod alerts;
 pub mod metrics;

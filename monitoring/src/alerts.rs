@@ -1,0 +1,569 @@
+//! Alert rules: pure functions from a model service's SLO settings to Prometheus rule groups
+//! (recording rules + alerts at three severities), in monitoring-mixin style.
+//!
+//! Every expression aggregates with `sum by (..., le)` before `histogram_quantile`, so several
+//! replicas combine correctly; no percentile is ever averaged.
+
+use crate::metrics as m;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Thresholds a team promises for one model service. Defaults are the ones the CRD documents.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Slo {
+    /// p95 latency of inference requests above which P1 fires (seconds).
+    pub latency_p95_seconds: f64,
+    /// 5xx ratio above which P0 fires.
+    pub error_ratio_critical: f64,
+    /// 5xx ratio above which P1 fires.
+    pub error_ratio_warning: f64,
+    /// Resident memory / container memory limit above which P1 fires.
+    pub memory_ratio: f64,
+    /// Model cache hit ratio below which P1 fires (with real traffic).
+    pub cache_hit_ratio_floor: f64,
+    /// Total-variation distance between predicted and reference label shares above which P2 fires.
+    pub drift_distance: f64,
+    /// Age of the oldest pending batch job above which P2 fires (seconds).
+    pub queue_delay_seconds: f64,
+}
+
+impl Default for Slo {
+    fn default() -> Self {
+        Self {
+            latency_p95_seconds: 2.0,
+            error_ratio_critical: 0.10,
+            error_ratio_warning: 0.01,
+            memory_ratio: 0.80,
+            cache_hit_ratio_floor: 0.80,
+            drift_distance: 0.20,
+            queue_delay_seconds: 300.0,
+        }
+    }
+}
+
+/// `for:` durations. Production defaults avoid flapping; tests shrink them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timing {
+    /// For P0 availability alerts.
+    pub critical: String,
+    /// For P1 alerts.
+    pub warning: String,
+    /// For P2 alerts.
+    pub info: String,
+    /// Rate window of recording rules.
+    pub rate_window: String,
+    /// Baseline window for traffic anomaly and drift.
+    pub baseline_window: String,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            critical: "2m".into(),
+            warning: "10m".into(),
+            info: "30m".into(),
+            rate_window: "5m".into(),
+            baseline_window: "1h".into(),
+        }
+    }
+}
+
+/// Which series the rules look at and where links point.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scope {
+    /// Rule group name prefix, e.g. `inferwatch` or `inferwatch-default-sentiment`.
+    pub name: String,
+    /// PromQL label matchers selecting the service's series, e.g. `job="inferwatch"`.
+    pub selector: String,
+    /// Base URL of the runbooks (`<base>/<AlertName>.md`).
+    pub runbook_base: String,
+    /// Grafana dashboard URL for annotations.
+    pub dashboard_url: String,
+    /// Extra labels put on every alert (team, service, ...).
+    pub extra_labels: BTreeMap<String, String>,
+}
+
+impl Default for Scope {
+    fn default() -> Self {
+        Self {
+            name: "inferwatch".into(),
+            selector: r#"job=~".*inferwatch.*""#.into(),
+            runbook_base: "https://github.com/inferwatch/inferwatch/blob/main/docs/runbooks".into(),
+            dashboard_url: "/d/inferwatch-technical".into(),
+            extra_labels: BTreeMap::new(),
+        }
+    }
+}
+
+/// One rule of a group.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Rule {
+    /// A recording rule.
+    Record {
+        /// Name of the recorded series.
+        record: String,
+        /// PromQL.
+        expr: String,
+    },
+    /// An alert.
+    Alert {
+        /// CamelCase name with the `Inferwatch` prefix.
+        alert: String,
+        /// PromQL; fires for every series it returns.
+        expr: String,
+        /// How long the expression must hold.
+        #[serde(rename = "for")]
+        for_: String,
+        /// `severity` and extra labels.
+        labels: BTreeMap<String, String>,
+        /// `summary`, `description`, `runbook_url`, `dashboard_url`.
+        annotations: BTreeMap<String, String>,
+    },
+}
+
+/// A rule group.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleGroup {
+    /// Unique group name.
+    pub name: String,
+    /// Rules, evaluated in order.
+    pub rules: Vec<Rule>,
+}
+
+/// A rule file: `{groups: [...]}` (also the `spec` of a PrometheusRule).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleFile {
+    /// The groups.
+    pub groups: Vec<RuleGroup>,
+}
+
+/// Alert severity; the `severity` label value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// P0: page now.
+    Critical,
+    /// P1: look today.
+    Warning,
+    /// P2: worth knowing.
+    Info,
+}
+
+impl Severity {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::Warning => "warning",
+            Self::Info => "info",
+        }
+    }
+}
+
+/// The names of every alert, with severities (runbooks exist for each; a test checks it).
+pub const ALERTS: &[(&str, Severity)] = &[
+    ("InferwatchTargetDown", Severity::Critical),
+    ("InferwatchTargetMissing", Severity::Critical),
+    ("InferwatchHighErrorRatio", Severity::Critical),
+    ("InferwatchAllModelsFailing", Severity::Critical),
+    ("InferwatchDependencyDown", Severity::Critical),
+    ("InferwatchHighLatency", Severity::Warning),
+    ("InferwatchHighMemory", Severity::Warning),
+    ("InferwatchModelLoadFailures", Severity::Warning),
+    ("InferwatchLowCacheHitRatio", Severity::Warning),
+    ("InferwatchElevatedErrorRatio", Severity::Warning),
+    ("InferwatchUnusualTraffic", Severity::Info),
+    ("InferwatchPredictionDrift", Severity::Info),
+    ("InferwatchCacheMissRateRising", Severity::Info),
+    ("InferwatchBatchQueueDelay", Severity::Info),
+];
+
+/// Names of the recording rules (dashboards query them too).
+pub mod records {
+    /// Requests/s per service.
+    pub const REQUEST_RATE: &str = "inferwatch:http_requests:rate5m";
+    /// 5xx ratio per service.
+    pub const ERROR_RATIO: &str = "inferwatch:http_errors:ratio_rate5m";
+    /// Predictions/s per model.
+    pub const PREDICTION_RATE: &str = "inferwatch:predictions:rate5m";
+    /// Inference route latency quantiles per service (label `quantile`).
+    pub const HTTP_LATENCY: &str = "inferwatch:http_inference_latency_seconds:quantile5m";
+    /// Model latency quantiles per model (label `quantile`).
+    pub const MODEL_LATENCY: &str = "inferwatch:prediction_latency_seconds:quantile5m";
+    /// Cache hit ratio per service.
+    pub const CACHE_HIT_RATIO: &str = "inferwatch:model_cache_hit:ratio_rate5m";
+    /// Cache lookups/s per service.
+    pub const CACHE_LOOKUP_RATE: &str = "inferwatch:model_cache_lookups:rate5m";
+    /// Predicted label shares per model and label.
+    pub const LABEL_SHARE: &str = "inferwatch:predicted_label:share";
+    /// Total-variation distance to the reference distribution per model.
+    pub const DRIFT: &str = "inferwatch:prediction_drift:distance";
+}
+
+/// The label set that identifies one service.
+pub const SERVICE_BY: &str = "namespace, job";
+/// Inference routes (v1 predict/recommend, v2 infer).
+pub const INFERENCE_ROUTES: &str = r#"route=~"/v1/models/.+|/v2/models/.+/infer""#;
+
+fn sel(scope: &Scope, extra: &str) -> String {
+    match (scope.selector.is_empty(), extra.is_empty()) {
+        (true, _) => format!("{{{extra}}}"),
+        (false, true) => format!("{{{}}}", scope.selector),
+        (false, false) => format!("{{{},{extra}}}", scope.selector),
+    }
+}
+
+fn record(record: &str, expr: String) -> Rule {
+    Rule::Record { record: record.to_string(), expr }
+}
+
+struct AlertSpec<'a> {
+    name: &'a str,
+    expr: String,
+    for_: &'a str,
+    summary: &'a str,
+    description: String,
+}
+
+fn alert(scope: &Scope, spec: AlertSpec<'_>) -> Rule {
+    let severity = ALERTS.iter().find(|(n, _)| *n == spec.name).map_or(Severity::Info, |(_, s)| *s);
+    let mut labels = scope.extra_labels.clone();
+    labels.insert("severity".into(), severity.as_str().into());
+    let annotations = BTreeMap::from([
+        ("summary".to_string(), spec.summary.to_string()),
+        ("description".to_string(), spec.description),
+        ("runbook_url".to_string(), format!("{}/{}.md", scope.runbook_base, spec.name)),
+        ("dashboard_url".to_string(), scope.dashboard_url.clone()),
+    ]);
+    Rule::Alert { alert: spec.name.into(), expr: spec.expr, for_: spec.for_.into(), labels, annotations }
+}
+
+fn pct(x: f64) -> String {
+    format!("{}%", (x * 1000.0).round() / 10.0)
+}
+
+/// Recording rules for one scope.
+pub fn recording_rules(scope: &Scope, t: &Timing) -> RuleGroup {
+    let w = &t.rate_window;
+    let s = |extra: &str| sel(scope, extra);
+    let by = SERVICE_BY;
+    let mut rules = vec![
+        record(records::REQUEST_RATE, format!("sum by ({by}) (rate({}{}[{w}]))", m::HTTP_REQUESTS.name, s(""))),
+        record(
+            records::ERROR_RATIO,
+            format!(
+                "sum by ({by}) (rate({n}{e}[{w}])) / sum by ({by}) (rate({n}{a}[{w}]))",
+                n = m::HTTP_REQUESTS.name,
+                e = s(r#"status=~"5..""#),
+                a = s("")
+            ),
+        ),
+        record(
+            records::PREDICTION_RATE,
+            format!("sum by ({by}, model, outcome) (rate({}{}[{w}]))", m::PREDICTIONS.name, s("")),
+        ),
+    ];
+    for q in ["0.5", "0.95", "0.99"] {
+        rules.push(Rule::Record {
+            record: records::HTTP_LATENCY.into(),
+            expr: format!(
+                "label_replace(histogram_quantile({q}, sum by ({by}, le) (rate({}_bucket{}[{w}]))), \"quantile\", \"{q}\", \"\", \"\")",
+                m::HTTP_REQUEST_DURATION.name,
+                s(INFERENCE_ROUTES)
+            ),
+        });
+        rules.push(Rule::Record {
+            record: records::MODEL_LATENCY.into(),
+            expr: format!(
+                "label_replace(histogram_quantile({q}, sum by ({by}, model, le) (rate({}_bucket{}[{w}]))), \"quantile\", \"{q}\", \"\", \"\")",
+                m::PREDICTION_DURATION.name,
+                s("")
+            ),
+        });
+    }
+    rules.push(record(
+        records::CACHE_LOOKUP_RATE,
+        format!(
+            "sum by ({by}) (rate({h}{s}[{w}])) + sum by ({by}) (rate({mi}{s}[{w}]))",
+            h = m::CACHE_HITS.name,
+            mi = m::CACHE_MISSES.name,
+            s = s("")
+        ),
+    ));
+    rules.push(record(
+        records::CACHE_HIT_RATIO,
+        format!("sum by ({by}) (rate({}{}[{w}])) / {}", m::CACHE_HITS.name, s(""), records::CACHE_LOOKUP_RATE),
+    ));
+    let b = &t.baseline_window;
+    rules.push(record(
+        records::LABEL_SHARE,
+        format!(
+            "sum by ({by}, model, label) (rate({l}{s}[{b}])) / ignoring(label) group_left sum by ({by}, model) (rate({l}{s}[{b}]))",
+            l = m::PREDICTED_LABELS.name,
+            s = s("")
+        ),
+    ));
+    rules.push(record(
+        records::DRIFT,
+        format!(
+            "0.5 * sum by ({by}, model) (abs({share} - on({by}, model, label) group_left max by ({by}, model, label) ({r}{s})))",
+            share = records::LABEL_SHARE,
+            r = m::MODEL_REFERENCE_LABEL_RATIO.name,
+            s = s("")
+        ),
+    ));
+    RuleGroup { name: format!("{}.rules", scope.name), rules }
+}
+
+/// Alerts for one scope.
+pub fn alert_rules(slo: &Slo, scope: &Scope, t: &Timing) -> Vec<RuleGroup> {
+    let s = |extra: &str| sel(scope, extra);
+    let by = SERVICE_BY;
+    let w = &t.rate_window;
+    let b = &t.baseline_window;
+    let a = |spec| alert(scope, spec);
+    let critical = vec![
+        a(AlertSpec {
+            name: "InferwatchTargetDown",
+            expr: format!("up{} == 0", s("")),
+            for_: &t.critical,
+            summary: "An inference server target is down.",
+            description: "Prometheus cannot scrape {{ $labels.instance }} of {{ $labels.job }} in {{ $labels.namespace }}: the pod is down or /metrics fails.".into(),
+        }),
+        a(AlertSpec {
+            name: "InferwatchTargetMissing",
+            expr: format!("absent(up{})", s("")),
+            for_: &t.critical,
+            summary: "No inference server target is being scraped.",
+            description: format!("No target matches {}: the service has no endpoints or the ServiceMonitor selects nothing.", s("")),
+        }),
+        a(AlertSpec {
+            name: "InferwatchHighErrorRatio",
+            expr: format!(
+                "{r} > {th} and {rate} > 0.05",
+                r = records::ERROR_RATIO,
+                th = slo.error_ratio_critical,
+                rate = records::REQUEST_RATE
+            ),
+            for_: &t.critical,
+            summary: "More than the critical share of inference requests fail.",
+            description: format!(
+                "{{{{ $labels.job }}}} in {{{{ $labels.namespace }}}} answers {{{{ $value | humanizePercentage }}}} of requests with 5xx (threshold {}).",
+                pct(slo.error_ratio_critical)
+            ),
+        }),
+        a(AlertSpec {
+            name: "InferwatchAllModelsFailing",
+            expr: format!(
+                "max by ({by}) ({ready}{s}) == 0 or (sum by ({by}) (rate({p}{ok}[{w}])) == 0 and sum by ({by}) (rate({p}{err}[{w}])) > 0)",
+                ready = m::MODEL_READY.name,
+                s = s(""),
+                p = m::PREDICTIONS.name,
+                ok = s(r#"outcome="success""#),
+                err = s(r#"outcome="error""#)
+            ),
+            for_: &t.critical,
+            summary: "No model of the service can answer.",
+            description: "Every model of {{ $labels.job }} in {{ $labels.namespace }} is unloaded or every prediction fails.".into(),
+        }),
+        a(AlertSpec {
+            name: "InferwatchDependencyDown",
+            expr: format!(r#"max by ({by}, dependency) ({}{}) == 0"#, m::DEPENDENCY_UP.name, s(r#"required="true""#)),
+            for_: &t.critical,
+            summary: "A required dependency (model storage, registry, queue) is unreachable.",
+            description: "{{ $labels.dependency }} is down for {{ $labels.job }} in {{ $labels.namespace }}; new model loads or batch jobs fail.".into(),
+        }),
+    ];
+    let warning = vec![
+        a(AlertSpec {
+            name: "InferwatchHighLatency",
+            expr: format!(r#"{}{{quantile="0.95"}} > {}"#, records::HTTP_LATENCY, slo.latency_p95_seconds),
+            for_: &t.warning,
+            summary: "Inference p95 latency is above the SLO.",
+            description: format!(
+                "p95 of inference requests of {{{{ $labels.job }}}} is {{{{ $value | humanizeDuration }}}} (SLO {} s).",
+                slo.latency_p95_seconds
+            ),
+        }),
+        a(AlertSpec {
+            name: "InferwatchHighMemory",
+            expr: format!(
+                "max by ({by}, instance) ({rss}{s}) / max by ({by}, instance) ({lim}{s}) > {th}",
+                rss = m::PROCESS_RSS.name,
+                lim = m::MEMORY_LIMIT.name,
+                s = s(""),
+                th = slo.memory_ratio
+            ),
+            for_: &t.warning,
+            summary: "An inference server uses most of its memory limit.",
+            description: format!(
+                "{{{{ $labels.instance }}}} uses {{{{ $value | humanizePercentage }}}} of its container memory limit (threshold {}).",
+                pct(slo.memory_ratio)
+            ),
+        }),
+        a(AlertSpec {
+            name: "InferwatchModelLoadFailures",
+            expr: format!("sum by ({by}, model, reason) (increase({}{}[{w}])) > 0", m::MODEL_LOAD_FAILURES.name, s("")),
+            for_: "1m",
+            summary: "Model packages fail to load.",
+            description: "{{ $labels.model }} failed to load ({{ $labels.reason }}) on {{ $labels.job }} in {{ $labels.namespace }}.".into(),
+        }),
+        a(AlertSpec {
+            name: "InferwatchLowCacheHitRatio",
+            expr: format!(
+                "{r} < {th} and {lookups} > 0.1",
+                r = records::CACHE_HIT_RATIO,
+                th = slo.cache_hit_ratio_floor,
+                lookups = records::CACHE_LOOKUP_RATE
+            ),
+            for_: &t.warning,
+            summary: "The model cache misses too often under real traffic.",
+            description: format!(
+                "Hit ratio of {{{{ $labels.job }}}} is {{{{ $value | humanizePercentage }}}} (floor {}); models are being evicted and reloaded.",
+                pct(slo.cache_hit_ratio_floor)
+            ),
+        }),
+        a(AlertSpec {
+            name: "InferwatchElevatedErrorRatio",
+            expr: format!(
+                "{r} > {th} and {r} <= {crit} and {rate} > 0.05",
+                r = records::ERROR_RATIO,
+                th = slo.error_ratio_warning,
+                crit = slo.error_ratio_critical,
+                rate = records::REQUEST_RATE
+            ),
+            for_: &t.warning,
+            summary: "The share of failing inference requests is elevated.",
+            description: format!(
+                "{{{{ $labels.job }}}} answers {{{{ $value | humanizePercentage }}}} of requests with 5xx (warning above {}).",
+                pct(slo.error_ratio_warning)
+            ),
+        }),
+    ];
+    let info = vec![
+        a(AlertSpec {
+            name: "InferwatchUnusualTraffic",
+            expr: format!(
+                "abs({r} - avg_over_time({r}[{b}])) > 3 * stddev_over_time({r}[{b}]) and stddev_over_time({r}[{b}]) > 0",
+                r = records::REQUEST_RATE
+            ),
+            for_: &t.info,
+            summary: "Traffic is far from its recent baseline.",
+            description: format!("Request rate of {{{{ $labels.job }}}} is {{{{ $value }}}}/s, more than 3 standard deviations from its {b} mean."),
+        }),
+        a(AlertSpec {
+            name: "InferwatchPredictionDrift",
+            expr: format!("{} > {}", records::DRIFT, slo.drift_distance),
+            for_: &t.info,
+            summary: "The prediction distribution moved away from the reference distribution.",
+            description: format!(
+                "Predicted label shares of {{{{ $labels.model }}}} differ from the held-out reference by {{{{ $value }}}} (total variation; threshold {}).",
+                slo.drift_distance
+            ),
+        }),
+        a(AlertSpec {
+            name: "InferwatchCacheMissRateRising",
+            expr: format!(
+                "sum by ({by}) (rate({mi}{s}[{w}])) > 2 * sum by ({by}) (rate({mi}{s}[{w}] offset {b})) and sum by ({by}) (rate({mi}{s}[{w}])) > 0.01",
+                mi = m::CACHE_MISSES.name,
+                s = s("")
+            ),
+            for_: &t.info,
+            summary: "Model cache misses are rising.",
+            description: format!("Cache misses of {{{{ $labels.job }}}} more than doubled against {b} ago."),
+        }),
+        a(AlertSpec {
+            name: "InferwatchBatchQueueDelay",
+            expr: format!("max by ({by}) ({}{}) > {}", m::QUEUE_OLDEST_AGE.name, s(""), slo.queue_delay_seconds),
+            for_: &t.info,
+            summary: "Batch jobs wait long in the queue.",
+            description: format!(
+                "The oldest pending batch job of {{{{ $labels.job }}}} is {{{{ $value | humanizeDuration }}}} old (threshold {} s).",
+                slo.queue_delay_seconds
+            ),
+        }),
+    ];
+    vec![
+        RuleGroup { name: format!("{}.critical", scope.name), rules: critical },
+        RuleGroup { name: format!("{}.warning", scope.name), rules: warning },
+        RuleGroup { name: format!("{}.info", scope.name), rules: info },
+    ]
+}
+
+/// The whole rule file for one scope: recording rules first, then alerts by severity.
+pub fn rule_file(slo: &Slo, scope: &Scope, timing: &Timing) -> RuleFile {
+    let mut groups = vec![recording_rules(scope, timing)];
+    groups.extend(alert_rules(slo, scope, timing));
+    RuleFile { groups }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alerts(file: &RuleFile) -> Vec<(String, String, String)> {
+        file.groups
+            .iter()
+            .flat_map(|g| &g.rules)
+            .filter_map(|r| match r {
+                Rule::Alert { alert, labels, for_, .. } => Some((alert.clone(), labels["severity"].clone(), for_.clone())),
+                Rule::Record { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_catalogued_alert_is_rendered_once_with_its_severity() {
+        let file = rule_file(&Slo::default(), &Scope::default(), &Timing::default());
+        let rendered = alerts(&file);
+        assert_eq!(rendered.len(), ALERTS.len());
+        for (name, sev) in ALERTS {
+            let found: Vec<_> = rendered.iter().filter(|(n, _, _)| n == name).collect();
+            assert_eq!(found.len(), 1, "{name}");
+            assert_eq!(found[0].1, sev.as_str());
+            assert!(!found[0].2.is_empty() && found[0].2 != "0s", "{name} needs a for:");
+        }
+    }
+
+    #[test]
+    fn slo_values_appear_in_the_expressions() {
+        let slo = Slo { latency_p95_seconds: 0.75, error_ratio_critical: 0.2, ..Slo::default() };
+        let file = rule_file(&slo, &Scope::default(), &Timing::default());
+        let yaml = serde_json::to_string(&file).unwrap();
+        assert!(yaml.contains(r#"{quantile=\"0.95\"} > 0.75"#), "{yaml}");
+        assert!(yaml.contains("> 0.2 and"));
+    }
+
+    #[test]
+    fn quantiles_are_computed_from_aggregated_buckets_never_averaged() {
+        let file = rule_file(&Slo::default(), &Scope::default(), &Timing::default());
+        for g in &file.groups {
+            for r in &g.rules {
+                let expr = match r {
+                    Rule::Record { expr, .. } | Rule::Alert { expr, .. } => expr,
+                };
+                if expr.contains("histogram_quantile") {
+                    assert!(expr.contains("sum by (") && expr.contains(", le)"), "{expr}");
+                }
+                assert!(!expr.contains("avg(histogram_quantile"), "{expr}");
+            }
+        }
+    }
+
+    #[test]
+    fn extra_labels_and_links_are_on_every_alert() {
+        let scope = Scope { extra_labels: BTreeMap::from([("team".into(), "ml".into())]), ..Scope::default() };
+        let file = rule_file(&Slo::default(), &scope, &Timing::default());
+        for g in &file.groups {
+            for r in &g.rules {
+                if let Rule::Alert { alert, labels, annotations, .. } = r {
+                    assert_eq!(labels["team"], "ml");
+                    assert!(annotations["runbook_url"].ends_with(&format!("/{alert}.md")));
+                    for k in ["summary", "description", "dashboard_url"] {
+                        assert!(!annotations[k].is_empty(), "{alert} {k}");
+                    }
+                }
+            }
+        }
+    }
+}
