@@ -1,12 +1,17 @@
 //! The ONNX runtime boundary: tract-onnx, compiled once into an optimized typed plan at load.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tract_onnx::prelude::*;
 
+/// Most idle run states kept per plan (about one per worker thread is enough).
+const MAX_IDLE_STATES: usize = 8;
+
 /// A compiled, optimized model ready to run; cheap to clone and safe to share across threads.
+/// Run states are pooled: creating one per run allocates every node's state again.
 #[derive(Clone)]
 pub struct Plan {
     plan: Arc<TypedSimplePlan>,
+    states: Arc<Mutex<Vec<TypedSimpleState>>>,
 }
 
 /// A failure inside tract.
@@ -31,7 +36,7 @@ impl Plan {
     pub fn compile(onnx: &[u8]) -> Result<Self, RuntimeError> {
         let mut reader = onnx;
         let plan = tract_onnx::onnx().model_for_read(&mut reader)?.into_optimized()?.into_runnable()?;
-        Ok(Self { plan })
+        Ok(Self { plan, states: Arc::new(Mutex::new(Vec::new())) })
     }
 
     /// Run with int64 inputs, each given as (shape, data).
@@ -49,7 +54,17 @@ impl Plan {
     }
 
     fn run(&self, inputs: TVec<TValue>) -> Result<Vec<f32>, RuntimeError> {
-        let outputs = self.plan.run(inputs)?;
+        let pooled = self.states.lock().ok().and_then(|mut s| s.pop());
+        let mut state = match pooled {
+            Some(s) => s,
+            None => self.plan.spawn()?,
+        };
+        let outputs = state.run(inputs)?;
+        if let Ok(mut idle) = self.states.lock() {
+            if idle.len() < MAX_IDLE_STATES {
+                idle.push(state);
+            }
+        }
         let first = outputs.first().ok_or_else(|| RuntimeError("model produced no output".into()))?;
         Ok(first.to_plain_array_view::<f32>()?.iter().copied().collect())
     }

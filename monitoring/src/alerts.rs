@@ -506,7 +506,9 @@ mod tests {
             .iter()
             .flat_map(|g| &g.rules)
             .filter_map(|r| match r {
-                Rule::Alert { alert, labels, for_, .. } => Some((alert.clone(), labels["severity"].clone(), for_.clone())),
+                Rule::Alert { alert, labels, for_, .. } => {
+                    Some((alert.clone(), labels["severity"].clone(), for_.clone()))
+                }
                 Rule::Record { .. } => None,
             })
             .collect()

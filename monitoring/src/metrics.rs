@@ -248,6 +248,39 @@ metric!(
     "1 when a configured model is loaded and answered its warm-up inference, else 0."
 );
 
+metric!(
+    MODEL_REFERENCE_LABEL_RATIO,
+    "inferwatch_model_reference_label_ratio",
+    MetricKind::Gauge,
+    &["model", "version", "label"],
+    "Share of each label in the model's predictions on held-out data (model.json), the reference for drift."
+);
+
+// Dependencies and batch queue: registered always; series appear once a store, registry or queue is configured.
+metric!(
+    DEPENDENCY_UP,
+    "inferwatch_dependency_up",
+    MetricKind::Gauge,
+    &["dependency", "required"],
+    "1 when a dependency (storage, registry, queue) answered its last health check, else 0."
+);
+metric!(
+    QUEUE_OLDEST_AGE,
+    "inferwatch_batch_queue_oldest_job_age_seconds",
+    MetricKind::Gauge,
+    &[],
+    "Age of the oldest pending batch job."
+);
+
+// Process limits
+metric!(
+    MEMORY_LIMIT,
+    "inferwatch_memory_limit_bytes",
+    MetricKind::Gauge,
+    &[],
+    "Memory limit of the server's cgroup (container limit); absent when unlimited."
+);
+
 // Info
 metric!(
     BUILD_INFO,
@@ -314,6 +347,10 @@ pub const CATALOGUE: &[MetricDef] = &[
     MODEL_LOAD_DURATION,
     MODEL_LOAD_FAILURES,
     MODEL_READY,
+    MODEL_REFERENCE_LABEL_RATIO,
+    DEPENDENCY_UP,
+    QUEUE_OLDEST_AGE,
+    MEMORY_LIMIT,
     BUILD_INFO,
     MODEL_INFO,
     PROCESS_CPU,

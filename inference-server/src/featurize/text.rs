@@ -25,6 +25,11 @@ pub struct TextSettings {
 pub struct TextFeaturizer {
     tokenizer: Tokenizer,
     settings: TextSettings,
+    /// Token -> id, for the ASCII fast path.
+    vocab: std::collections::HashMap<String, u32>,
+    /// Whether the tokenizer is the one `training/` writes (NFKC + lowercase, Whitespace
+    /// pre-tokenizer, WordLevel), for which the fast path is exact.
+    fast_path: bool,
 }
 
 impl std::fmt::Debug for TextFeaturizer {
@@ -41,16 +46,65 @@ impl TextFeaturizer {
         if vocab != settings.vocab_size {
             return Err(format!("tokenizer has {vocab} tokens, model.json says {}", settings.vocab_size));
         }
-        Ok(Self { tokenizer, settings })
+        let fast_path = is_standard_word_level(tokenizer_json);
+        let vocab = tokenizer.get_vocab(false);
+        Ok(Self { tokenizer, settings, vocab, fast_path })
     }
 
-    /// Sorted, unique feature ids of one text.
-    pub fn features(&self, text: &str) -> Result<Vec<i64>, FeaturizeError> {
+    /// Token ids: through the tokenizer, or — for printable ASCII with the standard pipeline —
+    /// by the equivalent direct split (NFKC is the identity on ASCII; `\w` is `[A-Za-z0-9_]`).
+    fn token_ids(&self, text: &str) -> Result<Vec<u32>, FeaturizeError> {
+        if self.fast_path && text.bytes().all(|b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r')) {
+            return Ok(self.ascii_token_ids(text));
+        }
         let encoding = self
             .tokenizer
             .encode_fast(text, false)
             .map_err(|e| FeaturizeError::Invalid(format!("text could not be tokenized: {e}")))?;
-        let ids = encoding.get_ids();
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// Lowercase, split into runs of word characters and runs of other non-space characters,
+    /// look each up (unknown -> 0). Exact for printable ASCII; see `token_ids`.
+    pub fn ascii_token_ids(&self, text: &str) -> Vec<u32> {
+        #[derive(PartialEq, Clone, Copy)]
+        enum Class {
+            Word,
+            Punct,
+            Space,
+        }
+        let class = |b: u8| {
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                Class::Word
+            } else if b.is_ascii_whitespace() {
+                Class::Space
+            } else {
+                Class::Punct
+            }
+        };
+        let bytes = text.as_bytes();
+        let mut ids = Vec::with_capacity(bytes.len() / 4 + 1);
+        let mut token = String::with_capacity(32);
+        let mut i = 0;
+        while i < bytes.len() {
+            let c = class(bytes[i]);
+            if c == Class::Space {
+                i += 1;
+                continue;
+            }
+            token.clear();
+            while i < bytes.len() && class(bytes[i]) == c {
+                token.push(char::from(bytes[i].to_ascii_lowercase()));
+                i += 1;
+            }
+            ids.push(self.vocab.get(token.as_str()).copied().unwrap_or(0));
+        }
+        ids
+    }
+
+    /// Sorted, unique feature ids of one text.
+    pub fn features(&self, text: &str) -> Result<Vec<i64>, FeaturizeError> {
+        let ids = self.token_ids(text)?;
         let ids = &ids[..ids.len().min(self.settings.max_tokens)];
         let mut out: Vec<i64> = ids.iter().filter(|&&t| t != 0).map(|&t| i64::from(t)).collect();
         if self.settings.bigram_buckets > 0 {
@@ -71,6 +125,24 @@ impl TextFeaturizer {
     }
 }
 
+/// Whether `tokenizer.json` is exactly the pipeline `training/text.py` builds: NFKC then
+/// Lowercase, the Whitespace pre-tokenizer, a WordLevel model with `[UNK]` at id 0, nothing else.
+fn is_standard_word_level(tokenizer_json: &[u8]) -> bool {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(tokenizer_json) else { return false };
+    let normalizers: Vec<&str> = v["normalizer"]["normalizers"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|n| n["type"].as_str()).collect())
+        .unwrap_or_default();
+    normalizers == ["NFKC", "Lowercase"]
+        && v["pre_tokenizer"]["type"] == "Whitespace"
+        && v["model"]["type"] == "WordLevel"
+        && v["model"]["unk_token"] == "[UNK]"
+        && v["model"]["vocab"]["[UNK]"] == 0
+        && v["post_processor"].is_null()
+        && v["truncation"].is_null()
+        && v["added_tokens"].as_array().is_none_or(|a| a.iter().all(|t| t["content"] == "[UNK]"))
+}
+
 /// Pad rows of feature ids with 0 (a zero-weight id) into one row-major `[rows, width]` batch.
 pub fn pad(rows: &[Vec<i64>]) -> (Vec<usize>, Vec<i64>) {
     let width = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
@@ -84,6 +156,47 @@ pub fn pad(rows: &[Vec<i64>]) -> (Vec<usize>, Vec<i64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn featurizer(name: &str) -> TextFeaturizer {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models").join(name);
+        let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("model.json")).unwrap()).unwrap();
+        let settings: TextSettings = serde_json::from_value(meta["featurizer"].clone()).unwrap();
+        TextFeaturizer::new(&std::fs::read(dir.join("tokenizer.json")).unwrap(), settings).unwrap()
+    }
+
+    #[test]
+    fn built_in_tokenizers_qualify_for_the_fast_path() {
+        for name in ["sentiment", "topic", "email"] {
+            assert!(featurizer(name).fast_path, "{name}");
+        }
+    }
+
+    /// The ASCII fast path must give exactly what the Hugging Face tokenizer gives.
+    #[test]
+    fn ascii_fast_path_equals_the_tokenizer_on_generated_text() {
+        let f = featurizer("sentiment");
+        let alphabet: Vec<char> = " \t\n\rabcXYZ019_!?.,:;()'\"-@#$%^&*+=<>/\\|~`{}[]".chars().collect();
+        let words = ["good", "NOT", "bad", "movie", "don't", "can't", ":)", "!!!", "A+", "x_y", "12.5", "e-mail"];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for _ in 0..(next() % 40) {
+                if next() % 3 == 0 {
+                    text.push_str(words[(next() % words.len() as u64) as usize]);
+                } else {
+                    text.push(alphabet[(next() % alphabet.len() as u64) as usize]);
+                }
+            }
+            let slow = f.tokenizer.encode_fast(text.as_str(), false).unwrap().get_ids().to_vec();
+            assert_eq!(f.ascii_token_ids(&text), slow, "{text:?}");
+        }
+    }
 
     #[test]
     fn pad_fills_short_rows_with_zero() {

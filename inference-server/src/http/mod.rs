@@ -9,7 +9,7 @@ use crate::inference::Limits;
 use crate::metrics::Metrics;
 use crate::model_manager::ModelManager;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -89,7 +89,9 @@ where
             let path = e.path().to_string();
             let inner = e.into_inner();
             match inner.classify() {
-                serde_json::error::Category::Data => ApiError::Validation(format!("invalid request at {path}: {inner}")),
+                serde_json::error::Category::Data => {
+                    ApiError::Validation(format!("invalid request at {path}: {inner}"))
+                }
                 _ => ApiError::InvalidJson(inner.to_string()),
             }
         })?;
@@ -121,22 +123,56 @@ async fn limit(State(state): State<AppState>, mut req: Request, next: Next) -> R
     }
 }
 
-/// Request count, latency and in-flight gauge by route template.
-async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route =
-        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = req.method().as_str().to_string();
-    let metrics = &state.metrics;
-    metrics.http_in_flight.inc();
+/// Metric handles of one route template, resolved when the router is built, so a request
+/// touches atomics and a short status list instead of hashing label sets.
+#[derive(Clone)]
+struct RouteMetrics {
+    route: &'static str,
+    method: &'static str,
+    duration: prometheus_client::metrics::histogram::Histogram,
+    statuses: Arc<std::sync::RwLock<Vec<(u16, prometheus_client::metrics::counter::Counter)>>>,
+    in_flight: prometheus_client::metrics::gauge::Gauge,
+    metrics: Arc<Metrics>,
+}
+
+impl RouteMetrics {
+    fn new(metrics: &Arc<Metrics>, route: &'static str, method: &'static str) -> Self {
+        Self {
+            route,
+            method,
+            duration: metrics.http_duration.with(&[route, method]),
+            statuses: Arc::default(),
+            in_flight: metrics.http_in_flight.clone(),
+            metrics: metrics.clone(),
+        }
+    }
+
+    fn count(&self, status: u16) {
+        if let Some((_, c)) = self.statuses.read().ok().and_then(|v| v.iter().find(|(s, _)| *s == status).cloned()) {
+            c.inc();
+            return;
+        }
+        let c = self.metrics.http_requests.with(&[self.route, self.method, &status.to_string()]);
+        c.inc();
+        if let Ok(mut v) = self.statuses.write() {
+            if !v.iter().any(|(s, _)| *s == status) {
+                v.push((status, c));
+            }
+        }
+        if status == 413 {
+            self.metrics.http_rejected.with(&["too_large"]).inc();
+        }
+    }
+}
+
+/// Request count, latency and in-flight gauge of one route.
+async fn observe(State(route): State<RouteMetrics>, req: Request, next: Next) -> Response {
+    route.in_flight.inc();
     let start = Instant::now();
     let resp = next.run(req).await;
-    metrics.http_in_flight.dec();
-    let status = resp.status();
-    metrics.http_requests.with(&[&route, &method, status.as_str()]).inc();
-    metrics.http_duration.with(&[&route, &method]).observe(start.elapsed().as_secs_f64());
-    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        metrics.http_rejected.with(&["too_large"]).inc();
-    }
+    route.in_flight.dec();
+    route.duration.observe(start.elapsed().as_secs_f64());
+    route.count(resp.status().as_u16());
     resp
 }
 
@@ -144,32 +180,55 @@ async fn fallback(req: Request) -> ApiError {
     ApiError::RouteNotFound(format!("{} {}", req.method(), req.uri().path()))
 }
 
+/// Wrap a route's handler with its metrics (when metrics are on).
+fn observed(
+    state: &AppState,
+    route: &'static str,
+    method: &'static str,
+    handler: axum::routing::MethodRouter<AppState>,
+) -> axum::routing::MethodRouter<AppState> {
+    if state.record_metrics {
+        handler.layer(middleware::from_fn_with_state(RouteMetrics::new(&state.metrics, route, method), observe))
+    } else {
+        handler
+    }
+}
+
 /// The full application.
 pub fn router(state: AppState) -> Router {
-    let inference = Router::new()
-        .route("/v1/models/{name}/predict", post(v1::predict))
-        .route("/v1/models/{name}/recommend", post(v1::recommend))
-        .route("/v2/models/{name}/infer", post(v2::infer))
-        .route("/v2/models/{name}/versions/{version}/infer", post(v2::infer_version))
-        .route_layer(middleware::from_fn_with_state(state.clone(), limit));
-    let app = Router::new()
-        .route("/health", get(ops::health))
-        .route("/ready", get(ops::ready))
-        .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi))
-        .route("/v1/models", get(v1::list))
-        .route("/v1/models/{name}", get(v1::describe))
-        .route("/v2", get(v2::server_metadata))
-        .route("/v2/health/live", get(v2::live))
-        .route("/v2/health/ready", get(v2::ready))
-        .route("/v2/models/{name}", get(v2::model_metadata))
-        .route("/v2/models/{name}/ready", get(v2::model_ready))
-        .route("/v2/models/{name}/versions/{version}", get(v2::model_metadata_version))
-        .route("/v2/models/{name}/versions/{version}/ready", get(v2::model_ready_version))
-        .merge(inference)
-        .fallback(fallback)
-        .layer(DefaultBodyLimit::max(state.max_body_bytes));
-    let app =
-        if state.record_metrics { app.layer(middleware::from_fn_with_state(state.clone(), observe)) } else { app };
-    app.with_state(state)
+    let s = &state;
+    // The limit sits inside the metrics layer, so 429 and 504 answers are counted too.
+    let limited =
+        |h: axum::routing::MethodRouter<AppState>| h.layer(middleware::from_fn_with_state(state.clone(), limit));
+    let post_routes: [(&'static str, axum::routing::MethodRouter<AppState>); 4] = [
+        ("/v1/models/{name}/predict", limited(post(v1::predict))),
+        ("/v1/models/{name}/recommend", limited(post(v1::recommend))),
+        ("/v2/models/{name}/infer", limited(post(v2::infer))),
+        ("/v2/models/{name}/versions/{version}/infer", limited(post(v2::infer_version))),
+    ];
+    let get_routes: [(&'static str, axum::routing::MethodRouter<AppState>); 13] = [
+        ("/health", get(ops::health)),
+        ("/ready", get(ops::ready)),
+        ("/metrics", get(ops::metrics)),
+        ("/openapi.json", get(ops::openapi)),
+        ("/v1/models", get(v1::list)),
+        ("/v1/models/{name}", get(v1::describe)),
+        ("/v2", get(v2::server_metadata)),
+        ("/v2/health/live", get(v2::live)),
+        ("/v2/health/ready", get(v2::ready)),
+        ("/v2/models/{name}", get(v2::model_metadata)),
+        ("/v2/models/{name}/ready", get(v2::model_ready)),
+        ("/v2/models/{name}/versions/{version}", get(v2::model_metadata_version)),
+        ("/v2/models/{name}/versions/{version}/ready", get(v2::model_ready_version)),
+    ];
+    let mut app = Router::new();
+    for (path, handler) in get_routes {
+        app = app.route(path, observed(s, path, "GET", handler));
+    }
+    for (path, handler) in post_routes {
+        app = app.route(path, observed(s, path, "POST", handler));
+    }
+    app.fallback(observed(s, "unmatched", "ANY", axum::routing::any(fallback)))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .with_state(state)
 }

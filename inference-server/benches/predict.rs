@@ -1,0 +1,51 @@
+//! Where a sentiment prediction spends its time: featurize, tract run, the whole
+//! `inference::run` with and without metrics. Prints microseconds per call.
+
+use inference_server::inference::{self, Inputs, Limits};
+use inference_server::metrics::Metrics;
+use inference_server::model_manager::{CacheLimits, ModelManager};
+use inference_server::model_store::LocalStore;
+use inference_server::models::{Model, Stages};
+use std::sync::Arc;
+use std::time::Instant;
+
+const TEXT: &str = "The plot was thin, but the acting was wonderful and I would happily watch it again.";
+const N: u32 = 20_000;
+
+fn per_call(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1e6 / f64::from(N)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let limits = Limits { max_batch_items: 256, max_text_bytes: 100_000 };
+    for metrics_on in [true, false] {
+        let metrics = Arc::new(Metrics::new());
+        let cache = CacheLimits { max_models: 16, max_bytes: 1 << 30 };
+        let manager = ModelManager::new(Arc::new(LocalStore::new(dir.clone())), cache, metrics, metrics_on);
+        manager.refresh().await?;
+        let model = manager.get("sentiment").await?;
+        let start = Instant::now();
+        for _ in 0..N {
+            inference::run(model.clone(), Inputs::Text(vec![TEXT.to_string()]), limits).await?;
+        }
+        println!("inference::run (metrics {}): {:.2} us", if metrics_on { "on" } else { "off" }, per_call(start));
+        if let Model::Text(m) = &model.model {
+            let mut stages = Stages::default();
+            let start = Instant::now();
+            for _ in 0..N {
+                m.predict(&[TEXT], &mut stages)?;
+            }
+            let total = per_call(start);
+            let n = f64::from(N);
+            println!(
+                "  predict {total:.2} us = featurize {:.2} + infer {:.2} + postprocess {:.2}",
+                stages.featurize.as_secs_f64() * 1e6 / n,
+                stages.infer.as_secs_f64() * 1e6 / n,
+                stages.postprocess.as_secs_f64() * 1e6 / n
+            );
+        }
+    }
+    Ok(())
+}
