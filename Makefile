@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 8080
 
-.PHONY: run build test test-rust test-oip lint deps models bench clean
+.PHONY: run build test test-rust test-oip lint deps models bench generate clean
 
 ## run: the inference server with all five built-in models on :$(PORT)
 run:
@@ -29,6 +29,10 @@ test-rust:
 test-oip:
 	$(CARGO) build -p inference-server
 	SERVER_BIN=target/debug/inference-server .cache/venv-test/bin/pytest -q tests/oip
+
+## generate: rewrite generated files (dashboards/, alerts/) from the code
+generate:
+	$(CARGO) run -q -p inferwatch-generate
 
 ## models: retrain and export the five built-in models into models/
 models:

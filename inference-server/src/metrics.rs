@@ -67,6 +67,12 @@ fn gauge(reg: &mut Registry, def: MetricDef) -> Fam<Gauge> {
     Fam { def, family }
 }
 
+fn gauge_f(reg: &mut Registry, def: MetricDef) -> Fam<Gauge<f64, AtomicU64>> {
+    let family = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    reg.register(def.base_name(), help(def), family.clone());
+    Fam { def, family }
+}
+
 fn histogram(reg: &mut Registry, def: MetricDef) -> Fam<Histogram, Buckets> {
     let MetricKind::Histogram(buckets) = def.kind else {
         unreachable!("{} is not a histogram in the catalogue", def.name)
@@ -122,6 +128,8 @@ pub struct Metrics {
     pub model_ready: Fam<Gauge>,
     /// Model info (value 1).
     pub model_info: Fam<Gauge>,
+    /// Reference label shares from model.json.
+    pub reference_label_ratio: Fam<Gauge<f64, AtomicU64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -176,8 +184,13 @@ impl Metrics {
             load_failures: counter(&mut r, cat::MODEL_LOAD_FAILURES),
             model_ready: gauge(&mut r, cat::MODEL_READY),
             model_info: gauge(&mut r, cat::MODEL_INFO),
+            reference_label_ratio: gauge_f(&mut r, cat::MODEL_REFERENCE_LABEL_RATIO),
             registry: Registry::default(),
         };
+        // Registered so the families exist (HELP/TYPE) for dashboards and alerts; their series
+        // appear once a dependency or the batch queue is configured.
+        gauge(&mut r, cat::DEPENDENCY_UP);
+        single(&mut r, cat::QUEUE_OLDEST_AGE);
         let build = gauge(&mut r, cat::BUILD_INFO);
         build.with(&[env!("CARGO_PKG_VERSION"), option_env!("INFERWATCH_RUSTC").unwrap_or("unknown")]).set(1);
         r.register_collector(Box::new(ProcessCollector::new()));
@@ -379,6 +392,9 @@ impl prometheus_client::collector::Collector for ProcessCollector {
         if let Some(m) = max_fds() {
             gauge(&mut encoder, cat::PROCESS_MAX_FDS, m)?;
         }
+        if let Some(limit) = memory_limit() {
+            gauge(&mut encoder, cat::MEMORY_LIMIT, limit)?;
+        }
         gauge(&mut encoder, cat::PROCESS_START_TIME, self.start_time)
     }
 }
@@ -394,9 +410,25 @@ pub fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
 }
 
-/// Set the info gauge and readiness of a freshly loaded model.
+/// Set the info gauge and the reference label shares of a freshly loaded model.
 pub fn model_loaded(metrics: &Metrics, meta: &ModelMeta, source: &str) {
     metrics.model_info.with(&[&meta.name, meta.kind.as_str(), &meta.version, &meta.sha256, source]).set(1);
+    let shares = meta.reference_distribution.get("predicted_label_frequencies").and_then(|v| v.as_object());
+    for (label, share) in shares.into_iter().flatten() {
+        if let Some(share) = share.as_f64() {
+            metrics.reference_label_ratio.with(&[&meta.name, &meta.version, label]).set(share);
+        }
+    }
+}
+
+/// The cgroup memory limit (v2 `memory.max`, else v1 `memory.limit_in_bytes`); `None` when
+/// unlimited or not in a cgroup.
+fn memory_limit() -> Option<f64> {
+    ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"].iter().find_map(|p| {
+        let v: f64 = std::fs::read_to_string(p).ok()?.trim().parse().ok()?;
+        // cgroup v1 reports "unlimited" as a huge page-aligned number.
+        (v < 1e18).then_some(v)
+    })
 }
 
 /// Convert OpenMetrics text to the classic Prometheus text format: counter families are named

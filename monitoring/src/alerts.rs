@@ -443,13 +443,16 @@ pub fn alert_rules(slo: &Slo, scope: &Scope, t: &Timing) -> Vec<RuleGroup> {
     let info = vec![
         a(AlertSpec {
             name: "InferwatchUnusualTraffic",
+            // Baseline: the window before the current one (so a lasting shift does not become
+            // its own baseline within the `for:`). Fires when the rate is both 3 sigma and 50%
+            // away from it: statistically and practically unusual.
             expr: format!(
-                "abs({r} - avg_over_time({r}[{b}])) > 3 * stddev_over_time({r}[{b}]) and stddev_over_time({r}[{b}]) > 0",
+                "abs({r} - avg_over_time({r}[{b}] offset {b})) > 3 * stddev_over_time({r}[{b}] offset {b}) and abs({r} - avg_over_time({r}[{b}] offset {b})) > 0.5 * avg_over_time({r}[{b}] offset {b})",
                 r = records::REQUEST_RATE
             ),
             for_: &t.info,
             summary: "Traffic is far from its recent baseline.",
-            description: format!("Request rate of {{{{ $labels.job }}}} is {{{{ $value }}}}/s, more than 3 standard deviations from its {b} mean."),
+            description: format!("Request rate of {{{{ $labels.job }}}} is more than 3 standard deviations and 50% away from its mean of the previous {b}."),
         }),
         a(AlertSpec {
             name: "InferwatchPredictionDrift",

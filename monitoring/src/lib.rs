@@ -5,4 +5,5 @@
 //! renaming a metric is a compile-time change in one place.
 
 pub mod alerts;
+pub mod dashboards;
 pub mod metrics;

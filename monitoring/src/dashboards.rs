@@ -1,0 +1,683 @@
+//! Grafana dashboards as pure functions returning dashboard JSON: executive, technical
+//! operations and one per model kind. Every dashboard has `datasource`, `namespace` and `model`
+//! template variables; every query is written against the metric catalogue.
+
+use crate::metrics as m;
+use serde_json::{json, Value};
+
+/// How a panel draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PanelKind {
+    /// Lines over time.
+    TimeSeries,
+    /// One big number.
+    Stat,
+    /// Bucket heatmap.
+    Heatmap,
+    /// Horizontal bars (top-N).
+    BarGauge,
+    /// Table of the latest values.
+    Table,
+}
+
+impl PanelKind {
+    fn grafana_type(self) -> &'static str {
+        match self {
+            Self::TimeSeries => "timeseries",
+            Self::Stat => "stat",
+            Self::Heatmap => "heatmap",
+            Self::BarGauge => "bargauge",
+            Self::Table => "table",
+        }
+    }
+}
+
+/// One panel before layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    /// Title.
+    pub title: String,
+    /// Drawing.
+    pub kind: PanelKind,
+    /// (PromQL, legend) per query.
+    pub queries: Vec<(String, String)>,
+    /// Grafana unit id (`s`, `bytes`, `percentunit`, `reqps`, `short`).
+    pub unit: &'static str,
+    /// What the panel shows, for the panel's info tooltip.
+    pub description: String,
+}
+
+/// A dashboard before rendering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dashboard {
+    /// Stable uid (URLs and the `dashboard_url` of alerts point here).
+    pub uid: String,
+    /// Title.
+    pub title: String,
+    /// Model kind whose models the `model` variable lists, or all models.
+    pub kind: Option<&'static str>,
+    /// Panels in reading order.
+    pub panels: Vec<Panel>,
+}
+
+const NS: &str = r#"namespace=~"$namespace""#;
+const MODEL: &str = r#"namespace=~"$namespace",model=~"$model""#;
+const INFERENCE: &str = r#"namespace=~"$namespace",route=~"/v1/models/.+|/v2/models/.+/infer""#;
+
+fn panel(title: &str, kind: PanelKind, unit: &'static str, description: &str, queries: &[(String, &str)]) -> Panel {
+    Panel {
+        title: title.into(),
+        kind,
+        unit,
+        description: description.into(),
+        queries: queries.iter().map(|(q, l)| (q.clone(), (*l).to_string())).collect(),
+    }
+}
+
+fn quantiles(metric: &str, sel: &str, by: &str) -> Vec<(String, &'static str)> {
+    [("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99")]
+        .iter()
+        .map(|(q, l)| {
+            let legend = if by.is_empty() { *l } else { "{{model}} " };
+            let by = if by.is_empty() { "le".to_string() } else { format!("{by}, le") };
+            (format!("histogram_quantile({q}, sum by ({by}) (rate({metric}_bucket{{{sel}}}[5m])))"), legend)
+        })
+        .collect()
+}
+
+/// Panels every per-model dashboard starts with: traffic, latency, errors.
+fn model_basics() -> Vec<Panel> {
+    vec![
+        panel(
+            "Predictions per second",
+            PanelKind::TimeSeries,
+            "reqps",
+            "Items predicted per second, by model and outcome.",
+            &[(
+                format!("sum by (model, outcome) (rate({}{{{MODEL}}}[5m]))", m::PREDICTIONS.name),
+                "{{model}} {{outcome}}",
+            )],
+        ),
+        panel(
+            "Model latency p50 / p95 / p99",
+            PanelKind::TimeSeries,
+            "s",
+            "Model time per request (all stages), from summed buckets of every replica.",
+            &quantiles(m::PREDICTION_DURATION.name, MODEL, ""),
+        ),
+        panel(
+            "Latency by stage (p95)",
+            PanelKind::TimeSeries,
+            "s",
+            "Featurize, infer and postprocess p95.",
+            &[(
+                format!(
+                    "histogram_quantile(0.95, sum by (stage, le) (rate({}_bucket{{{MODEL}}}[5m])))",
+                    m::PREDICTION_STAGE_DURATION.name
+                ),
+                "{{stage}}",
+            )],
+        ),
+        panel(
+            "Invalid inputs and errors",
+            PanelKind::TimeSeries,
+            "reqps",
+            "Items rejected as invalid input (4xx) or failed (5xx), per second.",
+            &[(
+                format!("sum by (model, outcome) (rate({}{{{MODEL},outcome!=\"success\"}}[5m]))", m::PREDICTIONS.name),
+                "{{model}} {{outcome}}",
+            )],
+        ),
+    ]
+}
+
+fn label_panels(what: &str) -> Vec<Panel> {
+    vec![
+        panel(
+            &format!("{what} distribution"),
+            PanelKind::TimeSeries,
+            "percentunit",
+            "Share of each predicted label over the last 5 minutes.",
+            &[(
+                format!(
+                    "sum by (label) (rate({l}{{{MODEL}}}[5m])) / ignoring(label) group_left sum(rate({l}{{{MODEL}}}[5m]))",
+                    l = m::PREDICTED_LABELS.name
+                ),
+                "{{label}}",
+            )],
+        ),
+        panel(
+            "Reference distribution (held-out data)",
+            PanelKind::BarGauge,
+            "percentunit",
+            "Label shares the model predicted on its held-out set (model.json); drift is measured against these.",
+            &[(format!("max by (label) ({}{{{MODEL}}})", m::MODEL_REFERENCE_LABEL_RATIO.name), "{{label}}")],
+        ),
+        panel(
+            "Confidence (p10 / p50 / p90)",
+            PanelKind::TimeSeries,
+            "percentunit",
+            "Top-class probability of each classification; falling confidence is an early drift sign.",
+            &[("0.1", "p10"), ("0.5", "p50"), ("0.9", "p90")]
+                .iter()
+                .map(|(q, l)| {
+                    (
+                        format!(
+                            "histogram_quantile({q}, sum by (le) (rate({}_bucket{{{MODEL}}}[5m])))",
+                            m::PREDICTION_CONFIDENCE.name
+                        ),
+                        *l,
+                    )
+                })
+                .collect::<Vec<_>>(),
+        ),
+    ]
+}
+
+/// Executive overview: traffic, success, health, top models, SLO attainment.
+pub fn executive() -> Dashboard {
+    let req = m::HTTP_REQUESTS.name;
+    let panels = vec![
+        panel(
+            "Requests in the last hour",
+            PanelKind::Stat,
+            "short",
+            "All HTTP requests answered in the last hour.",
+            &[(format!("sum(increase({req}{{{NS}}}[1h]))"), "requests")],
+        ),
+        panel(
+            "Availability (24h)",
+            PanelKind::Stat,
+            "percentunit",
+            "Share of requests not answered with 5xx over 24 hours.",
+            &[(format!("1 - (sum(increase({req}{{{NS},status=~\"5..\"}}[24h])) or vector(0)) / sum(increase({req}{{{NS}}}[24h]))"), "availability")],
+        ),
+        panel(
+            "Latency SLO attainment (24h, < 2 s)",
+            PanelKind::Stat,
+            "percentunit",
+            "Share of inference requests answered within 2 seconds over 24 hours.",
+            &[(
+                format!(
+                    "sum(increase({d}_bucket{{{INFERENCE},le=\"2.0\"}}[24h])) / sum(increase({d}_count{{{INFERENCE}}}[24h]))",
+                    d = m::HTTP_REQUEST_DURATION.name
+                ),
+                "within SLO",
+            )],
+        ),
+        panel(
+            "Models ready",
+            PanelKind::Stat,
+            "short",
+            "Loaded and warmed-up models (all replicas).",
+            &[(format!("sum({}{{{NS}}})", m::MODEL_READY.name), "ready")],
+        ),
+        panel(
+            "Requests per hour",
+            PanelKind::TimeSeries,
+            "short",
+            "Requests answered per hour, by service.",
+            &[(format!("sum by (job) (increase({req}{{{NS}}}[1h]))"), "{{job}}")],
+        ),
+        panel(
+            "Success and errors",
+            PanelKind::TimeSeries,
+            "reqps",
+            "Requests per second: successful, client errors (4xx), server errors (5xx).",
+            &[
+                (format!("sum(rate({req}{{{NS},status=~\"[123]..\"}}[5m]))"), "success"),
+                (format!("sum(rate({req}{{{NS},status=~\"4..\"}}[5m]))"), "4xx"),
+                (format!("sum(rate({req}{{{NS},status=~\"5..\"}}[5m]))"), "5xx"),
+            ],
+        ),
+        panel(
+            "Health of each model",
+            PanelKind::Table,
+            "short",
+            "1 when the model is loaded and answered its warm-up inference on every replica that serves it.",
+            &[(format!("min by (namespace, job, model) ({}{{{NS}}})", m::MODEL_READY.name), "{{model}}")],
+        ),
+        panel(
+            "Top models by traffic (1h)",
+            PanelKind::BarGauge,
+            "short",
+            "Predicted items in the last hour.",
+            &[(format!("topk(10, sum by (model) (increase({}{{{NS}}}[1h])))", m::PREDICTIONS.name), "{{model}}")],
+        ),
+    ];
+    Dashboard {
+        uid: "inferwatch-executive".into(),
+        title: "Inferwatch / Executive overview".into(),
+        kind: None,
+        panels,
+    }
+}
+
+/// Technical operations: latency, throughput, errors, CPU, memory, cache, dependencies.
+pub fn technical() -> Dashboard {
+    let req = m::HTTP_REQUESTS.name;
+    let mut panels = vec![
+        panel(
+            "Inference latency p50 / p95 / p99 by model",
+            PanelKind::TimeSeries,
+            "s",
+            "Model time per request from summed buckets of every replica.",
+            &quantiles(m::PREDICTION_DURATION.name, MODEL, "model"),
+        ),
+        panel(
+            "HTTP latency heatmap (inference routes)",
+            PanelKind::Heatmap,
+            "s",
+            "Distribution of request latency over time.",
+            &[(format!("sum by (le) (rate({}_bucket{{{INFERENCE}}}[5m]))", m::HTTP_REQUEST_DURATION.name), "{{le}}")],
+        ),
+        panel(
+            "Throughput by model",
+            PanelKind::TimeSeries,
+            "reqps",
+            "Predicted items per second.",
+            &[(format!("sum by (model) (rate({}{{{MODEL}}}[5m]))", m::PREDICTIONS.name), "{{model}}")],
+        ),
+        panel(
+            "Errors by route and status",
+            PanelKind::TimeSeries,
+            "reqps",
+            "4xx and 5xx answers per second by route template and status.",
+            &[(format!("sum by (route, status) (rate({req}{{{NS},status=~\"[45]..\"}}[5m]))"), "{{route}} {{status}}")],
+        ),
+        panel(
+            "Error ratio (5xx)",
+            PanelKind::TimeSeries,
+            "percentunit",
+            "Share of requests answered with 5xx.",
+            &[(
+                format!("(sum(rate({req}{{{NS},status=~\"5..\"}}[5m])) or vector(0)) / sum(rate({req}{{{NS}}}[5m]))"),
+                "5xx ratio",
+            )],
+        ),
+        panel(
+            "Requests in flight and refused",
+            PanelKind::TimeSeries,
+            "short",
+            "Concurrent requests, and requests refused as overloaded (429), timed out (504) or too large (413).",
+            &[
+                (format!("sum({}{{{NS}}})", m::HTTP_IN_FLIGHT.name), "in flight"),
+                (format!("sum by (reason) (rate({}{{{NS}}}[5m]))", m::HTTP_REJECTED.name), "refused {{reason}}"),
+            ],
+        ),
+        panel(
+            "CPU per model",
+            PanelKind::TimeSeries,
+            "percentunit",
+            "Thread CPU time spent in each model, as a fraction of one core.",
+            &[(format!("sum by (model) (rate({}{{{MODEL}}}[5m]))", m::MODEL_CPU_SECONDS.name), "{{model}}")],
+        ),
+        panel(
+            "Process CPU",
+            PanelKind::TimeSeries,
+            "percentunit",
+            "CPU of each server process, as a fraction of one core.",
+            &[(format!("sum by (instance) (rate({}{{{NS}}}[5m]))", m::PROCESS_CPU.name), "{{instance}}")],
+        ),
+        panel(
+            "Memory",
+            PanelKind::TimeSeries,
+            "bytes",
+            "Resident memory of each server, its container limit, and bytes of loaded models.",
+            &[
+                (format!("sum by (instance) ({}{{{NS}}})", m::PROCESS_RSS.name), "rss {{instance}}"),
+                (format!("sum by (instance) ({}{{{NS}}})", m::MEMORY_LIMIT.name), "limit {{instance}}"),
+                (format!("sum by (instance) ({}{{{NS}}})", m::CACHE_BYTES.name), "models {{instance}}"),
+            ],
+        ),
+        panel(
+            "Model cache hit ratio",
+            PanelKind::TimeSeries,
+            "percentunit",
+            "Lookups that found the model loaded.",
+            &[(
+                format!(
+                    "sum(rate({h}{{{NS}}}[5m])) / (sum(rate({h}{{{NS}}}[5m])) + sum(rate({mi}{{{NS}}}[5m])))",
+                    h = m::CACHE_HITS.name,
+                    mi = m::CACHE_MISSES.name
+                ),
+                "hit ratio",
+            )],
+        ),
+        panel(
+            "Model cache size and evictions",
+            PanelKind::TimeSeries,
+            "short",
+            "Loaded models, and evictions per second.",
+            &[
+                (format!("sum by (instance) ({}{{{NS}}})", m::CACHE_MODELS.name), "models {{instance}}"),
+                (format!("sum(rate({}{{{NS}}}[5m]))", m::CACHE_EVICTIONS.name), "evictions/s"),
+            ],
+        ),
+        panel(
+            "Model load duration by phase (p95)",
+            PanelKind::TimeSeries,
+            "s",
+            "Read (fetch + verify), optimize (compile plan), warm-up.",
+            &[(
+                format!(
+                    "histogram_quantile(0.95, sum by (phase, le) (rate({}_bucket{{{NS}}}[1h])))",
+                    m::MODEL_LOAD_DURATION.name
+                ),
+                "{{phase}}",
+            )],
+        ),
+        panel(
+            "Model load failures",
+            PanelKind::TimeSeries,
+            "short",
+            "Failed loads in the last hour by model and reason.",
+            &[(
+                format!("sum by (model, reason) (increase({}{{{NS}}}[1h]))", m::MODEL_LOAD_FAILURES.name),
+                "{{model}} {{reason}}",
+            )],
+        ),
+        panel(
+            "Dependency health",
+            PanelKind::Table,
+            "short",
+            "1 when storage, registry or queue answered its last health check.",
+            &[(format!("min by (dependency, required) ({}{{{NS}}})", m::DEPENDENCY_UP.name), "{{dependency}}")],
+        ),
+        panel(
+            "Batch queue: oldest pending job",
+            PanelKind::TimeSeries,
+            "s",
+            "Age of the oldest batch job waiting in the queue.",
+            &[(format!("max({}{{{NS}}})", m::QUEUE_OLDEST_AGE.name), "oldest job")],
+        ),
+    ];
+    panels.push(panel(
+        "Server builds",
+        PanelKind::Table,
+        "short",
+        "Version of each running server.",
+        &[(format!("count by (version) ({}{{{NS}}})", m::BUILD_INFO.name), "{{version}}")],
+    ));
+    Dashboard {
+        uid: "inferwatch-technical".into(),
+        title: "Inferwatch / Technical operations".into(),
+        kind: None,
+        panels,
+    }
+}
+
+/// One dashboard per model kind.
+pub fn model_kind(kind: &'static str) -> Dashboard {
+    let mut panels = model_basics();
+    match kind {
+        "sentiment" => panels.extend(label_panels("Sentiment label")),
+        "topic" => panels.extend(label_panels("Topic")),
+        "email" => {
+            let l = m::PREDICTED_LABELS.name;
+            panels.push(panel(
+                "Spam detection rate",
+                PanelKind::TimeSeries,
+                "percentunit",
+                "Share of emails classified as spam.",
+                &[(
+                    format!(
+                        "(sum(rate({l}{{{MODEL},label=\"spam\"}}[5m])) or vector(0)) / sum(rate({l}{{{MODEL}}}[5m]))"
+                    ),
+                    "spam rate",
+                )],
+            ));
+            panels.push(panel(
+                "Batch size (mean and p95)",
+                PanelKind::TimeSeries,
+                "short",
+                "Emails per request.",
+                &[
+                    (
+                        format!(
+                            "sum(rate({b}_sum{{{MODEL}}}[5m])) / sum(rate({b}_count{{{MODEL}}}[5m]))",
+                            b = m::BATCH_SIZE.name
+                        ),
+                        "mean",
+                    ),
+                    (
+                        format!(
+                            "histogram_quantile(0.95, sum by (le) (rate({}_bucket{{{MODEL}}}[5m])))",
+                            m::BATCH_SIZE.name
+                        ),
+                        "p95",
+                    ),
+                ],
+            ));
+            panels.extend(label_panels("Spam / ham"));
+        }
+        "recsys" => {
+            panels.push(panel(
+                "Predicted rating distribution",
+                PanelKind::Heatmap,
+                "short",
+                "Predicted ratings (1 to 5) over time.",
+                &[(format!("sum by (le) (rate({}_bucket{{{MODEL}}}[5m]))", m::RECSYS_PREDICTED_RATING.name), "{{le}}")],
+            ));
+            panels.push(panel(
+                "Cold-start rate",
+                PanelKind::TimeSeries,
+                "percentunit",
+                "Share of rating predictions that used a fallback, by kind.",
+                &[(
+                    format!(
+                        "sum by (kind) (rate({c}{{{MODEL}}}[5m])) / ignoring(kind) group_left sum(rate({p}{{{MODEL},outcome=\"success\"}}[5m]))",
+                        c = m::RECSYS_COLD_STARTS.name,
+                        p = m::PREDICTIONS.name
+                    ),
+                    "{{kind}}",
+                )],
+            ));
+            panels.push(panel(
+                "Encoder lookups",
+                PanelKind::TimeSeries,
+                "reqps",
+                "User and item id lookups per second, known or unknown.",
+                &[(
+                    format!("sum by (entity, result) (rate({}{{{MODEL}}}[5m]))", m::RECSYS_ENCODER_LOOKUPS.name),
+                    "{{entity}} {{result}}",
+                )],
+            ));
+        }
+        _ => {
+            panels.push(panel(
+                "Series processed",
+                PanelKind::TimeSeries,
+                "reqps",
+                "Series received per second.",
+                &[(format!("sum(rate({}{{{MODEL}}}[5m]))", m::TREND_SERIES.name), "series/s")],
+            ));
+            panels.push(panel(
+                "Analysis completion rate",
+                PanelKind::TimeSeries,
+                "percentunit",
+                "Analyses completed out of all attempted.",
+                &[(
+                    format!(
+                        "sum(rate({a}{{{MODEL},outcome=\"completed\"}}[5m])) / sum(rate({a}{{{MODEL}}}[5m]))",
+                        a = m::TREND_ANALYSES.name
+                    ),
+                    "completed",
+                )],
+            ));
+            panels.push(panel(
+                "Fallback (placeholder) forecasts",
+                PanelKind::TimeSeries,
+                "reqps",
+                "Series too short for the model, answered with the last value repeated.",
+                &[(format!("sum by (reason) (rate({}{{{MODEL}}}[5m]))", m::TREND_FALLBACKS.name), "{{reason}}")],
+            ));
+            panels.push(panel(
+                "Points per series (p50 / p95)",
+                PanelKind::TimeSeries,
+                "short",
+                "Length of the analysed series.",
+                &[("0.5", "p50"), ("0.95", "p95")]
+                    .iter()
+                    .map(|(q, l)| {
+                        (
+                            format!(
+                                "histogram_quantile({q}, sum by (le) (rate({}_bucket{{{MODEL}}}[5m])))",
+                                m::TREND_SERIES_POINTS.name
+                            ),
+                            *l,
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            ));
+        }
+    }
+    Dashboard {
+        uid: format!("inferwatch-model-{kind}"),
+        title: format!("Inferwatch / Model: {kind}"),
+        kind: Some(kind),
+        panels,
+    }
+}
+
+/// The model kinds with a dashboard of their own.
+pub const MODEL_KINDS: [&str; 5] = ["sentiment", "topic", "email", "recsys", "trend"];
+
+/// Every dashboard, in file order.
+pub fn all() -> Vec<Dashboard> {
+    let mut v = vec![executive(), technical()];
+    v.extend(MODEL_KINDS.iter().map(|k| model_kind(k)));
+    v
+}
+
+fn variables(kind: Option<&str>) -> Value {
+    let ds = json!({"type": "prometheus", "uid": "${datasource}"});
+    let model_query = match kind {
+        Some(k) => format!("label_values({}{{kind=\"{k}\",namespace=~\"$namespace\"}}, model)", m::MODEL_INFO.name),
+        None => format!("label_values({}{{namespace=~\"$namespace\"}}, model)", m::MODEL_INFO.name),
+    };
+    let query_var = |name: &str, label: &str, query: String| {
+        json!({
+            "name": name, "label": label, "type": "query", "datasource": ds,
+            "definition": query, "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+            "refresh": 2, "includeAll": true, "multi": true, "allValue": ".*", "sort": 1,
+            "current": {"selected": true, "text": ["All"], "value": ["$__all"]}, "options": [], "hide": 0,
+        })
+    };
+    json!({"list": [
+        {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus", "refresh": 1,
+         "current": {}, "options": [], "hide": 0, "regex": "", "includeAll": false, "multi": false},
+        query_var("namespace", "Namespace", format!("label_values({}, namespace)", m::BUILD_INFO.name)),
+        query_var("model", "Model", model_query),
+    ]})
+}
+
+/// Render a dashboard to Grafana JSON (schema version 39) with a two-column layout; stat
+/// panels take a quarter row.
+pub fn render(d: &Dashboard) -> Value {
+    let (mut x, mut y, mut row_h) = (0u32, 0u32, 0u32);
+    let panels: Vec<Value> = d
+        .panels
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let (w, h) = if p.kind == PanelKind::Stat { (6, 4) } else { (12, 8) };
+            if x + w > 24 {
+                x = 0;
+                y += row_h;
+                row_h = 0;
+            }
+            let grid = json!({"x": x, "y": y, "w": w, "h": h});
+            x += w;
+            row_h = row_h.max(h);
+            let targets: Vec<Value> = p
+                .queries
+                .iter()
+                .enumerate()
+                .map(|(j, (expr, legend))| {
+                    let mut t = json!({
+                        "refId": char::from(b'A' + u8::try_from(j).unwrap_or(0)).to_string(),
+                        "datasource": {"type": "prometheus", "uid": "${datasource}"},
+                        "expr": expr, "legendFormat": legend, "range": true, "editorMode": "code",
+                    });
+                    if p.kind == PanelKind::Heatmap {
+                        t["format"] = json!("heatmap");
+                    }
+                    if matches!(p.kind, PanelKind::Table | PanelKind::Stat | PanelKind::BarGauge) {
+                        t["instant"] = json!(true);
+                        t["range"] = json!(false);
+                    }
+                    t
+                })
+                .collect();
+            json!({
+                "id": i + 1, "type": p.kind.grafana_type(), "title": p.title, "description": p.description,
+                "gridPos": grid, "datasource": {"type": "prometheus", "uid": "${datasource}"},
+                "targets": targets,
+                "fieldConfig": {"defaults": {"unit": p.unit}, "overrides": []},
+                "options": {},
+            })
+        })
+        .collect();
+    json!({
+        "uid": d.uid, "title": d.title, "tags": ["inferwatch"], "editable": true, "graphTooltip": 1,
+        "schemaVersion": 39, "version": 1, "refresh": "30s", "timezone": "browser",
+        "time": {"from": "now-6h", "to": "now"}, "timepicker": {},
+        "templating": variables(d.kind), "annotations": {"list": []}, "links": [], "panels": panels,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dashboard_has_the_three_variables_and_unique_panel_ids() {
+        for d in all() {
+            let v = render(&d);
+            let names: Vec<&str> =
+                v["templating"]["list"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
+            assert_eq!(names, ["datasource", "namespace", "model"], "{}", d.uid);
+            let ids: std::collections::HashSet<u64> =
+                v["panels"].as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect();
+            assert_eq!(ids.len(), d.panels.len());
+        }
+    }
+
+    #[test]
+    fn panels_do_not_overlap_and_fit_the_grid() {
+        for d in all() {
+            let v = render(&d);
+            let mut cells = std::collections::HashSet::new();
+            for p in v["panels"].as_array().unwrap() {
+                let g = &p["gridPos"];
+                let (x, y, w, h) = (
+                    g["x"].as_u64().unwrap(),
+                    g["y"].as_u64().unwrap(),
+                    g["w"].as_u64().unwrap(),
+                    g["h"].as_u64().unwrap(),
+                );
+                assert!(x + w <= 24);
+                for cx in x..x + w {
+                    for cy in y..y + h {
+                        assert!(cells.insert((cx, cy)), "{}: overlap at {cx},{cy}", d.uid);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn queries_use_only_catalogued_metrics_and_filter_by_namespace() {
+        let names: Vec<&str> = m::CATALOGUE.iter().map(|d| d.name).collect();
+        for d in all() {
+            for p in &d.panels {
+                for (q, _) in &p.queries {
+                    assert!(q.contains("$namespace"), "{}: {q}", p.title);
+                    let used = names.iter().any(|n| q.contains(n.trim_end_matches("_total")));
+                    assert!(used, "{}: {q} uses no catalogued metric", p.title);
+                }
+            }
+        }
+    }
+}
