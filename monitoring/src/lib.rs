@@ -4,6 +4,7 @@
 //! metrics from [`metrics`]; alert rules and dashboards are written against the same names, so
 //! renaming a metric is a compile-time change in one place.
 
+pub mod alertmanager;
 pub mod alerts;
 pub mod dashboards;
 pub mod metrics;

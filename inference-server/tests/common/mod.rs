@@ -25,7 +25,18 @@ fn free_port() -> u16 {
 impl Server {
     /// Start with extra flags and wait until `/health` answers.
     pub async fn start(args: &[&str]) -> Self {
-        let port = free_port();
+        Self::start_on(free_port(), args).await
+    }
+
+    /// Start on a given port and wait for `/ready`.
+    pub async fn ready_on(port: u16, args: &[&str]) -> Self {
+        let s = Self::start_on(port, args).await;
+        s.wait_for("/ready", 200).await;
+        s
+    }
+
+    /// Start on a given port and wait until `/health` answers.
+    pub async fn start_on(port: u16, args: &[&str]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_inference-server"));
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--log", "warn"])
             .args(args)

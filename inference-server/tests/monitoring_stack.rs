@@ -1,0 +1,244 @@
+//! The monitoring contract against real components: a real Prometheus scrapes the real server
+//! (with the generated recording rules and alerts loaded) while mixed traffic runs; every
+//! dashboard query must return data; then the server is killed for real and a real
+//! Alertmanager, with the shipped routing, delivers the critical alert to a local webhook sink,
+//! and the resolution when the server is back. Grafana itself cannot run here: the dashboards'
+//! queries are what is proven, against Prometheus.
+
+mod common;
+
+use common::Server;
+use inferwatch_monitoring::{alertmanager, alerts, dashboards};
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Panels (title, query index) that are legitimately empty under this test's traffic.
+const EMPTY_ALLOWED: &[(&str, usize, &str)] = &[
+    ("Dependency health", 0, "no storage, registry or queue is configured in this test"),
+    ("Batch queue: oldest pending job", 0, "the batch queue is not configured in this test"),
+    ("Model load failures", 0, "no model fails to load in this test"),
+    ("Memory", 1, "the test process may run without a cgroup memory limit"),
+];
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn tmp(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("inferwatch-stack-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn wait_http(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !reqwest::get(url).await.map(|r| r.status().is_success()).unwrap_or(false) {
+        assert!(Instant::now() < deadline, "{url} never came up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A webhook sink: records (path, body) of every POST.
+async fn sink() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
+    let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let store = seen.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: axum::body::Bytes| {
+        let store = store.clone();
+        async move {
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            store.lock().unwrap().push((uri.path().to_string(), v));
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), seen)
+}
+
+async fn traffic(s: &Server) {
+    let c = reqwest::Client::new();
+    let post = |path: &str, body: Value| c.post(s.url(path)).json(&body).send();
+    for i in 0..30 {
+        let _ = post("/v1/models/sentiment/predict", json!({"inputs": [{"text": format!("a wonderful film {i}")}, {"text": "dull and awful"}, {"text": "it is a film"}]})).await;
+        let _ = post("/v1/models/topic/predict", json!({"text": "the space shuttle orbit and nasa launch"})).await;
+        let _ = post("/v1/models/email/predict", json!({"inputs": [{"subject": "WIN MONEY", "body": "click here free prize"}, {"subject": "meeting", "body": "see you at the standup"}]})).await;
+        let _ = post("/v1/models/recsys/predict", json!({"inputs": [{"user_id": "196", "item_id": "242"}, {"user_id": format!("new-{i}"), "item_id": "242"}]})).await;
+        let _ =
+            post("/v1/models/trend/predict", json!({"values": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], "horizon": 3}))
+                .await;
+        let _ = post("/v1/models/trend/predict", json!({"values": [1, 2, 3], "horizon": 2})).await;
+        let _ = post(
+            "/v2/models/sentiment/infer",
+            json!({"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["fine"]}]}),
+        )
+        .await;
+        // bad requests: 422, 404, 400
+        let _ = post("/v1/models/sentiment/predict", json!({"text": ""})).await;
+        let _ = post("/v1/models/nope/predict", json!({"text": "x"})).await;
+        let _ =
+            c.post(s.url("/v1/models/topic/predict")).header("content-type", "application/json").body("{").send().await;
+        if i == 0 {
+            let _ = post("/v1/models/sentiment/predict", json!({"text": "x".repeat(3_000_000)})).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn query(prom: &str, expr: &str) -> Vec<Value> {
+    let r: Value = reqwest::Client::new()
+        .get(format!("{prom}/api/v1/query"))
+        .query(&[("query", expr)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "success", "{expr}: {r}");
+    r["data"]["result"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_sees_every_dashboard_query_and_alertmanager_pages_on_a_real_outage() {
+    // The cache holds four models and trend is not preloaded: trend traffic causes real
+    // misses, loads and evictions.
+    let server_port = port();
+    let args = ["--preload", "sentiment,topic,email,recsys", "--cache-max-models", "4"];
+    let mut server = Some(Server::ready_on(server_port, &args).await);
+
+    let (sink_url, seen) = sink().await;
+    let dir = tmp("cfg");
+    let am_port = port();
+    let timing = alertmanager::RouteTiming {
+        critical: ("1s".into(), "2s".into(), "1h".into()),
+        ..alertmanager::RouteTiming::default()
+    };
+    let receivers = alertmanager::Receivers {
+        page: format!("{sink_url}/page"),
+        team: format!("{sink_url}/team"),
+        digest: format!("{sink_url}/digest"),
+    };
+    std::fs::write(
+        dir.join("alertmanager.yml"),
+        serde_json::to_string(&alertmanager::config(&receivers, &timing)).unwrap(),
+    )
+    .unwrap();
+    let _am = Proc(
+        Command::new("prometheus-alertmanager")
+            .args([
+                &format!("--config.file={}", dir.join("alertmanager.yml").display()),
+                &format!("--storage.path={}", dir.join("am-data").display()),
+                &format!("--web.listen-address=127.0.0.1:{am_port}"),
+                "--cluster.listen-address=",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-alertmanager is installed (make test installs it)"),
+    );
+
+    let scope = alerts::Scope { selector: r#"job="inferwatch""#.into(), ..alerts::Scope::default() };
+    let fast = alerts::Timing {
+        critical: "5s".into(),
+        warning: "30s".into(),
+        info: "30s".into(),
+        rate_window: "30s".into(),
+        baseline_window: "2m".into(),
+    };
+    let rules = alerts::rule_file(&alerts::Slo::default(), &scope, &fast);
+    std::fs::write(dir.join("rules.yml"), serde_json::to_string(&rules).unwrap()).unwrap();
+    let prom_port = port();
+    let prom_cfg = json!({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "900ms"},
+        "rule_files": [dir.join("rules.yml")],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [format!("127.0.0.1:{am_port}")]}]}]},
+        "scrape_configs": [{"job_name": "inferwatch", "static_configs": [{"targets": [format!("127.0.0.1:{server_port}")], "labels": {"namespace": "test"}}]}],
+    });
+    std::fs::write(dir.join("prometheus.yml"), serde_json::to_string(&prom_cfg).unwrap()).unwrap();
+    let _prom = Proc(
+        Command::new("prometheus")
+            .args([
+                &format!("--config.file={}", dir.join("prometheus.yml").display()),
+                &format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+                &format!("--web.listen-address=127.0.0.1:{prom_port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus is installed (make test installs it)"),
+    );
+    let prom = format!("http://127.0.0.1:{prom_port}");
+    wait_http(&format!("{prom}/-/ready")).await;
+    wait_http(&format!("http://127.0.0.1:{am_port}/-/ready")).await;
+
+    traffic(server.as_ref().unwrap()).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let mut empty = Vec::new();
+    let mut checked = 0;
+    for d in dashboards::all() {
+        for p in &d.panels {
+            for (i, (expr, _)) in p.queries.iter().enumerate() {
+                let expr = expr.replace("$namespace", ".*").replace("$model", ".*");
+                checked += 1;
+                if query(&prom, &expr).await.is_empty()
+                    && !EMPTY_ALLOWED.iter().any(|(t, j, _)| *t == p.title && *j == i)
+                {
+                    empty.push(format!("{} / {} #{i}: {expr}", d.uid, p.title));
+                }
+            }
+        }
+    }
+    assert!(empty.is_empty(), "{} of {checked} dashboard queries returned no data:\n{}", empty.len(), empty.join("\n"));
+    assert!(
+        !query(&prom, "inferwatch:prediction_latency_seconds:quantile5m").await.is_empty(),
+        "recording rules evaluate"
+    );
+
+    // A real outage: the server process dies.
+    drop(server.take());
+    let fired = wait_for_webhook(&seen, "/page", "firing").await;
+    assert_eq!(fired["labels"]["severity"], "critical");
+    assert_eq!(fired["labels"]["job"], "inferwatch");
+    assert!(fired["annotations"]["runbook_url"].as_str().unwrap().ends_with("InferwatchTargetDown.md"));
+
+    // It comes back: the alert resolves.
+    let _server = Server::ready_on(server_port, &args).await;
+    wait_for_webhook(&seen, "/page", "resolved").await;
+}
+
+/// Wait until the sink got an InferwatchTargetDown alert with `status` on `path`.
+async fn wait_for_webhook(seen: &Arc<Mutex<Vec<(String, Value)>>>, path: &str, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let found = seen.lock().unwrap().iter().find_map(|(p, body)| {
+            (p == path)
+                .then(|| body["alerts"].as_array().cloned().unwrap_or_default())
+                .into_iter()
+                .flatten()
+                .find(|a| a["labels"]["alertname"] == "InferwatchTargetDown" && a["status"] == status)
+        });
+        if let Some(a) = found {
+            return a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {status} InferwatchTargetDown on {path}; sink saw {:?}",
+            seen.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
