@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 8080
 
-.PHONY: run build test test-rust test-oip lint deps models bench generate clean
+.PHONY: run build test test-rust test-python lint deps models bench generate clean
 
 ## run: the inference server with all five built-in models on :$(PORT)
 run:
@@ -16,8 +16,8 @@ build:
 deps:
 	./scripts/install-deps.sh
 
-## test: formatting, lints, unit + golden + HTTP integration tests, promtool, OIP client
-test: deps lint test-rust test-oip
+## test: formatting, lints, unit + golden + HTTP + promtool + Prometheus/Alertmanager tests, OIP client, Grafana schema
+test: deps lint test-rust test-python
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -26,9 +26,10 @@ lint:
 test-rust:
 	$(CARGO) test --workspace
 
-test-oip:
+## test-python: OIP client (tritonclient) against the server; dashboards against Grafana's schema
+test-python:
 	$(CARGO) build -p inference-server
-	SERVER_BIN=target/debug/inference-server .cache/venv-test/bin/pytest -q tests/oip
+	SERVER_BIN=target/debug/inference-server .cache/venv-test/bin/pytest -q tests
 
 ## generate: rewrite generated files (dashboards/, alerts/) from the code
 generate:

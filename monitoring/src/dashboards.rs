@@ -559,7 +559,7 @@ fn variables(kind: Option<&str>) -> Value {
     let query_var = |name: &str, label: &str, query: String| {
         json!({
             "name": name, "label": label, "type": "query", "datasource": ds,
-            "definition": query, "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+            "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
             "refresh": 2, "includeAll": true, "multi": true, "allValue": ".*", "sort": 1,
             "current": {"selected": true, "text": ["All"], "value": ["$__all"]}, "options": [], "hide": 0,
         })
