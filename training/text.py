@@ -129,7 +129,7 @@ class CalibratedSVC:
     through softmax(decision / T); T is fitted by minimising the log-loss on held-out rows."""
 
     def __init__(self, C: float):
-        self.svc = LinearSVC(C=C, max_iter=5000)
+        self.svc = LinearSVC(C=C, max_iter=5000, random_state=0)
         self.temperature = 1.0
 
     def fit(self, x, y):
