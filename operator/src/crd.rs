@@ -1,0 +1,388 @@
+//! `ModelService` (`inferwatch.io/v1alpha1`): one model behind a monitored inference server.
+//! Field docs become `kubectl explain` text; CEL rules reject invalid specs at the API server
+//! with a message a person understands.
+
+use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Desired state of a ModelService. `spec: {model: {kind: sentiment}}` is complete: every other
+/// field has a default.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "inferwatch.io",
+    version = "v1alpha1",
+    kind = "ModelService",
+    namespaced,
+    shortname = "msvc",
+    status = "ModelServiceStatus",
+    scale = r#"{"specReplicasPath":".spec.replicas","statusReplicasPath":".status.replicas"}"#,
+    printcolumn = r#"{"name":"Kind","type":"string","jsonPath":".spec.model.kind"}"#,
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.modelVersion"}"#,
+    printcolumn = r#"{"name":"Ready Replicas","type":"integer","jsonPath":".status.readyReplicas"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[x_kube(validation = Rule::new("!(has(self.replicas) && has(self.autoscaling))").message("set either spec.replicas or spec.autoscaling, not both"))]
+#[serde(rename_all = "camelCase")]
+pub struct ModelServiceSpec {
+    /// The model to serve.
+    pub model: ModelSpec,
+    /// Fixed number of server replicas (0 to 100). Leave unset when `autoscaling` is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 0 && self <= 100").message("spec.replicas must be between 0 and 100"))]
+    pub replicas: Option<i32>,
+    /// Scale on CPU with a HorizontalPodAutoscaler instead of a fixed replica count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+    /// CPU and memory requests and limits of the inference server container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Inference server image; defaults to the operator's configured image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.size() > 0 && !self.contains(' ')").message("spec.image must be an image reference without spaces"))]
+    pub image: Option<String>,
+    /// Extra environment variables for the server container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    /// Serving limits: cache, concurrency, batch queue.
+    #[serde(default)]
+    pub serving: ServingSpec,
+    /// What watches the model: ServiceMonitor, alert rules, dashboard.
+    #[serde(default)]
+    pub monitoring: MonitoringSpec,
+}
+
+/// The five built-in model kinds.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// negative / neutral / positive text classification.
+    Sentiment,
+    /// 20 Newsgroups topic classification.
+    Topic,
+    /// spam / ham email classification.
+    Email,
+    /// rating prediction and top-k recommendations.
+    Recsys,
+    /// time-series forecast and trend analysis.
+    Trend,
+}
+
+/// Which model, and where its package comes from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelSpec {
+    /// Model kind: sentiment, topic, email, recsys or trend.
+    pub kind: ModelKind,
+    /// Package name in the source; defaults to the kind (the built-in package names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9_.]{0,62}[a-z0-9])?$')").message("spec.model.name must be 1-64 lowercase letters, digits, '-', '_' or '.'"))]
+    pub name: Option<String>,
+    /// Package version to serve; unset serves whatever version the source holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Where the package comes from; built-in when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ModelSource>,
+}
+
+/// Exactly one package source.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("[has(self.builtin), has(self.s3), has(self.mlflow)].filter(x, x).size() == 1").message("spec.model.source must set exactly one of builtin, s3 or mlflow"))]
+pub struct ModelSource {
+    /// The packages baked into the server image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<BuiltinSource>,
+    /// An S3-compatible bucket (MinIO, SeaweedFS, AWS S3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Source>,
+    /// The MLflow model registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mlflow: Option<MlflowSource>,
+}
+
+/// The built-in packages (no settings).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+pub struct BuiltinSource {}
+
+/// A package under an S3 prefix.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Source {
+    /// `s3://bucket/prefix` of the package directory.
+    #[x_kube(validation = Rule::new("self.startsWith('s3://') && self.size() > 5").message("spec.model.source.s3.uri must look like s3://bucket/prefix"))]
+    pub uri: String,
+    /// Endpoint URL of an S3-compatible server (path-style addressing), e.g. http://minio.minio:9000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("spec.model.source.s3.endpoint must be an http(s) URL"))]
+    pub endpoint: Option<String>,
+    /// Region (default us-east-1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Secret with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+    pub credentials_secret: SecretRef,
+}
+
+/// A registered model in MLflow.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MlflowSource {
+    /// MLflow tracking server URL.
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("spec.model.source.mlflow.trackingUri must be an http(s) URL"))]
+    pub tracking_uri: String,
+    /// `models:/<name>/<version|stage>` or `models:/<name>@<alias>`.
+    #[x_kube(validation = Rule::new("self.matches('^models:/[^/@]+(/[^/]+|@[^/]+)$')").message("spec.model.source.mlflow.modelUri must be models:/<name>/<version|stage> or models:/<name>@<alias>"))]
+    pub model_uri: String,
+    /// Secret with MLFLOW_TRACKING_TOKEN (optional) and the artifact store credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret: Option<SecretRef>,
+}
+
+/// A Secret in the ModelService's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+pub struct SecretRef {
+    /// Secret name.
+    pub name: String,
+}
+
+/// HorizontalPodAutoscaler settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas").message("spec.autoscaling.minReplicas must not exceed maxReplicas"))]
+pub struct Autoscaling {
+    /// Fewest replicas (at least 1).
+    #[serde(default = "one")]
+    #[x_kube(validation = Rule::new("self >= 1").message("spec.autoscaling.minReplicas must be at least 1"))]
+    pub min_replicas: i32,
+    /// Most replicas (at most 100).
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 100").message("spec.autoscaling.maxReplicas must be between 1 and 100"))]
+    pub max_replicas: i32,
+    /// Average CPU utilisation to aim for, in percent of the request (1 to 100).
+    #[serde(default = "cpu_target")]
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 100").message("spec.autoscaling.targetCPUUtilizationPercentage must be between 1 and 100"))]
+    #[serde(rename = "targetCPUUtilizationPercentage")]
+    pub target_cpu_utilization_percentage: i32,
+}
+
+fn one() -> i32 {
+    1
+}
+fn cpu_target() -> i32 {
+    70
+}
+
+/// Serving limits of the inference server.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServingSpec {
+    /// Most models kept loaded (1 to 1000).
+    #[serde(default = "cache_models")]
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 1000").message("spec.serving.cacheMaxModels must be between 1 and 1000"))]
+    pub cache_max_models: i32,
+    /// Most model package bytes kept loaded (at least 1 MiB).
+    #[serde(default = "cache_bytes")]
+    #[x_kube(validation = Rule::new("self >= 1048576").message("spec.serving.cacheMaxBytes must be at least 1048576 (1 MiB)"))]
+    pub cache_max_bytes: i64,
+    /// Most inference requests in flight per replica; more get 429 (1 to 100000).
+    #[serde(default = "concurrency")]
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 100000").message("spec.serving.concurrencyLimit must be between 1 and 100000"))]
+    pub concurrency_limit: i32,
+    /// Per-request timeout in milliseconds (100 to 600000).
+    #[serde(default = "timeout_ms")]
+    #[x_kube(validation = Rule::new("self >= 100 && self <= 600000").message("spec.serving.requestTimeoutMs must be between 100 and 600000"))]
+    pub request_timeout_ms: i32,
+    /// Optional Redis batch queue for large jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_queue: Option<BatchQueue>,
+}
+
+fn cache_models() -> i32 {
+    16
+}
+fn cache_bytes() -> i64 {
+    512 * 1024 * 1024
+}
+fn concurrency() -> i32 {
+    256
+}
+fn timeout_ms() -> i32 {
+    10_000
+}
+
+impl Default for ServingSpec {
+    fn default() -> Self {
+        Self {
+            cache_max_models: cache_models(),
+            cache_max_bytes: cache_bytes(),
+            concurrency_limit: concurrency(),
+            request_timeout_ms: timeout_ms(),
+            batch_queue: None,
+        }
+    }
+}
+
+/// The Redis batch queue.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchQueue {
+    /// Secret with key REDIS_URL (redis://[user:password@]host:port/db).
+    pub redis_secret: SecretRef,
+}
+
+/// Everything that watches the model.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoringSpec {
+    /// The ServiceMonitor for prometheus-operator.
+    #[serde(default)]
+    pub service_monitor: ServiceMonitorSpec,
+    /// The PrometheusRule with recording rules and alerts at three severities.
+    #[serde(default)]
+    pub alerts: AlertsSpec,
+    /// The Grafana dashboard ConfigMap (for the Grafana sidecar).
+    #[serde(default)]
+    pub dashboard: DashboardSpec,
+}
+
+/// ServiceMonitor settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceMonitorSpec {
+    /// Create a ServiceMonitor (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Scrape interval, e.g. 30s or 1m.
+    #[serde(default = "interval")]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+(ms|s|m|h)$')").message("spec.monitoring.serviceMonitor.interval must be a duration like 15s, 1m"))]
+    pub interval: String,
+    /// Extra labels; kube-prometheus-stack selects ServiceMonitors by its `release` label.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Alert SLOs; defaults are the monitoring contract's defaults.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.errorRatioWarning < self.errorRatioCritical").message("spec.monitoring.alerts.errorRatioWarning must be below errorRatioCritical"))]
+pub struct AlertsSpec {
+    /// Create the PrometheusRule (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// p95 latency of inference requests above which a warning fires, in seconds (0 < x <= 60).
+    #[serde(default = "latency")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self <= 60.0").message("spec.monitoring.alerts.latencyP95Seconds must be above 0 and at most 60"))]
+    pub latency_p95_seconds: f64,
+    /// 5xx ratio above which a warning fires (0 < x < 1).
+    #[serde(default = "err_warn")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self < 1.0").message("spec.monitoring.alerts.errorRatioWarning must be between 0 and 1"))]
+    pub error_ratio_warning: f64,
+    /// 5xx ratio above which a critical alert fires (0 < x < 1).
+    #[serde(default = "err_crit")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self < 1.0").message("spec.monitoring.alerts.errorRatioCritical must be between 0 and 1"))]
+    pub error_ratio_critical: f64,
+    /// Resident memory / container limit above which a warning fires (0 < x <= 1).
+    #[serde(default = "mem")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self <= 1.0").message("spec.monitoring.alerts.memoryRatio must be above 0 and at most 1"))]
+    pub memory_ratio: f64,
+    /// Cache hit ratio below which a warning fires under real traffic (0 <= x <= 1).
+    #[serde(default = "hit")]
+    #[x_kube(validation = Rule::new("self >= 0.0 && self <= 1.0").message("spec.monitoring.alerts.cacheHitRatioFloor must be between 0 and 1"))]
+    pub cache_hit_ratio_floor: f64,
+    /// Extra labels on every alert (team, service, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Grafana dashboard settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DashboardSpec {
+    /// Create the dashboard ConfigMap (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Grafana folder (the sidecar's folder annotation).
+    #[serde(default = "folder")]
+    pub folder: String,
+    /// Extra labels on the ConfigMap (the sidecar selects `grafana_dashboard: "1"` by default).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn interval() -> String {
+    "30s".into()
+}
+fn folder() -> String {
+    "Inferwatch".into()
+}
+fn latency() -> f64 {
+    inferwatch_monitoring::alerts::Slo::default().latency_p95_seconds
+}
+fn err_warn() -> f64 {
+    inferwatch_monitoring::alerts::Slo::default().error_ratio_warning
+}
+fn err_crit() -> f64 {
+    inferwatch_monitoring::alerts::Slo::default().error_ratio_critical
+}
+fn mem() -> f64 {
+    inferwatch_monitoring::alerts::Slo::default().memory_ratio
+}
+fn hit() -> f64 {
+    inferwatch_monitoring::alerts::Slo::default().cache_hit_ratio_floor
+}
+
+impl Default for ServiceMonitorSpec {
+    fn default() -> Self {
+        Self { enabled: true, interval: interval(), labels: BTreeMap::new() }
+    }
+}
+
+impl Default for AlertsSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            latency_p95_seconds: latency(),
+            error_ratio_warning: err_warn(),
+            error_ratio_critical: err_crit(),
+            memory_ratio: mem(),
+            cache_hit_ratio_floor: hit(),
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for DashboardSpec {
+    fn default() -> Self {
+        Self { enabled: true, folder: folder(), labels: BTreeMap::new() }
+    }
+}
+
+/// Observed state, written by the operator only when it changes.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelServiceStatus {
+    /// Ready, Progressing, Degraded and MonitoringReady, with transition times.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The generation the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Server replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Replicas that are ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+    /// In-cluster URL of the inference endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Version of the model package being served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+}
