@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 8080
 
-.PHONY: run build test test-rust test-python lint deps models bench generate clean
+.PHONY: run build test test-rust test-python lint deps models bench generate golden clean
 
 ## run: the inference server with all five built-in models on :$(PORT)
 run:
@@ -31,9 +31,13 @@ test-python:
 	$(CARGO) build -p inference-server
 	SERVER_BIN=target/debug/inference-server .cache/venv-test/bin/pytest -q tests
 
-## generate: rewrite generated files (dashboards/, alerts/) from the code
+## generate: rewrite generated files (crds/, dashboards/, alerts/) from the code
 generate:
 	$(CARGO) run -q -p inferwatch-generate
+
+## golden: rewrite the operator's render golden files (review the diff first)
+golden:
+	UPDATE_GOLDEN=1 $(CARGO) test -q -p inferwatch-operator --test render
 
 ## models: retrain and export the five built-in models into models/
 models:

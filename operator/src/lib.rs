@@ -1,4 +1,5 @@
-//! The Inferwatch control plane. This first slice holds the `ModelService` resource (`crd`);
-//! render, apply and status follow (see the operator issue).
+//! The Inferwatch control plane. It holds the `ModelService` resource (`crd`) and the pure
+//! `render`; apply, status and the controller loop follow (see the operator issue).
 
 pub mod crd;
+pub mod render;

@@ -1,0 +1,473 @@
+//! `render`: a pure function from a ModelService and the operator's configuration to the
+//! objects that should exist. No client, no I/O; the reconciler applies what this returns.
+
+use crate::crd::{ModelKind, ModelService};
+use inferwatch_monitoring::{alerts, dashboards};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
+    ResourceMetricSource,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
+    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::{Resource, ResourceExt};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Operator-wide settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperatorConfig {
+    /// Default inference server image.
+    pub image: String,
+    /// Base URL of the runbooks.
+    pub runbook_base: String,
+    /// Base URL of Grafana, for alert `dashboard_url`s.
+    pub grafana_url: String,
+}
+
+impl Default for OperatorConfig {
+    fn default() -> Self {
+        Self {
+            image: "ghcr.io/inferwatch/inference-server:0.1.0".into(),
+            runbook_base: alerts::Scope::default().runbook_base,
+            grafana_url: "http://grafana".into(),
+        }
+    }
+}
+
+/// `monitoring.coreos.com/v1` ServiceMonitor: the fields Inferwatch sets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceMonitor {
+    /// Always `monitoring.coreos.com/v1`.
+    pub api_version: String,
+    /// Always `ServiceMonitor`.
+    pub kind: String,
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec.
+    pub spec: ServiceMonitorSpec,
+}
+
+/// ServiceMonitor spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceMonitorSpec {
+    /// Services to scrape.
+    pub selector: LabelSelector,
+    /// Endpoints.
+    pub endpoints: Vec<MonitorEndpoint>,
+}
+
+/// One scraped port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonitorEndpoint {
+    /// Service port name.
+    pub port: String,
+    /// Metrics path.
+    pub path: String,
+    /// Scrape interval.
+    pub interval: String,
+}
+
+/// `monitoring.coreos.com/v1` PrometheusRule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusRule {
+    /// Always `monitoring.coreos.com/v1`.
+    pub api_version: String,
+    /// Always `PrometheusRule`.
+    pub kind: String,
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// The rule groups.
+    pub spec: alerts::RuleFile,
+}
+
+/// Everything one ModelService wants to exist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desired {
+    /// The inference server.
+    pub deployment: Deployment,
+    /// Its Service.
+    pub service: Service,
+    /// When autoscaling is on.
+    pub hpa: Option<HorizontalPodAutoscaler>,
+    /// When more than one replica can run.
+    pub pdb: Option<PodDisruptionBudget>,
+    /// When the ServiceMonitor is enabled.
+    pub service_monitor: Option<ServiceMonitor>,
+    /// When alerts are enabled.
+    pub prometheus_rule: Option<PrometheusRule>,
+    /// When the dashboard is enabled.
+    pub dashboard: Option<ConfigMap>,
+}
+
+/// Why a ModelService cannot be rendered (the API server's CEL rules catch most of these).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RenderError {
+    /// The object has no namespace or uid yet.
+    #[error("ModelService is missing metadata.{0}")]
+    Metadata(&'static str),
+    /// Serialising a generated document failed.
+    #[error("cannot encode {0}")]
+    Encode(String),
+}
+
+const PORT: i32 = 8080;
+
+fn kind_name(k: ModelKind) -> &'static str {
+    match k {
+        ModelKind::Sentiment => "sentiment",
+        ModelKind::Topic => "topic",
+        ModelKind::Email => "email",
+        ModelKind::Recsys => "recsys",
+        ModelKind::Trend => "trend",
+    }
+}
+
+/// Labels that select the server pods of one ModelService.
+pub fn selector_labels(ms: &ModelService) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_string(), "inferwatch-inference".to_string()),
+        ("app.kubernetes.io/instance".to_string(), ms.name_any()),
+    ])
+}
+
+fn labels(ms: &ModelService) -> BTreeMap<String, String> {
+    let mut l = selector_labels(ms);
+    l.insert("app.kubernetes.io/component".into(), "inference-server".into());
+    l.insert("app.kubernetes.io/part-of".into(), "inferwatch".into());
+    l.insert("app.kubernetes.io/managed-by".into(), "inferwatch-operator".into());
+    l.insert("inferwatch.io/model-kind".into(), kind_name(ms.spec.model.kind).into());
+    l
+}
+
+fn meta(ms: &ModelService, name: String, owner: &OwnerReference, extra: &BTreeMap<String, String>) -> ObjectMeta {
+    let mut l = labels(ms);
+    l.extend(extra.clone());
+    ObjectMeta {
+        name: Some(name),
+        namespace: ms.namespace(),
+        labels: Some(l),
+        owner_references: Some(vec![owner.clone()]),
+        ..ObjectMeta::default()
+    }
+}
+
+fn secret_env(name: &str, secret: &str, key: &str, optional: bool) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector { name: secret.into(), key: key.into(), optional: Some(optional) }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+fn plain_env(name: &str, value: &str) -> EnvVar {
+    EnvVar { name: name.into(), value: Some(value.into()), ..EnvVar::default() }
+}
+
+/// Environment for the model source and batch queue (read by the server's S3, MLflow and
+/// Redis support).
+fn source_env(ms: &ModelService) -> Vec<EnvVar> {
+    let mut env = Vec::new();
+    if let Some(src) = &ms.spec.model.source {
+        if let Some(s3) = &src.s3 {
+            env.push(plain_env("INFERWATCH_MODEL_SOURCE", "s3"));
+            env.push(plain_env("INFERWATCH_S3_URI", &s3.uri));
+            if let Some(e) = &s3.endpoint {
+                env.push(plain_env("INFERWATCH_S3_ENDPOINT", e));
+            }
+            env.push(plain_env("INFERWATCH_S3_REGION", s3.region.as_deref().unwrap_or("us-east-1")));
+            env.push(secret_env("AWS_ACCESS_KEY_ID", &s3.credentials_secret.name, "AWS_ACCESS_KEY_ID", false));
+            env.push(secret_env("AWS_SECRET_ACCESS_KEY", &s3.credentials_secret.name, "AWS_SECRET_ACCESS_KEY", false));
+        }
+        if let Some(ml) = &src.mlflow {
+            env.push(plain_env("INFERWATCH_MODEL_SOURCE", "mlflow"));
+            env.push(plain_env("INFERWATCH_MLFLOW_TRACKING_URI", &ml.tracking_uri));
+            env.push(plain_env("INFERWATCH_MLFLOW_MODEL_URI", &ml.model_uri));
+            if let Some(s) = &ml.credentials_secret {
+                env.push(secret_env("MLFLOW_TRACKING_TOKEN", &s.name, "MLFLOW_TRACKING_TOKEN", true));
+                env.push(secret_env("AWS_ACCESS_KEY_ID", &s.name, "AWS_ACCESS_KEY_ID", true));
+                env.push(secret_env("AWS_SECRET_ACCESS_KEY", &s.name, "AWS_SECRET_ACCESS_KEY", true));
+            }
+        }
+    }
+    if let Some(q) = &ms.spec.serving.batch_queue {
+        env.push(secret_env("INFERWATCH_REDIS_URL", &q.redis_secret.name, "REDIS_URL", false));
+    }
+    env
+}
+
+fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("http".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        timeout_seconds: Some(2),
+        ..Probe::default()
+    }
+}
+
+fn default_resources() -> ResourceRequirements {
+    let q = |s: &str| Quantity(s.to_string());
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([("cpu".into(), q("100m")), ("memory".into(), q("128Mi"))])),
+        limits: Some(BTreeMap::from([("memory".into(), q("256Mi"))])),
+        ..ResourceRequirements::default()
+    }
+}
+
+fn container(ms: &ModelService, cfg: &OperatorConfig) -> Container {
+    let s = &ms.spec.serving;
+    let model = ms.spec.model.name.clone().unwrap_or_else(|| kind_name(ms.spec.model.kind).to_string());
+    let mut env = source_env(ms);
+    env.extend(ms.spec.env.iter().cloned());
+    Container {
+        name: "inference-server".into(),
+        image: Some(ms.spec.image.clone().unwrap_or_else(|| cfg.image.clone())),
+        args: Some(vec![
+            format!("--port={PORT}"),
+            "--model-dir=/models".into(),
+            format!("--preload={model}"),
+            format!("--cache-max-models={}", s.cache_max_models),
+            format!("--cache-max-bytes={}", s.cache_max_bytes),
+            format!("--concurrency-limit={}", s.concurrency_limit),
+            format!("--request-timeout-ms={}", s.request_timeout_ms),
+            "--log-format=json".into(),
+        ]),
+        env: (!env.is_empty()).then_some(env),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".into()),
+            container_port: PORT,
+            ..ContainerPort::default()
+        }]),
+        startup_probe: Some(http_probe("/ready", 2, 60)),
+        readiness_probe: Some(http_probe("/ready", 5, 3)),
+        liveness_probe: Some(http_probe("/health", 10, 3)),
+        resources: Some(ms.spec.resources.clone().unwrap_or_else(default_resources)),
+        security_context: Some(SecurityContext {
+            run_as_non_root: Some(true),
+            read_only_root_filesystem: Some(true),
+            allow_privilege_escalation: Some(false),
+            privileged: Some(false),
+            capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Capabilities::default() }),
+            seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    }
+}
+
+fn config_hash(c: &Container) -> Result<String, RenderError> {
+    let bytes = serde_json::to_vec(c).map_err(|e| RenderError::Encode(e.to_string()))?;
+    Ok(hex::encode(&Sha256::digest(bytes)[..8]))
+}
+
+/// Render everything a ModelService wants.
+pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, RenderError> {
+    let ns = ms.namespace().ok_or(RenderError::Metadata("namespace"))?;
+    let owner = ms.controller_owner_ref(&()).ok_or(RenderError::Metadata("uid"))?;
+    let name = ms.name_any();
+    let none = BTreeMap::new();
+    let selector = LabelSelector { match_labels: Some(selector_labels(ms)), ..LabelSelector::default() };
+    let container = container(ms, cfg);
+    let mut pod_labels = labels(ms);
+    pod_labels.retain(|k, _| k != "app.kubernetes.io/managed-by");
+    let autoscaling = ms.spec.autoscaling.as_ref();
+    let deployment = Deployment {
+        metadata: meta(ms, name.clone(), &owner, &none),
+        spec: Some(DeploymentSpec {
+            replicas: if autoscaling.is_some() { None } else { Some(ms.spec.replicas.unwrap_or(1)) },
+            selector: selector.clone(),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: Some(BTreeMap::from([("inferwatch.io/config-hash".into(), config_hash(&container)?)])),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![container],
+                    automount_service_account_token: Some(false),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(65532),
+                        run_as_group: Some(65532),
+                        fs_group: Some(65532),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            ..SeccompProfile::default()
+                        }),
+                        ..PodSecurityContext::default()
+                    }),
+                    volumes: Some(vec![Volume {
+                        name: "tmp".into(),
+                        empty_dir: Some(EmptyDirVolumeSource::default()),
+                        ..Volume::default()
+                    }]),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    };
+    let service = Service {
+        metadata: meta(ms, name.clone(), &owner, &none),
+        spec: Some(ServiceSpec {
+            selector: Some(selector_labels(ms)),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: 80,
+                target_port: Some(IntOrString::String("http".into())),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    };
+    let hpa = autoscaling.map(|a| HorizontalPodAutoscaler {
+        metadata: meta(ms, name.clone(), &owner, &none),
+        spec: Some(HorizontalPodAutoscalerSpec {
+            scale_target_ref: CrossVersionObjectReference {
+                api_version: Some("apps/v1".into()),
+                kind: "Deployment".into(),
+                name: name.clone(),
+            },
+            min_replicas: Some(a.min_replicas),
+            max_replicas: a.max_replicas,
+            metrics: Some(vec![MetricSpec {
+                type_: "Resource".into(),
+                resource: Some(ResourceMetricSource {
+                    name: "cpu".into(),
+                    target: MetricTarget {
+                        type_: "Utilization".into(),
+                        average_utilization: Some(a.target_cpu_utilization_percentage),
+                        ..MetricTarget::default()
+                    },
+                }),
+                ..MetricSpec::default()
+            }]),
+            ..HorizontalPodAutoscalerSpec::default()
+        }),
+        ..HorizontalPodAutoscaler::default()
+    });
+    let most = autoscaling.map_or(ms.spec.replicas.unwrap_or(1), |a| a.max_replicas);
+    let pdb = (most > 1).then(|| PodDisruptionBudget {
+        metadata: meta(ms, name.clone(), &owner, &none),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(selector.clone()),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    });
+    let mon = &ms.spec.monitoring;
+    let service_monitor = mon.service_monitor.enabled.then(|| ServiceMonitor {
+        api_version: "monitoring.coreos.com/v1".into(),
+        kind: "ServiceMonitor".into(),
+        metadata: meta(ms, name.clone(), &owner, &mon.service_monitor.labels),
+        spec: ServiceMonitorSpec {
+            selector: selector.clone(),
+            endpoints: vec![MonitorEndpoint {
+                port: "http".into(),
+                path: "/metrics".into(),
+                interval: mon.service_monitor.interval.clone(),
+            }],
+        },
+    });
+    let kind = kind_name(ms.spec.model.kind);
+    let uid: String = format!("iw-{kind}-{ns}-{name}").chars().take(40).collect();
+    let prometheus_rule = mon.alerts.enabled.then(|| {
+        let a = &mon.alerts;
+        let slo = alerts::Slo {
+            latency_p95_seconds: a.latency_p95_seconds,
+            error_ratio_critical: a.error_ratio_critical,
+            error_ratio_warning: a.error_ratio_warning,
+            memory_ratio: a.memory_ratio,
+            cache_hit_ratio_floor: a.cache_hit_ratio_floor,
+            ..alerts::Slo::default()
+        };
+        let scope = alerts::Scope {
+            name: format!("inferwatch-{ns}-{name}"),
+            selector: format!("namespace=\"{ns}\",job=\"{name}\""),
+            runbook_base: cfg.runbook_base.clone(),
+            dashboard_url: format!("{}/d/{uid}", cfg.grafana_url),
+            extra_labels: a.labels.clone(),
+        };
+        PrometheusRule {
+            api_version: "monitoring.coreos.com/v1".into(),
+            kind: "PrometheusRule".into(),
+            metadata: meta(ms, name.clone(), &owner, &none),
+            spec: alerts::rule_file(&slo, &scope, &alerts::Timing::default()),
+        }
+    });
+    let dashboard = if mon.dashboard.enabled {
+        let mut d = dashboards::model_kind(kind);
+        d.uid = uid.clone();
+        d.title = format!("Inferwatch / {ns}/{name} ({kind})");
+        let json =
+            serde_json::to_string_pretty(&dashboards::render(&d)).map_err(|e| RenderError::Encode(e.to_string()))?;
+        let mut extra = mon.dashboard.labels.clone();
+        extra.insert("grafana_dashboard".into(), "1".into());
+        let mut m = meta(ms, format!("{name}-dashboard"), &owner, &extra);
+        m.annotations = Some(BTreeMap::from([("grafana_folder".into(), mon.dashboard.folder.clone())]));
+        Some(ConfigMap {
+            metadata: m,
+            data: Some(BTreeMap::from([(format!("{uid}.json"), json)])),
+            ..ConfigMap::default()
+        })
+    } else {
+        None
+    };
+    Ok(Desired { deployment, service, hpa, pdb, service_monitor, prometheus_rule, dashboard })
+}
+
+impl Desired {
+    /// Every object as JSON with apiVersion and kind, in apply order.
+    pub fn objects(&self) -> Result<Vec<serde_json::Value>, RenderError> {
+        fn typed<K: Resource<DynamicType = ()> + Serialize>(o: &K) -> Result<serde_json::Value, RenderError> {
+            let mut v = serde_json::to_value(o).map_err(|e| RenderError::Encode(e.to_string()))?;
+            v["apiVersion"] = K::api_version(&()).into();
+            v["kind"] = K::kind(&()).into();
+            Ok(v)
+        }
+        let enc = |v: serde_json::Result<serde_json::Value>| v.map_err(|e| RenderError::Encode(e.to_string()));
+        let mut out = vec![typed(&self.deployment)?, typed(&self.service)?];
+        if let Some(h) = &self.hpa {
+            out.push(typed(h)?);
+        }
+        if let Some(p) = &self.pdb {
+            out.push(typed(p)?);
+        }
+        if let Some(s) = &self.service_monitor {
+            out.push(enc(serde_json::to_value(s))?);
+        }
+        if let Some(r) = &self.prometheus_rule {
+            out.push(enc(serde_json::to_value(r))?);
+        }
+        if let Some(c) = &self.dashboard {
+            out.push(typed(c)?);
+        }
+        Ok(out)
+    }
+}
