@@ -27,8 +27,10 @@ test-rust:
 	$(CARGO) test --workspace
 
 ## test-python: OIP client (tritonclient) against the server; dashboards against Grafana's schema
+# (`make test` has just built target/debug/inference-server through the integration tests;
+#  building it alone would re-resolve features and recompile half the tree.)
 test-python:
-	$(CARGO) build -p inference-server
+	@[ -x target/debug/inference-server ] || $(CARGO) build -p inference-server
 	SERVER_BIN=target/debug/inference-server .cache/venv-test/bin/pytest -q tests
 
 ## generate: rewrite generated files (crds/, dashboards/, alerts/) from the code
