@@ -343,22 +343,34 @@ pub async fn predict(
     State(state): State<AppState>,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Value>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PredictResponse>, ApiError> {
     let model = model(&state, &name).await?;
     let (inputs, batch, timestamps) = decode(model.meta.kind, body)?;
     let outputs = inference::run(model.clone(), inputs, state.limits).await?;
-    let preds = predictions(&model, outputs, &timestamps);
-    let mut out = json!({"model": model.meta.name, "version": model.meta.version});
-    if batch {
-        out["predictions"] = serde_json::to_value(preds).map_err(|e| ApiError::Internal(e.to_string()))?;
-    } else if let Some(Value::Object(fields)) =
-        preds.into_iter().next().map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
-    {
-        if let Value::Object(o) = &mut out {
-            o.extend(fields);
-        }
-    }
-    Ok(Json(out))
+    let mut preds = predictions(&model, outputs, &timestamps);
+    let (prediction, predictions) = if batch { (None, Some(preds)) } else { (preds.pop(), None) };
+    Ok(Json(PredictResponse {
+        model: model.meta.name.clone(),
+        version: model.meta.version.clone(),
+        prediction,
+        predictions,
+    }))
+}
+
+/// `POST /v1/models/{name}/predict` answer: the model and version, then either the one
+/// prediction's fields inline or `predictions` for a batch.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PredictResponse {
+    /// Model name.
+    pub model: String,
+    /// Model version.
+    pub version: String,
+    /// The prediction of a single-item request, inline.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<Prediction>,
+    /// One prediction per input of a batch request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predictions: Option<Vec<Prediction>>,
 }
 
 /// The k best-rated unseen items for a user (recsys models).
