@@ -1,6 +1,13 @@
-//! The Inferwatch control plane. It holds the `ModelService` resource (`crd`) and the pure
-//! `render`; apply, status and the controller loop follow (see the operator issue).
+//! The Inferwatch control plane: the `ModelService` resource (`crd`), the pure `render` and
+//! `status` decisions, `apply` (server-side apply + pruning), the `controller` loop, `leader`
+//! election on a Lease, the operator's `metrics` and its `http` endpoints.
 
+pub mod apply;
+pub mod controller;
 pub mod crd;
+pub mod error;
+pub mod http;
+pub mod leader;
+pub mod metrics;
 pub mod render;
 pub mod status;

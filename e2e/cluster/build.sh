@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Build the pinned upstream binaries for the local control plane from the Go module proxy, once,
+# into .cache/cluster/<key>/bin (never committed). Prints the bin directory on stdout.
+#
+#   etcd                         wrapper module: go.etcd.io/etcd/server/v3 -> etcdmain.Main
+#   kube-apiserver, kube-controller-manager, kube-scheduler
+#                                wrapper module requiring k8s.io/kubernetes with every staging
+#                                `k8s.io/<x> v0.0.0` requirement replaced by the published v0.<minor>.<patch>
+#   kwok, helm                   go install <module>@<version>
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
+
+key="etcd-${ETCD_VERSION}_kube-${KUBE_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}"
+cache="${INFERWATCH_CLUSTER_CACHE:-$root/.cache/cluster}/$key"
+bin="$cache/bin"
+mkdir -p "$bin" "$cache/src"
+export GOFLAGS="-buildvcs=false -trimpath" CGO_ENABLED=0
+log() { echo "[cluster-build] $*" >&2; }
+
+build_etcd() {
+  [ -x "$bin/etcd" ] && return
+  log "etcd $ETCD_VERSION"
+  local d="$cache/src/etcd"
+  mkdir -p "$d"
+  cat >"$d/main.go" <<'GO'
+// Command etcd: the upstream etcd server, built from its published module.
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+  (cd "$d" && rm -f go.mod go.sum && go mod init inferwatch.local/etcd >/dev/null 2>&1 &&
+    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2 && go mod tidy >&2 &&
+    go build -ldflags "-s -w" -o "$bin/etcd" .)
+}
+
+build_kube() {
+  if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ] && [ -x "$bin/kube-scheduler" ]; then
+    return
+  fi
+  log "kube-apiserver, kube-controller-manager, kube-scheduler $KUBE_VERSION"
+  local d="$cache/src/kube" staging="v0.${KUBE_VERSION#v1.}"
+  mkdir -p "$d"
+  local gomod
+  gomod="$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+  local goline
+  goline="$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$gomod" | head -1)"
+  {
+    echo "module inferwatch.local/kube"
+    echo
+    echo "go $goline"
+    echo
+    echo "require k8s.io/kubernetes $KUBE_VERSION"
+    echo
+    # every `k8s.io/<x> => ./staging/src/k8s.io/<x>` becomes the published module at the same minor
+    sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/.*#replace \1 => \1 '"$staging"'#p' "$gomod"
+  } >"$d/go.mod"
+  cat >"$d/tools.go" <<'GO'
+//go:build tools
+
+// Package tools pins the upstream commands this module builds.
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler/app"
+)
+GO
+  (cd "$d" && go mod tidy -e >&2)
+  local pkg="k8s.io/component-base/version" cpkg="k8s.io/client-go/pkg/version"
+  local minor="${KUBE_VERSION#v1.}"
+  minor="${minor%%.*}"
+  local ld="-s -w"
+  for p in $pkg $cpkg; do
+    ld="$ld -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+    ld="$ld -X $p.buildDate=1970-01-01T00:00:00Z"
+  done
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+    [ -x "$bin/$cmd" ] && continue
+    log "  go build $cmd"
+    (cd "$d" && go build -tags tools -ldflags "$ld" -o "$bin/$cmd" "k8s.io/kubernetes/cmd/$cmd")
+  done
+}
+
+build_kwok() {
+  [ -x "$bin/kwok" ] && return
+  log "kwok $KWOK_VERSION"
+  GOBIN="$bin" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" >&2 ||
+    { log "kwok $KWOK_VERSION failed; trying $KWOK_FALLBACK_VERSION"; GOBIN="$bin" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_FALLBACK_VERSION" >&2; }
+}
+
+build_helm() {
+  [ -x "$bin/helm" ] && return
+  log "helm $HELM_VERSION"
+  GOBIN="$bin" go install -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
+}
+
+start=$(date +%s)
+build_etcd
+build_kube
+build_kwok
+build_helm
+log "ready in $(($(date +%s) - start)) s: $bin ($(du -sh "$cache" | cut -f1) cache, plus Go module/build caches)"
+echo "$bin"

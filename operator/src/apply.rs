@@ -1,0 +1,288 @@
+//! `apply`: the decisions of bringing the cluster to what `render` wants, as pure functions,
+//! plus the one place that carries them out against the API server.
+//!
+//! Every object is written with server-side apply under one field manager. An object is only
+//! written when the live copy does not already contain every field we want (so a second
+//! reconcile of an unchanged resource writes nothing, and a hand edit of a field we own is put
+//! back). Objects the spec no longer wants, and that this ModelService controls, are deleted.
+
+use crate::error::Error;
+use crate::render::Desired;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::Client;
+use serde_json::Value;
+
+/// The field manager of every write the operator makes.
+pub const FIELD_MANAGER: &str = "inferwatch-operator";
+
+/// One kind of object a ModelService owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Slot {
+    /// The inference server.
+    Deployment,
+    /// Its Service.
+    Service,
+    /// autoscaling/v2 HorizontalPodAutoscaler.
+    Autoscaler,
+    /// policy/v1 PodDisruptionBudget.
+    DisruptionBudget,
+    /// monitoring.coreos.com/v1 ServiceMonitor.
+    ServiceMonitor,
+    /// monitoring.coreos.com/v1 PrometheusRule.
+    PrometheusRule,
+    /// The per-model Grafana dashboard ConfigMap.
+    Dashboard,
+}
+
+impl Slot {
+    /// All slots, in apply order.
+    pub const ALL: [Slot; 7] = [
+        Slot::Deployment,
+        Slot::Service,
+        Slot::Autoscaler,
+        Slot::DisruptionBudget,
+        Slot::ServiceMonitor,
+        Slot::PrometheusRule,
+        Slot::Dashboard,
+    ];
+
+    /// group, version, kind, plural.
+    pub fn gvk(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        match self {
+            Slot::Deployment => ("apps", "v1", "Deployment", "deployments"),
+            Slot::Service => ("", "v1", "Service", "services"),
+            Slot::Autoscaler => ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
+            Slot::DisruptionBudget => ("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets"),
+            Slot::ServiceMonitor => ("monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors"),
+            Slot::PrometheusRule => ("monitoring.coreos.com", "v1", "PrometheusRule", "prometheusrules"),
+            Slot::Dashboard => ("", "v1", "ConfigMap", "configmaps"),
+        }
+    }
+
+    /// The kind, for logs, events and metrics.
+    pub fn kind(self) -> &'static str {
+        self.gvk().2
+    }
+
+    /// Whether the kind comes from the prometheus-operator CRDs (and may be missing).
+    pub fn needs_monitoring_crds(self) -> bool {
+        matches!(self, Slot::ServiceMonitor | Slot::PrometheusRule)
+    }
+
+    /// The object's name for a ModelService called `name`.
+    pub fn object_name(self, name: &str) -> String {
+        match self {
+            Slot::Dashboard => format!("{name}-dashboard"),
+            _ => name.to_string(),
+        }
+    }
+
+    fn api_resource(self) -> ApiResource {
+        let (g, v, k, plural) = self.gvk();
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, k), plural)
+    }
+}
+
+/// The desired object of every slot (`None`: the spec does not want it).
+pub fn desired_slots(d: &Desired) -> Result<Vec<(Slot, Option<Value>)>, Error> {
+    let objects = d.objects()?;
+    Ok(Slot::ALL
+        .iter()
+        .map(|slot| {
+            let want = objects.iter().find(|o| o["kind"] == slot.kind()).cloned();
+            (*slot, want)
+        })
+        .collect())
+}
+
+/// What to do with one slot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Server-side apply this object.
+    Apply(Value),
+    /// Delete the live object (no longer wanted, and ours).
+    Delete,
+    /// Nothing to do.
+    Keep,
+}
+
+/// Whether `live` already holds every field of `want` with the same value. Objects compare by
+/// key (extra live keys, such as server defaults, are fine); lists compare element by element
+/// and must have the same length.
+pub fn contains(want: &Value, live: &Value) -> bool {
+    match (want, live) {
+        (Value::Object(w), Value::Object(l)) => w.iter().all(|(k, wv)| match l.get(k) {
+            Some(lv) => contains(wv, lv),
+            None => is_empty(wv),
+        }),
+        (Value::Array(w), Value::Array(l)) => w.len() == l.len() && w.iter().zip(l).all(|(a, b)| contains(a, b)),
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        _ => want == live,
+    }
+}
+
+/// Values the API server drops when stored: null, `{}` and `[]`.
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(o) => o.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// Whether `live` is controlled by the ModelService with this uid.
+pub fn controlled_by(live: &Value, owner_uid: &str) -> bool {
+    live["metadata"]["ownerReferences"]
+        .as_array()
+        .is_some_and(|refs| refs.iter().any(|r| r["uid"] == owner_uid && r["controller"] == true))
+}
+
+/// The step for one slot, from what is wanted and what is there.
+pub fn plan(want: Option<&Value>, live: Option<&Value>, owner_uid: &str) -> Step {
+    match (want, live) {
+        (Some(w), Some(l)) if contains(w, l) => Step::Keep,
+        (Some(w), _) => Step::Apply(w.clone()),
+        (None, Some(l)) if controlled_by(l, owner_uid) => Step::Delete,
+        (None, _) => Step::Keep,
+    }
+}
+
+/// What one pass of apply did and saw.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Kinds written by server-side apply.
+    pub applied: Vec<&'static str>,
+    /// Kinds deleted because the spec no longer wants them.
+    pub deleted: Vec<&'static str>,
+    /// Number of objects that exist and are wanted after this pass.
+    pub managed: Vec<(&'static str, usize)>,
+    /// The live Deployment after apply.
+    pub deployment: Option<k8s_openapi::api::apps::v1::Deployment>,
+    /// Whether the prometheus-operator CRDs are served.
+    pub monitoring_crds: bool,
+}
+
+/// Whether the API server serves ServiceMonitor and PrometheusRule (discovery).
+pub async fn monitoring_crds_served(client: &Client) -> Result<bool, Error> {
+    match client.list_api_group_resources("monitoring.coreos.com/v1").await {
+        Ok(list) => {
+            let has = |n: &str| list.resources.iter().any(|r| r.name == n);
+            Ok(has("servicemonitors") && has("prometheusrules"))
+        }
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+        Err(e) => Err(Error::Kube { action: "discover monitoring.coreos.com/v1", source: e }),
+    }
+}
+
+/// Bring the owned objects of one ModelService to `slots`: read each, apply what differs,
+/// delete what is no longer wanted. Monitoring kinds are skipped while their CRDs are missing.
+pub async fn apply(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    owner_uid: &str,
+    slots: &[(Slot, Option<Value>)],
+) -> Result<Outcome, Error> {
+    let mut out = Outcome { monitoring_crds: monitoring_crds_served(client).await?, ..Outcome::default() };
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for (slot, want) in slots {
+        if slot.needs_monitoring_crds() && !out.monitoring_crds {
+            continue;
+        }
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &slot.api_resource());
+        let object_name = slot.object_name(name);
+        let live = api
+            .get_opt(&object_name)
+            .await
+            .map_err(|e| Error::Kube { action: "read owned object", source: e })?
+            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
+        let now = match plan(want.as_ref(), live.as_ref(), owner_uid) {
+            Step::Keep => live,
+            Step::Apply(body) => {
+                let written = api
+                    .patch(&object_name, &params, &Patch::Apply(&body))
+                    .await
+                    .map_err(|e| Error::Kube { action: "apply owned object", source: e })?;
+                out.applied.push(slot.kind());
+                Some(serde_json::to_value(written).unwrap_or(Value::Null))
+            }
+            Step::Delete => {
+                api.delete(&object_name, &DeleteParams::background())
+                    .await
+                    .map_err(|e| Error::Kube { action: "delete owned object", source: e })?;
+                out.deleted.push(slot.kind());
+                None
+            }
+        };
+        if want.is_some() && now.is_some() {
+            out.managed.push((slot.kind(), 1));
+        }
+        if *slot == Slot::Deployment {
+            out.deployment = now.and_then(|v| serde_json::from_value(v).ok());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn live_object_with_server_defaults_contains_the_wanted_fields() {
+        let want = json!({"spec": {"ports": [{"name": "http", "port": 80}]}});
+        let live = json!({"spec": {"ports": [{"name": "http", "port": 80, "protocol": "TCP"}], "type": "ClusterIP"}});
+        assert!(contains(&want, &live));
+        assert_eq!(plan(Some(&want), Some(&live), "u"), Step::Keep);
+    }
+
+    #[test]
+    fn hand_edited_field_is_applied_again() {
+        let want = json!({"spec": {"replicas": 2}});
+        let live = json!({"spec": {"replicas": 5}});
+        assert_eq!(plan(Some(&want), Some(&live), "u"), Step::Apply(want.clone()));
+    }
+
+    #[test]
+    fn list_of_another_length_is_not_contained() {
+        assert!(!contains(&json!({"a": [1]}), &json!({"a": [1, 2]})));
+        assert!(!contains(&json!({"a": [1, 2]}), &json!({"a": [1]})));
+    }
+
+    #[test]
+    fn empty_and_null_wanted_values_match_a_missing_live_field() {
+        assert!(contains(&json!({"a": null, "b": {}, "c": []}), &json!({})));
+        assert!(!contains(&json!({"a": {"x": 1}}), &json!({})));
+    }
+
+    #[test]
+    fn numbers_compare_by_value() {
+        assert!(contains(&json!({"t": 0.5}), &json!({"t": 0.50})));
+        assert!(contains(&json!({"n": 3}), &json!({"n": 3.0})));
+    }
+
+    #[test]
+    fn missing_object_is_created() {
+        let want = json!({"kind": "Service"});
+        assert_eq!(plan(Some(&want), None, "u"), Step::Apply(want.clone()));
+    }
+
+    #[test]
+    fn unwanted_object_is_deleted_only_when_this_resource_controls_it() {
+        let ours = json!({"metadata": {"ownerReferences": [{"uid": "u", "controller": true}]}});
+        let theirs = json!({"metadata": {"ownerReferences": [{"uid": "other", "controller": true}]}});
+        let unowned = json!({"metadata": {"name": "x"}});
+        assert_eq!(plan(None, Some(&ours), "u"), Step::Delete);
+        assert_eq!(plan(None, Some(&theirs), "u"), Step::Keep);
+        assert_eq!(plan(None, Some(&unowned), "u"), Step::Keep);
+        assert_eq!(plan(None, None, "u"), Step::Keep);
+    }
+
+    #[test]
+    fn dashboard_configmap_has_its_own_name() {
+        assert_eq!(Slot::Dashboard.object_name("s"), "s-dashboard");
+        assert_eq!(Slot::Deployment.object_name("s"), "s");
+    }
+}

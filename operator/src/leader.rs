@@ -1,0 +1,206 @@
+//! Leader election on a `coordination.k8s.io/v1` Lease, so that only one replica reconciles.
+//!
+//! The decision (`decide`) is pure; `LeaseLock` does the reads and optimistic-concurrency
+//! writes (a write with a stale resourceVersion gets 409 and loses the race). A leader that
+//! cannot renew within `renew_deadline` steps down before its lease can expire for others.
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, PostParams};
+use std::time::Duration;
+
+/// What a candidate should do with the lease as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// We hold it: renew.
+    Renew,
+    /// Nobody holds it, or the holder let it expire: take it.
+    Acquire,
+    /// Someone else holds a live lease.
+    Wait {
+        /// The current holder.
+        holder: String,
+    },
+}
+
+/// Decide from the lease's spec (`None`: no lease yet).
+pub fn decide(spec: Option<&LeaseSpec>, me: &str, now: Timestamp) -> Decision {
+    let Some(spec) = spec else { return Decision::Acquire };
+    let holder = spec.holder_identity.clone().unwrap_or_default();
+    if holder.is_empty() {
+        return Decision::Acquire;
+    }
+    if holder == me {
+        return Decision::Renew;
+    }
+    let duration_ms = i64::from(spec.lease_duration_seconds.unwrap_or(15)) * 1000;
+    let renewed_ms = spec.renew_time.as_ref().map_or(0, |t| t.0.as_millisecond());
+    if renewed_ms + duration_ms < now.as_millisecond() {
+        Decision::Acquire
+    } else {
+        Decision::Wait { holder }
+    }
+}
+
+/// Timings of the election.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// How long a lease stays valid without renewal.
+    pub lease_duration: Duration,
+    /// A leader that has not renewed for this long steps down (must be below `lease_duration`).
+    pub renew_deadline: Duration,
+    /// How often candidates retry and leaders renew.
+    pub retry_period: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        }
+    }
+}
+
+/// One candidate's handle on the Lease.
+pub struct LeaseLock {
+    api: Api<Lease>,
+    name: String,
+    identity: String,
+    timing: Timing,
+}
+
+impl LeaseLock {
+    /// A candidate called `identity` for the Lease `name` reached through `api`.
+    pub fn new(api: Api<Lease>, name: impl Into<String>, identity: impl Into<String>, timing: Timing) -> Self {
+        Self { api, name: name.into(), identity: identity.into(), timing }
+    }
+
+    /// This candidate's identity.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// Try once to take or renew the lease. `Ok(true)`: we lead now.
+    pub async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
+        let now = Timestamp::now();
+        let current = self.api.get_opt(&self.name).await?;
+        let decision = decide(current.as_ref().and_then(|l| l.spec.as_ref()), &self.identity, now);
+        let mut spec = current.as_ref().and_then(|l| l.spec.clone()).unwrap_or_default();
+        match decision {
+            Decision::Wait { .. } => return Ok(false),
+            Decision::Acquire => {
+                spec.holder_identity = Some(self.identity.clone());
+                spec.acquire_time = Some(MicroTime(now));
+                spec.lease_transitions = Some(spec.lease_transitions.map_or(0, |t| t + 1));
+            }
+            Decision::Renew => {}
+        }
+        spec.renew_time = Some(MicroTime(now));
+        spec.lease_duration_seconds = Some(self.timing.lease_duration.as_secs().try_into().unwrap_or(15));
+        let result = match current {
+            Some(mut lease) => {
+                lease.spec = Some(spec);
+                self.api.replace(&self.name, &PostParams::default(), &lease).await
+            }
+            None => {
+                let lease = Lease {
+                    metadata: ObjectMeta { name: Some(self.name.clone()), ..ObjectMeta::default() },
+                    spec: Some(spec),
+                };
+                self.api.create(&PostParams::default(), &lease).await
+            }
+        };
+        match result {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Wait until this candidate leads.
+    pub async fn acquire(&self) {
+        loop {
+            match self.try_acquire_or_renew().await {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, lease = %self.name, "cannot reach the leader lease"),
+            }
+            tokio::time::sleep(self.timing.retry_period).await;
+        }
+    }
+
+    /// Renew until renewal fails for longer than the renew deadline; returns then (leadership lost).
+    pub async fn hold(&self) {
+        let mut last = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(self.timing.retry_period).await;
+            match self.try_acquire_or_renew().await {
+                Ok(true) => last = tokio::time::Instant::now(),
+                Ok(false) => {
+                    tracing::error!(lease = %self.name, "another replica took the leader lease");
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, lease = %self.name, "cannot renew the leader lease"),
+            }
+            if last.elapsed() > self.timing.renew_deadline {
+                tracing::error!(lease = %self.name, "leader lease not renewed within the deadline");
+                return;
+            }
+        }
+    }
+
+    /// Give the lease up (on graceful shutdown) so a standby takes over at once.
+    pub async fn release(&self) {
+        let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await else { return };
+        let Some(spec) = lease.spec.as_mut() else { return };
+        if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+            return;
+        }
+        spec.holder_identity = None;
+        if let Err(e) = self.api.replace(&self.name, &PostParams::default(), &lease).await {
+            tracing::warn!(error = %e, lease = %self.name, "cannot release the leader lease");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(holder: &str, renewed_s: i64, duration_s: i32) -> LeaseSpec {
+        LeaseSpec {
+            holder_identity: Some(holder.into()),
+            renew_time: Some(MicroTime(Timestamp::from_second(renewed_s).unwrap())),
+            lease_duration_seconds: Some(duration_s),
+            ..LeaseSpec::default()
+        }
+    }
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(s).unwrap()
+    }
+
+    #[test]
+    fn missing_or_released_lease_is_acquired() {
+        assert_eq!(decide(None, "a", at(100)), Decision::Acquire);
+        assert_eq!(decide(Some(&LeaseSpec::default()), "a", at(100)), Decision::Acquire);
+    }
+
+    #[test]
+    fn own_lease_is_renewed_even_when_late() {
+        assert_eq!(decide(Some(&lease("a", 0, 15)), "a", at(100)), Decision::Renew);
+    }
+
+    #[test]
+    fn live_lease_of_another_replica_is_respected() {
+        assert_eq!(decide(Some(&lease("b", 90, 15)), "a", at(100)), Decision::Wait { holder: "b".into() });
+    }
+
+    #[test]
+    fn expired_lease_of_another_replica_is_taken_over() {
+        assert_eq!(decide(Some(&lease("b", 80, 15)), "a", at(100)), Decision::Acquire);
+    }
+}

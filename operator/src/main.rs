@@ -1,0 +1,165 @@
+//! `inferwatch-operator`: runs the ModelService controller with leader election, its own
+//! metrics and health endpoints, JSON logs, and a graceful shutdown on SIGTERM.
+
+use clap::{Parser, ValueEnum};
+use inferwatch_operator::controller::{self, Context};
+use inferwatch_operator::http::{self, Health};
+use inferwatch_operator::leader::{LeaseLock, Timing};
+use inferwatch_operator::metrics::Metrics;
+use inferwatch_operator::render::OperatorConfig;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::{Api, Client};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// One JSON object per line (containers).
+    Json,
+    /// Human-readable (terminals).
+    Pretty,
+}
+
+/// The Inferwatch operator: turns ModelService resources into monitored inference servers.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Inference server image for ModelServices that do not set spec.image.
+    #[arg(long, env = "INFERWATCH_SERVER_IMAGE", default_value_t = OperatorConfig::default().image)]
+    server_image: String,
+    /// Base URL of the runbooks linked from alerts.
+    #[arg(long, env = "INFERWATCH_RUNBOOK_BASE", default_value_t = OperatorConfig::default().runbook_base)]
+    runbook_base: String,
+    /// Base URL of Grafana, for alerts' dashboard links.
+    #[arg(long, env = "INFERWATCH_GRAFANA_URL", default_value_t = OperatorConfig::default().grafana_url)]
+    grafana_url: String,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "INFERWATCH_HTTP_ADDR", default_value = "0.0.0.0:8081")]
+    http_addr: SocketAddr,
+    /// Elect a leader through a Lease (turn off only when exactly one replica runs).
+    #[arg(long, env = "INFERWATCH_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// Name of the leader Lease.
+    #[arg(long, env = "INFERWATCH_LEASE_NAME", default_value = "inferwatch-operator")]
+    lease_name: String,
+    /// Namespace of the leader Lease (normally the operator's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "inferwatch-system")]
+    lease_namespace: String,
+    /// This replica's identity in the Lease and in Events (normally the pod name).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Log format.
+    #[arg(long, env = "INFERWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    log_format: LogFormat,
+    /// Log filter (tracing env-filter syntax).
+    #[arg(long, env = "INFERWATCH_LOG", default_value = "info")]
+    log: String,
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+async fn terminate_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            let _ = ctrl_c.await;
+            return;
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_logging(args.log_format, &args.log);
+    let identity = args.identity.clone().unwrap_or_else(|| format!("inferwatch-operator-{}", std::process::id()));
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+
+    let listener = tokio::net::TcpListener::bind(args.http_addr).await?;
+    tracing::info!(addr = %args.http_addr, identity, "operator endpoints listening");
+    let health = Health { metrics: metrics.clone(), ready: ready.clone() };
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, http::router(health)).await {
+            tracing::error!(error = %e, "operator endpoints stopped");
+        }
+    });
+
+    let client = Client::try_default().await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        terminate_signal().await;
+        tracing::info!("shutdown requested");
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    ready.store(true, Ordering::Relaxed);
+
+    let lock = args.leader_elect.then(|| {
+        let api: Api<Lease> = Api::namespaced(client.clone(), &args.lease_namespace);
+        LeaseLock::new(api, args.lease_name.clone(), identity.clone(), Timing::default())
+    });
+    if let Some(lock) = &lock {
+        tracing::info!(lease = %args.lease_name, namespace = %args.lease_namespace, "waiting for leadership");
+        tokio::select! {
+            _ = lock.acquire() => {},
+            _ = stopped(stop_rx.clone()) => return Ok(()),
+        }
+        tracing::info!("leading");
+    }
+    metrics.set_leader(true);
+
+    let config =
+        OperatorConfig { image: args.server_image, runbook_base: args.runbook_base, grafana_url: args.grafana_url };
+    let ctx = Arc::new(Context::new(client, config, metrics.clone(), Some(identity)));
+    let (lost_tx, lost_rx) = watch::channel(false);
+    let shutdown = {
+        let (stop, lost) = (stop_rx.clone(), lost_rx.clone());
+        async move {
+            tokio::select! {
+                _ = stopped(stop) => {},
+                _ = stopped(lost) => {},
+            }
+        }
+    };
+    let controller = controller::run(ctx, args.namespace.as_deref(), shutdown);
+    match &lock {
+        Some(lock) => {
+            tokio::select! {
+                _ = controller => {},
+                _ = lock.hold() => {
+                    let _ = lost_tx.send(true);
+                    metrics.set_leader(false);
+                    anyhow::bail!("lost the leader lease; exiting so a fresh start rejoins the election");
+                }
+            }
+            lock.release().await;
+        }
+        None => controller.await,
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
