@@ -13,7 +13,7 @@ root="$(cd "$here/../.." && pwd)"
 # shellcheck source=versions.env
 source "$here/versions.env"
 
-key="etcd-${ETCD_VERSION}_kube-${KUBE_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}"
+key="etcd-${ETCD_VERSION}_kube-${KUBE_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}_po-${PROMETHEUS_OPERATOR_VERSION}"
 cache="${INFERWATCH_CLUSTER_CACHE:-$root/.cache/cluster}/$key"
 bin="$cache/bin"
 mkdir -p "$bin" "$cache/src"
@@ -98,6 +98,35 @@ build_kwok() {
     { log "kwok $KWOK_VERSION failed; trying $KWOK_FALLBACK_VERSION"; GOBIN="$bin" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_FALLBACK_VERSION" >&2; }
 }
 
+# kwok's own "fast" stages (node initialize + heartbeat with lease, pod ready/complete/delete),
+# taken from its module at the pinned version.
+kwok_stages() {
+  [ -s "$bin/kwok-stages.yaml" ] && return
+  local mod
+  mod="$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  local s="$mod/kustomize/stage" out="$bin/kwok-stages.yaml.tmp"
+  : >"$out"
+  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+    pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    { echo "---"; cat "$s/$f"; } >>"$out"
+  done
+  mv "$out" "$bin/kwok-stages.yaml"
+}
+
+# The prometheus-operator CRDs (ServiceMonitor, PrometheusRule, ...) from its module's example
+# directory, at test time; never committed.
+prometheus_operator_crds() {
+  [ -d "$bin/prometheus-operator-crds" ] && return
+  log "prometheus-operator CRDs $PROMETHEUS_OPERATOR_VERSION"
+  local mod
+  mod="$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" |
+    sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  mkdir -p "$bin/prometheus-operator-crds.tmp"
+  cp "$mod"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,prometheusrules,podmonitors}.yaml \
+    "$bin/prometheus-operator-crds.tmp/"
+  mv "$bin/prometheus-operator-crds.tmp" "$bin/prometheus-operator-crds"
+}
+
 build_helm() {
   [ -x "$bin/helm" ] && return
   log "helm $HELM_VERSION"
@@ -109,5 +138,7 @@ build_etcd
 build_kube
 build_kwok
 build_helm
+kwok_stages
+prometheus_operator_crds
 log "ready in $(($(date +%s) - start)) s: $bin ($(du -sh "$cache" | cut -f1) cache, plus Go module/build caches)"
 echo "$bin"

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Start a real local control plane on 127.0.0.1: etcd, kube-apiserver (client-certificate auth,
+# RBAC, service-account signing keys made with openssl), kube-controller-manager (garbage
+# collection, Deployments -> ReplicaSets -> Pods), kube-scheduler, and kwok with fake nodes, so
+# Deployments become Available without a kubelet. Writes admin.kubeconfig into the state dir and
+# waits until the cluster is ready. Stop it with down.sh (also after a failed test).
+#
+#   INFERWATCH_CLUSTER_DIR   state directory (default .cache/cluster-run)
+#   INFERWATCH_APISERVER_PORT, INFERWATCH_ETCD_PORT   ports (default 16443, 12379/12380)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+bin="$("$here/build.sh")"
+dir="${INFERWATCH_CLUSTER_DIR:-$root/.cache/cluster-run}"
+api_port="${INFERWATCH_APISERVER_PORT:-16443}"
+etcd_port="${INFERWATCH_ETCD_PORT:-12379}"
+peer_port=$((etcd_port + 1))
+log() { echo "[cluster-up] $*" >&2; }
+
+if [ -f "$dir/pids" ]; then
+  log "a cluster is already recorded in $dir; stopping it first"
+  "$here/down.sh"
+fi
+rm -rf "$dir"
+mkdir -p "$dir/pki" "$dir/logs" "$dir/etcd"
+pki="$dir/pki"
+
+# --- certificates -------------------------------------------------------------------------------
+openssl_quiet() { openssl "$@" >/dev/null 2>&1; }
+openssl_quiet req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=inferwatch-e2e-ca" \
+  -keyout "$pki/ca.key" -out "$pki/ca.crt"
+cert() { # name CN [O] [SAN]
+  local name="$1" cn="$2" org="${3:-}" san="${4:-}"
+  local subj="/CN=$cn"
+  [ -n "$org" ] && subj="/O=$org$subj"
+  openssl_quiet req -newkey rsa:2048 -nodes -subj "$subj" -keyout "$pki/$name.key" -out "$pki/$name.csr"
+  local ext="$pki/$name.ext"
+  if [ -n "$san" ]; then
+    printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$san" >"$ext"
+  else
+    printf 'extendedKeyUsage=clientAuth\n' >"$ext"
+  fi
+  openssl_quiet x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 2 -extfile "$ext" -out "$pki/$name.crt"
+}
+cert apiserver kube-apiserver "" "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+cert admin admin system:masters
+# The controller-manager runs every controller under its own identity here (no per-controller
+# service-account credentials), so it needs the full rights of a test cluster's control plane.
+cert controller-manager system:kube-controller-manager system:masters
+cert scheduler system:kube-scheduler
+openssl_quiet genrsa -out "$pki/sa.key" 2048
+openssl_quiet rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
+
+kubeconfig() { # name
+  cat >"$dir/$1.kubeconfig" <<YAML
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: https://127.0.0.1:$api_port
+    certificate-authority: $pki/ca.crt
+users:
+- name: $1
+  user:
+    client-certificate: $pki/$1.crt
+    client-key: $pki/$1.key
+contexts:
+- name: local
+  context: {cluster: local, user: $1}
+current-context: local
+YAML
+}
+kubeconfig admin
+kubeconfig controller-manager
+kubeconfig scheduler
+
+# --- processes ----------------------------------------------------------------------------------
+start() { # name cmd...
+  local name="$1"
+  shift
+  "$@" >"$dir/logs/$name.log" 2>&1 &
+  echo "$! $name" >>"$dir/pids"
+}
+wait_for() { # what seconds cmd...
+  local what="$1" secs="$2"
+  shift 2
+  for _ in $(seq 1 $((secs * 4))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.25
+  done
+  log "$what not ready after ${secs}s; last log lines:"
+  tail -n 30 "$dir/logs/"*.log >&2 || true
+  return 1
+}
+trap 'status=$?; if [ $status -ne 0 ]; then log "start failed; stopping"; "$here/down.sh"; fi' EXIT
+
+start etcd "$bin/etcd" --name default --data-dir "$dir/etcd" \
+  --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+  --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+  --initial-cluster "default=http://127.0.0.1:$peer_port" --unsafe-no-fsync --log-level warn
+wait_for etcd 30 curl -sf "http://127.0.0.1:$etcd_port/health"
+
+start kube-apiserver "$bin/kube-apiserver" \
+  --etcd-servers "http://127.0.0.1:$etcd_port" \
+  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+  --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+  --client-ca-file "$pki/ca.crt" \
+  --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+  --service-account-issuer https://kubernetes.default.svc \
+  --authorization-mode RBAC --service-cluster-ip-range 10.0.0.0/24 \
+  --allow-privileged=true --enable-priority-and-fairness=false --profiling=false \
+  --endpoint-reconciler-type none --v 0
+wait_for kube-apiserver 90 kubectl --kubeconfig "$dir/admin.kubeconfig" get --raw /readyz
+
+start kube-controller-manager "$bin/kube-controller-manager" \
+  --kubeconfig "$dir/controller-manager.kubeconfig" \
+  --authentication-kubeconfig "$dir/controller-manager.kubeconfig" \
+  --authorization-kubeconfig "$dir/controller-manager.kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
+  --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
+  --use-service-account-credentials=false --concurrent-gc-syncs 5 --v 0
+start kube-scheduler "$bin/kube-scheduler" \
+  --kubeconfig "$dir/scheduler.kubeconfig" \
+  --authentication-kubeconfig "$dir/scheduler.kubeconfig" \
+  --authorization-kubeconfig "$dir/scheduler.kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false --v 0
+start kwok "$bin/kwok" --kubeconfig "$dir/admin.kubeconfig" --config "$bin/kwok-stages.yaml" \
+  --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+  --cidr 10.0.1.0/24 --node-ip 10.0.0.2 --node-lease-duration-seconds 40
+
+k() { kubectl --kubeconfig "$dir/admin.kubeconfig" "$@"; }
+for n in 0 1; do
+  k apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$n
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
+  labels: {type: kwok, kubernetes.io/hostname: kwok-node-$n, kubernetes.io/os: linux, kubernetes.io/arch: amd64}
+spec: {}
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
+YAML
+done
+wait_for "fake nodes" 60 bash -c "[ \"\$(kubectl --kubeconfig '$dir/admin.kubeconfig' get nodes --no-headers 2>/dev/null | grep -c ' Ready ')\" = 2 ]"
+wait_for "default service account" 60 k -n default get serviceaccount default
+trap - EXIT
+log "ready: KUBECONFIG=$dir/admin.kubeconfig ($(k version -o json | sed -n 's/.*"gitVersion": "\(v1[^"]*\)".*/\1/p' | tail -1))"
+echo "$dir/admin.kubeconfig"

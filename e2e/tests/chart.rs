@@ -1,0 +1,98 @@
+//! The Helm chart and the CRD against the real local API server.
+
+use e2e::*;
+use std::time::Duration;
+
+#[test]
+fn chart_lints_clean_in_strict_mode() {
+    let chart = repo_root().join("charts/inferwatch");
+    let out = helm(&["lint", "--strict", chart.to_str().unwrap()]).unwrap();
+    assert!(out.contains("0 chart(s) failed"), "{out}");
+}
+
+#[test]
+fn chart_rejects_values_the_schema_does_not_allow() {
+    let chart = repo_root().join("charts/inferwatch");
+    let c = chart.to_str().unwrap();
+    let err = helm(&["template", "x", c, "--kube-version", "1.34.0", "--set", "operator.replicas=-1"]).unwrap_err();
+    assert!(format!("{err}").contains("replicas"), "{err}");
+    let err = helm(&["template", "x", c, "--kube-version", "1.34.0", "--set", "logging.format=xml"]).unwrap_err();
+    assert!(format!("{err}").contains("format"), "{err}");
+    let err =
+        helm(&["template", "x", c, "--kube-version", "1.34.0", "--set", "alertmanager.enabled=true"]).unwrap_err();
+    assert!(format!("{err}").contains("receivers"), "{err}");
+}
+
+#[test]
+fn committed_install_bundle_matches_the_chart() {
+    let rendered =
+        std::process::Command::new(repo_root().join("scripts/render-install.sh")).arg("--stdout").output().unwrap();
+    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+    let committed = std::fs::read_to_string(repo_root().join("manifests/install.yaml")).unwrap();
+    assert!(
+        committed == String::from_utf8_lossy(&rendered.stdout),
+        "manifests/install.yaml is stale: run `make generate` and commit the result"
+    );
+}
+
+#[test]
+fn crd_passes_server_side_dry_run() {
+    let crd = repo_root().join("crds/modelservice.yaml");
+    let out = kubectl(&["apply", "--server-side", "--dry-run=server", "-f", crd.to_str().unwrap()]).unwrap();
+    assert!(out.contains("modelservices.inferwatch.io"), "{out}");
+}
+
+#[tokio::test]
+async fn helm_install_creates_the_operator_with_least_privilege_rbac() {
+    install_chart().unwrap();
+    let out = kubectl(&["-n", SYSTEM_NAMESPACE, "get", "deployment,serviceaccount,service", "-o", "name"]).unwrap();
+    for want in
+        ["deployment.apps/inferwatch-operator", "serviceaccount/inferwatch-operator", "service/inferwatch-operator"]
+    {
+        assert!(out.contains(want), "{want} missing: {out}");
+    }
+    // kwok runs the pod, so the operator Deployment becomes Available.
+    kubectl(&[
+        "-n",
+        SYSTEM_NAMESPACE,
+        "wait",
+        "--for=condition=Available",
+        "--timeout=120s",
+        "deployment/inferwatch-operator",
+    ])
+    .unwrap();
+    let sa = format!("system:serviceaccount:{SYSTEM_NAMESPACE}:{SERVICE_ACCOUNT}");
+    let can = |verb: &str, resource: &str, ns: &str| {
+        let (resource, sub) = resource.split_once('/').map_or((resource, None), |(r, s)| (r, Some(s)));
+        let mut args = vec!["auth", "can-i", verb, resource, "--as", &sa, "-n", ns];
+        let sub_flag = sub.map(|s| format!("--subresource={s}"));
+        args.extend(sub_flag.as_deref());
+        kubectl(&args).map(|o| o.trim() == "yes").unwrap_or(false)
+    };
+    assert!(can("patch", "deployments.apps", "default"));
+    assert!(can("patch", "modelservices.inferwatch.io/status", "default"));
+    assert!(can("update", "leases.coordination.k8s.io", SYSTEM_NAMESPACE));
+    assert!(!can("update", "leases.coordination.k8s.io", "default"), "leases only in the operator's namespace");
+    assert!(!can("get", "secrets", "default"), "the operator never reads Secrets");
+    assert!(!can("delete", "modelservices.inferwatch.io", "default"));
+    assert!(!can("*", "*", "default"), "not cluster-admin");
+    let dashboards =
+        kubectl(&["-n", SYSTEM_NAMESPACE, "get", "configmap", "-l", "grafana_dashboard=1", "-o", "name"]).unwrap();
+    assert!(
+        dashboards.contains("inferwatch-executive-dashboard") && dashboards.contains("inferwatch-technical-dashboard")
+    );
+}
+
+#[tokio::test]
+async fn kubectl_explain_shows_the_field_docs() {
+    install_chart().unwrap();
+    let out = eventually("explain", Duration::from_secs(30), || async {
+        Ok(kubectl(&["explain", "modelservice.spec.monitoring"]).ok())
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("serviceMonitor") && out.contains("alerts") && out.contains("dashboard"), "{out}");
+    assert!(out.lines().filter(|l| !l.trim().is_empty()).count() > 10, "{out}");
+    let alerts = kubectl(&["explain", "modelservice.spec.monitoring.alerts.latencyP95Seconds"]).unwrap();
+    assert!(alerts.to_lowercase().contains("p95"), "{alerts}");
+}
