@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 8080
 
-.PHONY: run build test test-rust test-python lint deps models bench generate golden clean
+.PHONY: run build test test-rust test-python test-e2e cluster-up cluster-down lint deps models bench generate golden clean
 
 ## run: the inference server with all five built-in models on :$(PORT)
 run:
@@ -16,15 +16,28 @@ build:
 deps:
 	./scripts/install-deps.sh
 
-## test: formatting, lints, unit + golden + HTTP + promtool + Prometheus/Alertmanager tests, OIP client, Grafana schema
-test: deps lint test-rust test-python
+## test: formatting, lints, unit + golden + HTTP + promtool + Prometheus/Alertmanager tests, OIP client,
+## Grafana schema, and the e2e suite against a real local control plane
+test: deps lint test-rust test-python test-e2e
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
 test-rust:
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --exclude e2e
+
+## test-e2e: operator, chart and CRD against a real local control plane (etcd, kube-apiserver,
+## controller-manager, scheduler, kwok), built from pinned Go modules on first use
+test-e2e:
+	./e2e/run.sh
+
+## cluster-up / cluster-down: the same local cluster by hand (KUBECONFIG is printed)
+cluster-up:
+	./e2e/cluster/up.sh
+
+cluster-down:
+	./e2e/cluster/down.sh
 
 ## test-python: OIP client (tritonclient) against the server; dashboards against Grafana's schema
 # (`make test` has just built target/debug/inference-server through the integration tests;
@@ -33,9 +46,10 @@ test-python:
 	@[ -x target/debug/inference-server ] || $(CARGO) build -p inference-server
 	SERVER_BIN=target/debug/inference-server .cache/venv-test/bin/pytest -q tests
 
-## generate: rewrite generated files (crds/, dashboards/, alerts/) from the code
+## generate: rewrite generated files (crds/, dashboards/, alerts/, the chart's copies, manifests/install.yaml)
 generate:
 	$(CARGO) run -q -p inferwatch-generate
+	./scripts/render-install.sh
 
 ## golden: rewrite the operator's render golden files (review the diff first)
 golden:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what `make test` needs on a fresh Debian machine: promtool (Debian's prometheus
-# package) and a Python virtualenv with the pinned test clients. Idempotent and quiet when
+# package), openssl/curl/go for the local control plane (whose binaries e2e/cluster/build.sh
+# builds from pinned Go modules), and a Python virtualenv with the pinned test clients. Idempotent and quiet when
 # everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,10 @@ need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+# the local control plane: certificates, readiness probes, the Go toolchain that builds it
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# (Go itself comes with the machine: Debian's golang-go is too old for Kubernetes 1.34.)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

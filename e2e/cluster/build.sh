@@ -3,7 +3,7 @@
 # into .cache/cluster/<key>/bin (never committed). Prints the bin directory on stdout.
 #
 #   etcd                         wrapper module: go.etcd.io/etcd/server/v3 -> etcdmain.Main
-#   kube-apiserver, kube-controller-manager, kube-scheduler
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
 #                                wrapper module requiring k8s.io/kubernetes with every staging
 #                                `k8s.io/<x> v0.0.0` requirement replaced by the published v0.<minor>.<patch>
 #   kwok, helm                   go install <module>@<version>
@@ -18,7 +18,12 @@ cache="${INFERWATCH_CLUSTER_CACHE:-$root/.cache/cluster}/$key"
 bin="$cache/bin"
 mkdir -p "$bin" "$cache/src"
 export GOFLAGS="-buildvcs=false -trimpath" CGO_ENABLED=0
+export PATH="$PATH:/usr/local/go/bin"
 log() { echo "[cluster-build] $*" >&2; }
+if ! command -v go >/dev/null; then
+  log "the go command is missing (Go >= 1.24 is needed to build the pinned Kubernetes $KUBE_VERSION)"
+  exit 1
+fi
 
 build_etcd() {
   [ -x "$bin/etcd" ] && return
@@ -43,10 +48,11 @@ GO
 }
 
 build_kube() {
-  if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ] && [ -x "$bin/kube-scheduler" ]; then
+  if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ] && [ -x "$bin/kube-scheduler" ] &&
+    [ -x "$bin/kubectl" ]; then
     return
   fi
-  log "kube-apiserver, kube-controller-manager, kube-scheduler $KUBE_VERSION"
+  log "kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $KUBE_VERSION"
   local d="$cache/src/kube" staging="v0.${KUBE_VERSION#v1.}"
   mkdir -p "$d"
   local gomod
@@ -73,6 +79,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	_ "k8s.io/kubectl/pkg/cmd"
+	_ "k8s.io/component-base/cli"
 )
 GO
   (cd "$d" && go mod tidy -e >&2)
@@ -84,7 +92,7 @@ GO
     ld="$ld -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
     ld="$ld -X $p.buildDate=1970-01-01T00:00:00Z"
   done
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
     [ -x "$bin/$cmd" ] && continue
     log "  go build $cmd"
     (cd "$d" && go build -tags tools -ldflags "$ld" -o "$bin/$cmd" "k8s.io/kubernetes/cmd/$cmd")
@@ -140,5 +148,5 @@ build_kwok
 build_helm
 kwok_stages
 prometheus_operator_crds
-log "ready in $(($(date +%s) - start)) s: $bin ($(du -sh "$cache" | cut -f1) cache, plus Go module/build caches)"
+log "ready in $(($(date +%s) - start)) s: $bin"
 echo "$bin"

@@ -112,7 +112,7 @@ start kube-apiserver "$bin/kube-apiserver" \
   --authorization-mode RBAC --service-cluster-ip-range 10.0.0.0/24 \
   --allow-privileged=true --enable-priority-and-fairness=false --profiling=false \
   --endpoint-reconciler-type none --v 0
-wait_for kube-apiserver 90 kubectl --kubeconfig "$dir/admin.kubeconfig" get --raw /readyz
+wait_for kube-apiserver 90 "$bin/kubectl" --kubeconfig "$dir/admin.kubeconfig" get --raw /readyz
 
 start kube-controller-manager "$bin/kube-controller-manager" \
   --kubeconfig "$dir/controller-manager.kubeconfig" \
@@ -130,7 +130,7 @@ start kwok "$bin/kwok" --kubeconfig "$dir/admin.kubeconfig" --config "$bin/kwok-
   --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
   --cidr 10.0.1.0/24 --node-ip 10.0.0.2 --node-lease-duration-seconds 40
 
-k() { kubectl --kubeconfig "$dir/admin.kubeconfig" "$@"; }
+k() { "$bin/kubectl" --kubeconfig "$dir/admin.kubeconfig" "$@"; }
 for n in 0 1; do
   k apply -f - >/dev/null <<YAML
 apiVersion: v1
@@ -145,7 +145,7 @@ status:
   capacity: {cpu: "32", memory: 256Gi, pods: "110"}
 YAML
 done
-wait_for "fake nodes" 60 bash -c "[ \"\$(kubectl --kubeconfig '$dir/admin.kubeconfig' get nodes --no-headers 2>/dev/null | grep -c ' Ready ')\" = 2 ]"
+wait_for "fake nodes" 60 bash -c "[ \"\$('$bin/kubectl' --kubeconfig '$dir/admin.kubeconfig' get nodes --no-headers 2>/dev/null | grep -c ' Ready ')\" = 2 ]"
 wait_for "default service account" 60 k -n default get serviceaccount default
 trap - EXIT
 log "ready: KUBECONFIG=$dir/admin.kubeconfig ($(k version -o json | sed -n 's/.*"gitVersion": "\(v1[^"]*\)".*/\1/p' | tail -1))"

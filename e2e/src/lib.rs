@@ -13,6 +13,7 @@ use kube::{Client, Config};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The chart's namespace and ServiceAccount the operator impersonates.
@@ -36,13 +37,14 @@ pub fn admin_kubeconfig() -> Result<PathBuf> {
     Ok(p)
 }
 
-/// The directory of the pinned upstream binaries (helm, the prometheus-operator CRDs).
+/// The directory of the pinned upstream binaries (kubectl, helm, the prometheus-operator CRDs).
 pub fn tools_dir() -> Result<PathBuf> {
-    let out = Command::new(repo_root().join("e2e/cluster/build.sh")).stderr(Stdio::null()).output()?;
-    if !out.status.success() {
-        bail!("e2e/cluster/build.sh failed");
-    }
-    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let out = Command::new(repo_root().join("e2e/cluster/build.sh")).stderr(Stdio::null()).output().ok()?;
+        out.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    });
+    dir.clone().ok_or_else(|| anyhow!("e2e/cluster/build.sh failed"))
 }
 
 /// A client for `kubeconfig`.
@@ -64,20 +66,17 @@ pub fn run(program: &str, args: &[&str]) -> Result<String> {
         .env("KUBECONFIG", admin_kubeconfig()?)
         .output()
         .with_context(|| format!("cannot run {program}"))?;
-    let stderr = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| !l.contains("version difference between client"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         bail!("{program} {}: {stderr}", args.join(" "));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// kubectl with the admin kubeconfig.
+/// kubectl (the pinned build, same version as the API server) with the admin kubeconfig.
 pub fn kubectl(args: &[&str]) -> Result<String> {
-    run("kubectl", args)
+    let kubectl = tools_dir()?.join("kubectl");
+    run(kubectl.to_str().ok_or_else(|| anyhow!("kubectl path is not UTF-8"))?, args)
 }
 
 /// helm (the pinned build) with the admin kubeconfig.

@@ -1,0 +1,56 @@
+//! Two operator replicas: exactly one leads, the resource converges once, no duplicates; when
+//! the leader dies the other takes over and keeps reconciling; a restart mid-way converges.
+
+use e2e::*;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, ListParams};
+use std::time::Duration;
+
+const NS: &str = "e2e-leader";
+const LEASE: &str = "e2e-leader";
+
+#[tokio::test]
+async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
+    install_chart().unwrap();
+    install_monitoring_crds().unwrap();
+    fresh_namespace(NS).unwrap();
+    let client = admin().await.unwrap();
+    let mut a = Operator::start(NS, LEASE, "replica-a").await.unwrap();
+    let holder = eventually("a lease holder", Duration::from_secs(30), || async { lease_holder(&client, LEASE).await })
+        .await
+        .unwrap();
+    let b = Operator::start(NS, LEASE, "replica-b").await.unwrap();
+    assert_eq!(holder, "replica-a", "the first replica leads");
+
+    apply_model_service(&client, NS, &example("email.yaml").unwrap()).await.unwrap();
+    wait_ready(&client, NS, "email", Duration::from_secs(90)).await.unwrap();
+    assert_eq!(a.metric("inferwatch_operator_leader").unwrap(), 1.0);
+    assert_eq!(b.metric("inferwatch_operator_leader").unwrap(), 0.0);
+    assert_eq!(b.writes().unwrap(), 0.0, "the standby wrote nothing");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    assert_eq!(deployments.list(&ListParams::default()).await.unwrap().items.len(), 1, "no duplicate Deployment");
+
+    // The leader crashes (no lease release): the standby takes over after the lease expires.
+    a.kill();
+    eventually("replica-b leads", Duration::from_secs(60), || async {
+        Ok((lease_holder(&client, LEASE).await? == Some("replica-b".into())).then_some(()))
+    })
+    .await
+    .unwrap();
+    apply_model_service(&client, NS, &example("trend.yaml").unwrap()).await.unwrap();
+    wait_ready(&client, NS, "trend", Duration::from_secs(90)).await.unwrap();
+    assert!(b.writes().unwrap() > 0.0, "the new leader reconciles");
+    assert_eq!(deployments.list(&ListParams::default()).await.unwrap().items.len(), 2);
+
+    // A restarted replica joins as standby and the graceful leader hands over at once.
+    let _c = Operator::start(NS, LEASE, "replica-c").await.unwrap();
+    let mut b = b;
+    assert!(b.terminate().unwrap().success(), "graceful shutdown exits 0");
+    eventually("replica-c leads after the release", Duration::from_secs(20), || async {
+        Ok((lease_holder(&client, LEASE).await? == Some("replica-c".into())).then_some(()))
+    })
+    .await
+    .unwrap();
+    wait_ready(&client, NS, "email", Duration::from_secs(60)).await.unwrap();
+    wait_ready(&client, NS, "trend", Duration::from_secs(60)).await.unwrap();
+}

@@ -1,0 +1,98 @@
+//! Invalid ModelServices are rejected by the real API server (OpenAPI schema + CEL rules) with a
+//! message a person understands.
+
+use e2e::*;
+use serde_json::{json, Value};
+
+const NS: &str = "e2e-validation";
+
+fn ms(spec: Value) -> Value {
+    json!({"apiVersion": "inferwatch.io/v1alpha1", "kind": "ModelService",
+           "metadata": {"name": "bad", "namespace": NS}, "spec": spec})
+}
+
+/// Server-side dry-run create; the API server's error text.
+fn rejection(doc: &Value) -> String {
+    let path = std::env::temp_dir().join(format!("e2e-invalid-{}.json", std::process::id()));
+    std::fs::write(&path, doc.to_string()).unwrap();
+    let result = kubectl(&["create", "--dry-run=server", "-f", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    match result {
+        Ok(out) => panic!("accepted an invalid spec {doc}: {out}"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[test]
+fn invalid_specs_are_rejected_with_a_message_naming_the_field() {
+    install_chart().unwrap();
+    fresh_namespace(NS).unwrap();
+    let kind = || json!({"kind": "sentiment"});
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({}), "spec.model: Required value"),
+        (json!({"model": {"kind": "vision"}}), "Unsupported value: \"vision\""),
+        (json!({"model": kind(), "replicas": 101}), "spec.replicas must be between 0 and 100"),
+        (
+            json!({"model": kind(), "replicas": 2, "autoscaling": {"minReplicas": 1, "maxReplicas": 3}}),
+            "set either spec.replicas or spec.autoscaling, not both",
+        ),
+        (
+            json!({"model": kind(), "autoscaling": {"minReplicas": 5, "maxReplicas": 3}}),
+            "spec.autoscaling.minReplicas must not exceed maxReplicas",
+        ),
+        (
+            json!({"model": {"kind": "sentiment", "source": {"builtin": {}, "s3": {"uri": "s3://b/m", "credentialsSecret": {"name": "s"}}}}}),
+            "spec.model.source must set exactly one of builtin, s3 or mlflow",
+        ),
+        (
+            json!({"model": {"kind": "sentiment", "source": {"s3": {"uri": "http://b/m", "credentialsSecret": {"name": "s"}}}}}),
+            "spec.model.source.s3.uri must look like s3://bucket/prefix",
+        ),
+        (
+            json!({"model": {"kind": "sentiment", "source": {"mlflow": {"trackingUri": "http://m:5000", "modelUri": "runs:/abc"}}}}),
+            "spec.model.source.mlflow.modelUri must be models:/<name>/<version|stage>",
+        ),
+        (
+            json!({"model": kind(), "monitoring": {"alerts": {"errorRatioWarning": 0.2, "errorRatioCritical": 0.1}}}),
+            "spec.monitoring.alerts.errorRatioWarning must be below errorRatioCritical",
+        ),
+        (
+            json!({"model": kind(), "monitoring": {"alerts": {"latencyP95Seconds": 0}}}),
+            "spec.monitoring.alerts.latencyP95Seconds must be above 0 and at most 60",
+        ),
+        (
+            json!({"model": kind(), "monitoring": {"serviceMonitor": {"interval": "often"}}}),
+            "spec.monitoring.serviceMonitor.interval must be a duration like 15s, 1m",
+        ),
+        (
+            json!({"model": kind(), "serving": {"concurrencyLimit": 0}}),
+            "spec.serving.concurrencyLimit must be between 1 and 100000",
+        ),
+        (
+            json!({"model": kind(), "serving": {"cacheMaxBytes": 10}}),
+            "spec.serving.cacheMaxBytes must be at least 1048576",
+        ),
+        (json!({"model": {"kind": "sentiment", "name": "Bad Name"}}), "spec.model.name must be 1-64 lowercase"),
+        (json!({"model": kind(), "image": "has space"}), "spec.image must be an image reference without spaces"),
+    ];
+    let mut wrong = Vec::new();
+    for (spec, want) in &cases {
+        let got = rejection(&ms(spec.clone()));
+        if !got.contains(want) {
+            wrong.push(format!("spec {spec}\n  want: {want}\n  got:  {got}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {} messages differ:\n{}", wrong.len(), cases.len(), wrong.join("\n"));
+}
+
+#[test]
+fn the_smallest_spec_is_accepted_and_defaulted() {
+    install_chart().unwrap();
+    fresh_namespace(NS).unwrap();
+    let path = std::env::temp_dir().join("e2e-minimal.json");
+    std::fs::write(&path, ms(json!({"model": {"kind": "sentiment"}})).to_string()).unwrap();
+    let out = kubectl(&["create", "--dry-run=server", "-o", "json", "-f", path.to_str().unwrap()]).unwrap();
+    let created: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(created["spec"]["monitoring"]["serviceMonitor"]["enabled"], true, "{created}");
+    assert_eq!(created["spec"]["monitoring"]["alerts"]["enabled"], true, "{created}");
+}
