@@ -21,6 +21,7 @@ deps:
 test: deps lint test-rust test-python test-e2e
 
 lint:
+	shellcheck -x e2e/kind/run.sh e2e/cluster/*.sh e2e/run.sh scripts/*.sh bench/*.sh training/*.sh .ci/run
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 

@@ -94,7 +94,14 @@ wait_for() { # what seconds cmd...
   tail -n 30 "$dir/logs/"*.log >&2 || true
   return 1
 }
-trap 'status=$?; if [ $status -ne 0 ]; then log "start failed; stopping"; "$here/down.sh"; fi' EXIT
+on_exit() {
+  local code=$?
+  if [ "$code" -ne 0 ]; then
+    log "start failed; stopping"
+    "$here/down.sh"
+  fi
+}
+trap on_exit EXIT
 
 start etcd "$bin/etcd" --name default --data-dir "$dir/etcd" \
   --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
