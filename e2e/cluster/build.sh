@@ -10,7 +10,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-# shellcheck source=versions.env
+# shellcheck source=e2e/cluster/versions.env
 source "$here/versions.env"
 
 key="etcd-${ETCD_VERSION}_kube-${KUBE_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}_po-${PROMETHEUS_OPERATOR_VERSION}"
