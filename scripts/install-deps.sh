@@ -14,6 +14,7 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 # (Go itself comes with the machine: Debian's golang-go is too old for Kubernetes 1.34.)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"

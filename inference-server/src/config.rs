@@ -56,6 +56,24 @@ pub struct Config {
     /// Record request and per-model metrics (the `/metrics` endpoint stays up either way).
     #[arg(long, env = "INFERWATCH_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
     pub metrics: bool,
+    /// Redis URL of the batch queue (redis://[user:password@]host:port/db); turns the batch
+    /// job endpoints on and makes Redis a required dependency of `/ready`.
+    #[arg(long, env = "INFERWATCH_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Batch jobs processed at once by this server; 0 makes an API-only replica that accepts
+    /// jobs for other replicas to process.
+    #[arg(long, env = "INFERWATCH_JOB_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub job_workers: u16,
+    /// Most items in one batch job.
+    #[arg(long, env = "INFERWATCH_MAX_JOB_ITEMS", default_value_t = 10_000)]
+    pub max_job_items: usize,
+    /// How long finished jobs and their results are kept, in seconds.
+    #[arg(long, env = "INFERWATCH_JOB_RESULT_TTL_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    pub job_result_ttl_secs: u64,
+    /// A job taken by a worker that has not finished it for this long (milliseconds) is
+    /// reclaimed by another worker (the first one is presumed dead).
+    #[arg(long, env = "INFERWATCH_JOB_CLAIM_IDLE_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub job_claim_idle_ms: u64,
     /// Log format.
     #[arg(long, env = "INFERWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,

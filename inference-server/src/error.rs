@@ -44,6 +44,15 @@ pub enum ApiError {
     /// The model could not be loaded (503).
     #[error("{0}")]
     ModelUnavailable(String),
+    /// The batch queue is not enabled on this server (404).
+    #[error("the batch queue is not enabled on this server (start it with --redis-url)")]
+    QueueDisabled,
+    /// The batch queue's Redis cannot be reached (503); single predictions still work.
+    #[error("{0}; single predictions still work, retry the job later")]
+    QueueUnavailable(String),
+    /// No job with that id, or its results expired (404).
+    #[error("job '{0}' not found (unknown, or its results expired)")]
+    JobNotFound(String),
     /// A bug or runtime failure (500).
     #[error("internal error: {0}")]
     Internal(String),
@@ -57,6 +66,12 @@ pub struct ErrorBody {
     /// Stable machine-readable kind.
     #[serde(rename = "type")]
     pub kind: &'static str,
+}
+
+impl From<crate::jobs::QueueError> for ApiError {
+    fn from(e: crate::jobs::QueueError) -> Self {
+        ApiError::QueueUnavailable(e.to_string())
+    }
 }
 
 impl ApiError {
@@ -73,6 +88,9 @@ impl ApiError {
             Self::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
             Self::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             Self::ModelUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "model_unavailable"),
+            Self::QueueDisabled => (StatusCode::NOT_FOUND, "queue_disabled"),
+            Self::QueueUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable"),
+            Self::JobNotFound(_) => (StatusCode::NOT_FOUND, "job_not_found"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod featurize;
 pub mod http;
 pub mod inference;
+pub mod jobs;
 pub mod metrics;
 pub mod model_manager;
 pub mod model_store;

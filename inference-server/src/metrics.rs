@@ -130,6 +130,22 @@ pub struct Metrics {
     pub model_info: Fam<Gauge>,
     /// Reference label shares from model.json.
     pub reference_label_ratio: Fam<Gauge<f64, AtomicU64>>,
+    /// Dependency health (storage, registry, queue).
+    pub dependency_up: Fam<Gauge>,
+    /// Request latency to dependencies by operation.
+    pub dependency_duration: Fam<Histogram, Buckets>,
+    /// Failed dependency requests by operation.
+    pub dependency_errors: Fam<Counter>,
+    /// Batch jobs not yet finished.
+    pub queue_depth: Gauge,
+    /// Age of the oldest unfinished batch job, seconds.
+    pub queue_oldest_age: Gauge,
+    /// Batch jobs by model and outcome.
+    pub batch_jobs: Fam<Counter>,
+    /// Batch job processing time.
+    pub batch_job_duration: Fam<Histogram, Buckets>,
+    /// Items per batch job.
+    pub batch_job_items: Fam<Histogram, Buckets>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -149,7 +165,7 @@ impl Metrics {
     pub fn new() -> Self {
         let mut r = Registry::default();
         let in_flight = Gauge::default();
-        r.register(cat::HTTP_IN_FLIGHT.name, cat::HTTP_IN_FLIGHT.help, in_flight.clone());
+        r.register(cat::HTTP_IN_FLIGHT.name, help(cat::HTTP_IN_FLIGHT), in_flight.clone());
         let single = |r: &mut Registry, def: MetricDef| {
             let g = Gauge::default();
             r.register(def.name, help(def), g.clone());
@@ -185,12 +201,18 @@ impl Metrics {
             model_ready: gauge(&mut r, cat::MODEL_READY),
             model_info: gauge(&mut r, cat::MODEL_INFO),
             reference_label_ratio: gauge_f(&mut r, cat::MODEL_REFERENCE_LABEL_RATIO),
+            // Registered always so the families exist (HELP/TYPE) for dashboards and alerts;
+            // their series appear once a dependency or the batch queue is configured.
+            dependency_up: gauge(&mut r, cat::DEPENDENCY_UP),
+            dependency_duration: histogram(&mut r, cat::DEPENDENCY_REQUEST_DURATION),
+            dependency_errors: counter(&mut r, cat::DEPENDENCY_ERRORS),
+            queue_depth: single(&mut r, cat::QUEUE_DEPTH),
+            queue_oldest_age: single(&mut r, cat::QUEUE_OLDEST_AGE),
+            batch_jobs: counter(&mut r, cat::BATCH_JOBS),
+            batch_job_duration: histogram(&mut r, cat::BATCH_JOB_DURATION),
+            batch_job_items: histogram(&mut r, cat::BATCH_JOB_ITEMS),
             registry: Registry::default(),
         };
-        // Registered so the families exist (HELP/TYPE) for dashboards and alerts; their series
-        // appear once a dependency or the batch queue is configured.
-        gauge(&mut r, cat::DEPENDENCY_UP);
-        single(&mut r, cat::QUEUE_OLDEST_AGE);
         let build = gauge(&mut r, cat::BUILD_INFO);
         build.with(&[env!("CARGO_PKG_VERSION"), option_env!("INFERWATCH_RUSTC").unwrap_or("unknown")]).set(1);
         r.register_collector(Box::new(ProcessCollector::new()));

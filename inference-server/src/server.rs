@@ -3,6 +3,7 @@
 use crate::config::{Config, LogFormat};
 use crate::http::{self, AppState};
 use crate::inference::Limits;
+use crate::jobs::{worker, Queue, QueueConfig};
 use crate::metrics::Metrics;
 use crate::model_manager::{CacheLimits, ModelManager};
 use crate::model_store::LocalStore;
@@ -72,6 +73,7 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
             limits.max_models
         )));
     }
+    let queue = queue(config, &metrics)?;
     Ok(AppState {
         manager,
         metrics,
@@ -82,7 +84,27 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         permits: Arc::new(Semaphore::new(config.concurrency_limit)),
         concurrency_limit: config.concurrency_limit,
         record_metrics: config.metrics,
+        queue,
     })
+}
+
+/// The batch queue when `--redis-url` is set.
+fn queue(config: &Config, metrics: &Arc<Metrics>) -> Result<Option<Arc<Queue>>, StartError> {
+    let Some(url) = &config.redis_url else { return Ok(None) };
+    let consumer =
+        format!("{}-{}", std::env::var("HOSTNAME").unwrap_or_else(|_| "inferwatch".into()), std::process::id());
+    let qc = QueueConfig {
+        url: url.clone(),
+        stream: "inferwatch:jobs".into(),
+        group: "inferwatch-workers".into(),
+        consumer,
+        result_ttl: Duration::from_secs(config.job_result_ttl_secs),
+        claim_idle: Duration::from_millis(config.job_claim_idle_ms),
+        max_items: config.max_job_items,
+        workers: usize::from(config.job_workers),
+    };
+    let q = Queue::new(qc, metrics.clone()).map_err(|e| StartError::Config(e.to_string()))?;
+    Ok(Some(Arc::new(q)))
 }
 
 /// Load every required model in the background; `/ready` turns 200 when all are in.
@@ -123,11 +145,21 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     preload(&state);
     let addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
-    tracing::info!(addr = %addr, models = ?state.required_models, "listening");
+    tracing::info!(addr = %addr, models = ?state.required_models, batch_queue = state.queue.is_some(), "listening");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = match &state.queue {
+        Some(q) => worker::spawn(q.clone(), state.clone(), stop_rx),
+        None => Vec::new(),
+    };
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(StartError::Serve)?;
+    // Workers finish the job in hand; an unfinished one stays pending and is reclaimed.
+    let _ = stop_tx.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

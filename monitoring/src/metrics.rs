@@ -53,6 +53,8 @@ pub const LOAD_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 pub const CONFIDENCE_BUCKETS: &[f64] = &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0];
 /// Items per request or job.
 pub const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+/// Items per batch job.
+pub const JOB_ITEM_BUCKETS: &[f64] = &[1.0, 10.0, 100.0, 1000.0, 5000.0, 10000.0, 50000.0];
 /// Predicted rating buckets (1..5 stars).
 pub const RATING_BUCKETS: &[f64] = &[1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0];
 /// Points per analysed series.
@@ -272,6 +274,49 @@ metric!(
     "Age of the oldest pending batch job."
 );
 
+metric!(
+    QUEUE_DEPTH,
+    "inferwatch_batch_queue_depth",
+    MetricKind::Gauge,
+    &[],
+    "Batch jobs accepted and not yet finished (entries in the Redis stream)."
+);
+metric!(
+    BATCH_JOBS,
+    "inferwatch_batch_jobs_total",
+    MetricKind::Counter,
+    &["model", "outcome"],
+    "Batch jobs by outcome: accepted, rejected (queue unavailable), done, failed, reclaimed (taken over from a dead worker)."
+);
+metric!(
+    BATCH_JOB_DURATION,
+    "inferwatch_batch_job_duration_seconds",
+    MetricKind::Histogram(LOAD_BUCKETS),
+    &["model"],
+    "Time from a worker taking a batch job to its results being stored."
+);
+metric!(
+    BATCH_JOB_ITEMS,
+    "inferwatch_batch_job_items",
+    MetricKind::Histogram(JOB_ITEM_BUCKETS),
+    &["model"],
+    "Items per accepted batch job."
+);
+metric!(
+    DEPENDENCY_REQUEST_DURATION,
+    "inferwatch_dependency_request_duration_seconds",
+    MetricKind::Histogram(LATENCY_BUCKETS),
+    &["dependency", "operation"],
+    "Latency of requests to a dependency (queue: Redis commands; storage: get/head/list; registry: REST calls)."
+);
+metric!(
+    DEPENDENCY_ERRORS,
+    "inferwatch_dependency_errors_total",
+    MetricKind::Counter,
+    &["dependency", "operation"],
+    "Failed requests to a dependency by operation."
+);
+
 // Process limits
 metric!(
     MEMORY_LIMIT,
@@ -350,6 +395,12 @@ pub const CATALOGUE: &[MetricDef] = &[
     MODEL_REFERENCE_LABEL_RATIO,
     DEPENDENCY_UP,
     QUEUE_OLDEST_AGE,
+    QUEUE_DEPTH,
+    BATCH_JOBS,
+    BATCH_JOB_DURATION,
+    BATCH_JOB_ITEMS,
+    DEPENDENCY_REQUEST_DURATION,
+    DEPENDENCY_ERRORS,
     MEMORY_LIMIT,
     BUILD_INFO,
     MODEL_INFO,

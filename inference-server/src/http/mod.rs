@@ -1,5 +1,6 @@
 //! HTTP: the router, shared state and the request middleware (metrics, limits, timeout).
 
+pub mod jobs;
 pub mod ops;
 pub mod v1;
 pub mod v2;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub concurrency_limit: usize,
     /// Whether request metrics are recorded.
     pub record_metrics: bool,
+    /// The batch queue, when enabled (`--redis-url`).
+    pub queue: Option<Arc<crate::jobs::Queue>>,
 }
 
 /// The JSON body extractor with our error mapping.
@@ -200,13 +203,15 @@ pub fn router(state: AppState) -> Router {
     // The limit sits inside the metrics layer, so 429 and 504 answers are counted too.
     let limited =
         |h: axum::routing::MethodRouter<AppState>| h.layer(middleware::from_fn_with_state(state.clone(), limit));
-    let post_routes: [(&'static str, axum::routing::MethodRouter<AppState>); 4] = [
+    let post_routes: [(&'static str, axum::routing::MethodRouter<AppState>); 5] = [
+        ("/v1/models/{name}/jobs", limited(post(jobs::submit))),
         ("/v1/models/{name}/predict", limited(post(v1::predict))),
         ("/v1/models/{name}/recommend", limited(post(v1::recommend))),
         ("/v2/models/{name}/infer", limited(post(v2::infer))),
         ("/v2/models/{name}/versions/{version}/infer", limited(post(v2::infer_version))),
     ];
-    let get_routes: [(&'static str, axum::routing::MethodRouter<AppState>); 13] = [
+    let get_routes: [(&'static str, axum::routing::MethodRouter<AppState>); 14] = [
+        ("/v1/jobs/{id}", get(jobs::status)),
         ("/health", get(ops::health)),
         ("/ready", get(ops::ready)),
         ("/metrics", get(ops::metrics)),

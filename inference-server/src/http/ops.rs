@@ -20,16 +20,25 @@ pub async fn health() -> Json<serde_json::Value> {
 #[utoipa::path(get, path = "/ready", tag = "ops", responses((status = 200, body = Object), (status = 503, body = Object)))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let status = state.manager.status(&state.required_models);
-    let missing: Vec<&String> = status.iter().filter(|(_, s)| !s.loaded).map(|(n, _)| n).collect();
-    if missing.is_empty() {
-        (StatusCode::OK, Json(json!({"ready": true, "models": status}))).into_response()
+    let mut problems: Vec<String> = Vec::new();
+    let missing: Vec<&str> = status.iter().filter(|(_, s)| !s.loaded).map(|(n, _)| n.as_str()).collect();
+    if !missing.is_empty() {
+        problems.push(format!("models not ready: {}", missing.join(", ")));
+    }
+    let mut dependencies = serde_json::Map::new();
+    if let Some(q) = &state.queue {
+        let up = q.is_up();
+        dependencies.insert("queue".into(), json!({"up": up, "required": true}));
+        if !up {
+            problems.push("required dependency down: queue (Redis)".into());
+        }
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, Json(json!({"ready": true, "models": status, "dependencies": dependencies}))).into_response()
     } else {
-        let error = format!("models not ready: {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"ready": false, "error": error, "type": "not_ready", "models": status})),
-        )
-            .into_response()
+        let body = json!({"ready": false, "error": problems.join("; "), "type": "not_ready", "models": status,
+            "dependencies": dependencies});
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     }
 }
 
@@ -66,6 +75,8 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Resul
         crate::http::v1::recommend,
         crate::http::v1::list,
         crate::http::v1::describe,
+        crate::http::jobs::submit,
+        crate::http::jobs::status,
         crate::http::v2::server_metadata,
         crate::http::v2::live,
         crate::http::v2::ready,

@@ -219,7 +219,8 @@ fn forecast_timestamps(ts: &[f64], horizon: usize) -> Option<Vec<f64>> {
 /// A decoded predict body: inputs, whether it was a batch, per-series timestamps (trend).
 type Decoded = (Inputs, bool, Vec<Option<Vec<f64>>>);
 
-fn decode(kind: ModelKind, body: Value) -> Result<Decoded, ApiError> {
+/// Decode a request body (one item, or `{"inputs": [...]}`) into model inputs.
+pub(crate) fn decode(kind: ModelKind, body: Value) -> Result<Decoded, ApiError> {
     Ok(match kind {
         ModelKind::Sentiment | ModelKind::Topic => {
             let (v, batch) = items::<TextInput>(body, "text input {\"text\": ...}")?;

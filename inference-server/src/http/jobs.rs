@@ -1,0 +1,125 @@
+//! Batch jobs: `POST /v1/models/{name}/jobs` validates every item up front and queues the job;
+//! `GET /v1/jobs/{id}` answers its state and, once done, its predictions.
+
+use super::{ApiJson, AppState};
+use crate::error::{ApiError, ErrorBody};
+use crate::jobs::record::valid_job_id;
+use crate::jobs::{JobState, Queue};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+fn queue(state: &AppState) -> Result<&Arc<Queue>, ApiError> {
+    state.queue.as_ref().ok_or(ApiError::QueueDisabled)
+}
+
+/// Queue a large batch for asynchronous processing.
+#[utoipa::path(
+    post, path = "/v1/models/{name}/jobs", tag = "jobs",
+    params(("name" = String, Path, description = "model name")),
+    request_body(content = Object, description = "{\"inputs\": [..]}: items of the model's predict shape"),
+    responses(
+        (status = 202, description = "accepted: {job_id, status, model, items}", body = Object),
+        (status = 404, description = "unknown model, or the batch queue is not enabled", body = ErrorBody),
+        (status = 422, description = "an item is invalid, or too many items", body = ErrorBody),
+        (status = 503, description = "the batch queue is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn submit(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let q = queue(&state)?;
+    let model = state.manager.get(&name).await?;
+    let Some(items) = body.get("inputs").and_then(Value::as_array) else {
+        return Err(ApiError::Validation("a job body is {\"inputs\": [...]} with at least one item".into()));
+    };
+    if items.is_empty() {
+        return Err(ApiError::Validation("inputs must not be empty".into()));
+    }
+    if items.len() > q.config.max_items {
+        return Err(ApiError::Validation(format!(
+            "too many items: {}; at most {} per job",
+            items.len(),
+            q.config.max_items
+        )));
+    }
+    // Every item is checked now, so a job is only accepted when it can run.
+    for (i, chunk) in items.chunks(state.limits.max_batch_items.max(1)).enumerate() {
+        let offset = i * state.limits.max_batch_items;
+        let (inputs, _, _) =
+            super::v1::decode(model.meta.kind, json!({"inputs": chunk})).map_err(|e| offset_error(e, offset))?;
+        inputs.validate(model.meta.kind, state.limits).map_err(|e| offset_error(e, offset))?;
+    }
+    let encoded = serde_json::to_string(items).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let id = match q.submit(&model.meta.name, &encoded, items.len()).await {
+        Ok(id) => id,
+        Err(e) => {
+            state.metrics.batch_jobs.with(&[&model.meta.name, "rejected"]).inc();
+            return Err(e.into());
+        }
+    };
+    state.metrics.batch_jobs.with(&[&model.meta.name, "accepted"]).inc();
+    state.metrics.batch_job_items.with(&[&model.meta.name]).observe(items.len() as f64);
+    let location = format!("/v1/jobs/{id}");
+    let body = json!({"job_id": id, "status": JobState::Queued, "model": model.meta.name, "items": items.len(), "location": location});
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(body)).into_response())
+}
+
+/// Item positions in errors (`inputs[i]: ...`) are made absolute within the job, not within
+/// the chunk that was checked.
+fn offset_error(e: ApiError, offset: usize) -> ApiError {
+    let ApiError::Validation(m) = e else { return e };
+    let shifted = m
+        .strip_prefix("inputs[")
+        .and_then(|rest| rest.split_once(']'))
+        .and_then(|(i, tail)| i.parse::<usize>().ok().map(|i| format!("inputs[{}]{tail}", i + offset)));
+    ApiError::Validation(shifted.unwrap_or(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_positions_in_errors_count_from_the_start_of_the_job() {
+        let e = offset_error(ApiError::Validation("inputs[24]: text must not be empty".into()), 256);
+        assert_eq!(e.to_string(), "inputs[280]: text must not be empty");
+        let e = offset_error(ApiError::Validation("inputs must not be empty".into()), 256);
+        assert_eq!(e.to_string(), "inputs must not be empty");
+    }
+}
+
+/// A job's state, and its predictions once done.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "job id from POST /v1/models/{name}/jobs")),
+    responses(
+        (status = 200, description = "{job_id, model, status, items, submitted_at, started_at?, finished_at?, predictions? | error?}", body = Object),
+        (status = 404, description = "unknown or expired job, or the batch queue is not enabled", body = ErrorBody),
+        (status = 503, description = "the batch queue is unavailable", body = ErrorBody),
+    )
+)]
+pub async fn status(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let q = queue(&state)?;
+    if !valid_job_id(&id) {
+        return Err(ApiError::JobNotFound(id));
+    }
+    let record = q.get(&id).await?.ok_or_else(|| ApiError::JobNotFound(id.clone()))?;
+    let mut body = json!({
+        "job_id": id, "model": record.model, "status": record.state, "items": record.item_count,
+        "submitted_at_ms": record.submitted_ms, "started_at_ms": record.started_ms, "finished_at_ms": record.finished_ms,
+    });
+    if let Some(r) = &record.results {
+        body["predictions"] =
+            serde_json::from_str(r).map_err(|e| ApiError::Internal(format!("stored results are not JSON: {e}")))?;
+    }
+    if let Some(e) = record.error {
+        body["error"] = Value::from(e);
+    }
+    Ok(Json(body))
+}

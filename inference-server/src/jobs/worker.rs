@@ -1,0 +1,144 @@
+//! The worker pool: each worker takes one job at a time (reclaimed jobs first), runs it in
+//! chunks through the same inference path as `POST /predict`, stores the outcome, then
+//! acknowledges. While Redis is down the workers back off and retry; nothing is acknowledged
+//! that is not stored.
+
+use super::queue::{Queue, Taken};
+use super::record::JobState;
+use crate::error::ApiError;
+use crate::http::v1;
+use crate::http::AppState;
+use crate::inference;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How long one read blocks in Redis waiting for a job.
+const BLOCK: Duration = Duration::from_millis(1000);
+
+/// Start the pool and the queue's health/depth reporter. They stop when `stop` turns true
+/// (after finishing the job in hand).
+pub fn spawn(queue: Arc<Queue>, state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let mut handles: Vec<JoinHandle<()>> =
+        (0..queue.config.workers).map(|n| tokio::spawn(work(n, queue.clone(), state.clone(), stop.clone()))).collect();
+    handles.push(tokio::spawn(report(queue, state, stop)));
+    handles
+}
+
+/// Refresh health, depth and the oldest job's age every second.
+async fn report(queue: Arc<Queue>, state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut group_ready = false;
+    loop {
+        if queue.ping().await {
+            if !group_ready {
+                group_ready = queue.ensure_group().await.is_ok();
+            }
+            if let Ok((depth, age)) = queue.depth().await {
+                state.metrics.queue_depth.set(i64::try_from(depth).unwrap_or(i64::MAX));
+                state.metrics.queue_oldest_age.set(age as i64);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {},
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+async fn work(n: usize, queue: Arc<Queue>, state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut failures = 0u32;
+    let mut last_reclaim = Instant::now() - queue.config.claim_idle;
+    while !*stop.borrow() {
+        let reclaim_due = last_reclaim.elapsed() >= queue.config.claim_idle / 2;
+        let taken = if reclaim_due {
+            last_reclaim = Instant::now();
+            queue.reclaim().await.map(|t| (t, true))
+        } else {
+            queue.read_new(BLOCK).await.map(|t| (t, false))
+        };
+        match taken {
+            Ok((jobs, reclaimed)) => {
+                failures = 0;
+                for t in jobs {
+                    process(&queue, &state, &t, reclaimed).await;
+                }
+            }
+            Err(e) => {
+                if e.to_string().contains("NOGROUP") {
+                    let _ = queue.ensure_group().await;
+                }
+                failures = failures.saturating_add(1);
+                let wait = Duration::from_millis(200u64.saturating_mul(1 << failures.min(5)));
+                tracing::warn!(worker = n, error = %e, retry_ms = wait.as_millis() as u64, "batch queue read failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {},
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        }
+    }
+}
+
+/// Run one job and store its outcome. A job whose outcome is already stored (its worker died
+/// between storing and acknowledging) is only acknowledged.
+async fn process(queue: &Queue, state: &AppState, taken: &Taken, reclaimed: bool) {
+    let record = match queue.get(&taken.job).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            tracing::warn!(job = %taken.job, "job expired or missing; dropping its queue entry");
+            let _ = queue.ack(taken).await;
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(job = %taken.job, error = %e, "cannot read job; it stays pending");
+            return;
+        }
+    };
+    if record.state.finished() {
+        let _ = queue.ack(taken).await;
+        return;
+    }
+    if reclaimed {
+        state.metrics.batch_jobs.with(&[&record.model, "reclaimed"]).inc();
+        tracing::info!(job = %taken.job, model = %record.model, "reclaimed a job from a dead worker");
+    }
+    let start = Instant::now();
+    if let Err(e) = queue.mark_running(&taken.job).await {
+        tracing::warn!(job = %taken.job, error = %e, "cannot mark job running; it stays pending");
+        return;
+    }
+    let outcome = run(state, &record.model, &record.items).await;
+    let (job_state, results, error) = match &outcome {
+        Ok(r) => (JobState::Done, Some(r.as_str()), None),
+        Err(e) => (JobState::Failed, None, Some(e.to_string())),
+    };
+    if let Err(e) = queue.store_outcome(taken, job_state, results, error.as_deref()).await {
+        tracing::warn!(job = %taken.job, error = %e, "cannot store job results; it stays pending and is redone");
+        return;
+    }
+    state.metrics.batch_jobs.with(&[&record.model, job_state.as_str()]).inc();
+    state.metrics.batch_job_duration.with(&[&record.model]).observe(start.elapsed().as_secs_f64());
+    tracing::info!(job = %taken.job, model = %record.model, items = record.item_count, state = job_state.as_str(),
+        duration_ms = start.elapsed().as_millis() as u64, "batch job finished");
+    if let Err(e) = queue.ack(taken).await {
+        // Stored but not acknowledged: a later reclaim sees the stored outcome and only acknowledges.
+        tracing::warn!(job = %taken.job, error = %e, "cannot acknowledge a finished job");
+    }
+}
+
+/// Inference over every item, in chunks of the per-request batch limit; the predictions as a
+/// JSON array.
+async fn run(state: &AppState, model: &str, items: &str) -> Result<String, ApiError> {
+    let items: Vec<Value> =
+        serde_json::from_str(items).map_err(|e| ApiError::Internal(format!("stored job inputs are not JSON: {e}")))?;
+    let model = state.manager.get(model).await?;
+    let mut out = Vec::with_capacity(items.len());
+    for chunk in items.chunks(state.limits.max_batch_items.max(1)) {
+        let (inputs, _, timestamps) = v1::decode(model.meta.kind, serde_json::json!({"inputs": chunk}))?;
+        let outputs = inference::run(model.clone(), inputs, state.limits).await?;
+        out.extend(v1::predictions(&model, outputs, &timestamps));
+    }
+    serde_json::to_string(&out).map_err(|e| ApiError::Internal(format!("cannot encode predictions: {e}")))
+}

@@ -1,0 +1,241 @@
+//! The Redis batch queue against a real `redis-server` (Debian's), started by the test with
+//! append-only persistence on a free loopback port: jobs, bad input, a dead worker's job
+//! reclaimed, and Redis killed mid-way with every accepted job still completing.
+
+mod common;
+
+use common::{error_of, free_port, Server};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A real redis-server on loopback with AOF (`appendfsync always`), so a kill loses nothing
+/// that was acknowledged to a client.
+struct Redis {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("iw-redis-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut r = Redis { child: None, port: free_port(), dir };
+        r.spawn();
+        r
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (make deps)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.command(&["PING"]).as_deref() != Some("+PONG\r\n") {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// SIGKILL: no shutdown, no final save.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// One raw RESP command; the raw reply.
+    fn command(&self, args: &[&str]) -> Option<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        s.write_all(req.as_bytes()).ok()?;
+        let mut buf = vec![0u8; 1 << 16];
+        let n = s.read(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn wait_job(s: &Server, id: &str, timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (status, body) = s.get(&format!("/v1/jobs/{id}")).await;
+        if status == 200 && (body["status"] == "done" || body["status"] == "failed") {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "job {id} not finished: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn texts(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| json!({"text": if i % 2 == 0 { format!("I love this, number {i}") } else { format!("awful thing {i}") }}))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_job_is_accepted_processed_and_matches_direct_predictions() {
+    let redis = Redis::start();
+    let s = Server::ready(&["--redis-url", &redis.url()]).await;
+    let items = texts(600); // more than one per-request chunk (256)
+    let (status, body) = s.post("/v1/models/sentiment/jobs", json!({"inputs": items})).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["items"], 600);
+    let id = body["job_id"].as_str().unwrap().to_string();
+    let done = wait_job(&s, &id, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "done", "{done}");
+    let preds = done["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 600);
+    let (_, direct) = s.post("/v1/models/sentiment/predict", json!({"inputs": items[..256].to_vec()})).await;
+    assert_eq!(preds[..256], direct["predictions"].as_array().unwrap()[..], "same answers as /predict");
+    assert!(done["finished_at_ms"].as_u64() >= done["started_at_ms"].as_u64());
+
+    let (_, _, metrics) = s.text("/metrics").await;
+    assert!(metrics.contains(r#"inferwatch_batch_jobs_total{model="sentiment",outcome="done"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"inferwatch_dependency_up{dependency="queue",required="true"} 1"#));
+    assert!(metrics
+        .contains(r#"inferwatch_dependency_request_duration_seconds_count{dependency="queue",operation="submit"}"#));
+    let (status, ready) = s.get("/ready").await;
+    assert_eq!((status, &ready["dependencies"]["queue"]["up"]), (200, &json!(true)), "{ready}");
+}
+
+#[tokio::test]
+async fn bad_jobs_are_refused_before_they_are_queued() {
+    let redis = Redis::start();
+    let s = Server::ready(&["--redis-url", &redis.url(), "--max-job-items", "300"]).await;
+    let (status, body) = s.post("/v1/models/nope/jobs", json!({"inputs": [{"text": "x"}]})).await;
+    assert_eq!(status, 404);
+    error_of(&body, "model_not_found");
+    for bad in [json!({}), json!({"inputs": []}), json!({"inputs": "text"})] {
+        let (status, body) = s.post("/v1/models/sentiment/jobs", bad.clone()).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+        error_of(&body, "validation_error");
+    }
+    let (status, body) = s.post("/v1/models/sentiment/jobs", json!({"inputs": texts(301)})).await;
+    assert_eq!(status, 422);
+    assert!(error_of(&body, "validation_error").contains("at most 300"));
+    let mut items = texts(290);
+    items[280] = json!({"text": ""});
+    let (status, body) = s.post("/v1/models/sentiment/jobs", json!({"inputs": items})).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(error_of(&body, "validation_error").contains("inputs[280]: text must not be empty"), "{body}");
+    for id in ["0123456789abcdef0123456789abcdef", "not-a-job", "..%2F..%2Fetc"] {
+        let (status, body) = s.get(&format!("/v1/jobs/{id}")).await;
+        assert_eq!(status, 404, "{id}");
+        error_of(&body, "job_not_found");
+    }
+    assert_eq!(redis.command(&["XLEN", "inferwatch:jobs"]).as_deref(), Some(":0\r\n"), "nothing was queued");
+}
+
+#[tokio::test]
+async fn without_a_queue_the_job_routes_say_so() {
+    let s = Server::ready(&[]).await;
+    let (status, body) = s.post("/v1/models/sentiment/jobs", json!({"inputs": [{"text": "x"}]})).await;
+    assert_eq!(status, 404);
+    assert!(error_of(&body, "queue_disabled").contains("--redis-url"));
+    let (status, body) = s.get("/ready").await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn a_job_left_by_a_dead_worker_is_reclaimed_and_finished() {
+    let redis = Redis::start();
+    // An API-only replica accepts the job; a worker that then dies takes it.
+    let api = Server::ready(&["--redis-url", &redis.url(), "--job-workers", "0"]).await;
+    let (status, body) =
+        api.post("/v1/models/topic/jobs", json!({"inputs": [{"text": "the rocket reached orbit"}]})).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["job_id"].as_str().unwrap().to_string();
+    let taken = redis
+        .command(&[
+            "XREADGROUP",
+            "GROUP",
+            "inferwatch-workers",
+            "dead-worker",
+            "COUNT",
+            "10",
+            "STREAMS",
+            "inferwatch:jobs",
+            ">",
+        ])
+        .unwrap();
+    assert!(taken.contains(&id), "the dead worker took the job: {taken}");
+    let (_, body) = api.get(&format!("/v1/jobs/{id}")).await;
+    assert_eq!(body["status"], "queued");
+
+    let worker = Server::ready(&["--redis-url", &redis.url(), "--job-claim-idle-ms", "300"]).await;
+    let done = wait_job(&worker, &id, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["predictions"][0]["top_k"][0]["label"], "sci.space", "{done}");
+    let (_, _, metrics) = worker.text("/metrics").await;
+    assert!(metrics.contains(r#"inferwatch_batch_jobs_total{model="topic",outcome="reclaimed"} 1"#), "{metrics}");
+    assert_eq!(redis.command(&["XLEN", "inferwatch:jobs"]).as_deref(), Some(":0\r\n"), "acknowledged and removed");
+}
+
+#[tokio::test]
+async fn redis_killed_mid_way_refuses_new_jobs_keeps_predicting_and_loses_no_accepted_job() {
+    let mut redis = Redis::start();
+    let s = Server::ready(&["--redis-url", &redis.url(), "--job-claim-idle-ms", "500"]).await;
+    let mut accepted = Vec::new();
+    for i in 0..20 {
+        let (status, body) = s.post("/v1/models/email/jobs", json!({"inputs": (0..50 + i * 10).map(|k| json!({"subject": format!("offer {k}"), "body": "win money now, click here"})).collect::<Vec<_>>()})).await;
+        assert_eq!(status, 202, "{body}");
+        accepted.push(body["job_id"].as_str().unwrap().to_string());
+    }
+    redis.kill();
+
+    let (status, body) = s.post("/v1/models/email/jobs", json!({"inputs": [{"subject": "hi", "body": "hello"}]})).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(error_of(&body, "queue_unavailable").contains("single predictions still work"));
+    let (status, body) = s.post("/v1/models/email/predict", json!({"subject": "hi", "body": "see you at lunch"})).await;
+    assert_eq!(status, 200, "single predictions keep working: {body}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = s.get("/ready").await;
+        if status == 503 {
+            assert!(error_of(&body, "not_ready").contains("queue"), "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "/ready stayed 200 with Redis down");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, _, metrics) = s.text("/metrics").await;
+    assert!(metrics.contains(r#"inferwatch_dependency_up{dependency="queue",required="true"} 0"#));
+    assert!(metrics.contains(r#"inferwatch_batch_jobs_total{model="email",outcome="rejected"} 1"#), "{metrics}");
+
+    redis.spawn();
+    let mut done = 0;
+    for id in &accepted {
+        let job = wait_job(&s, id, Duration::from_secs(60)).await;
+        assert_eq!(job["status"], "done", "{job}");
+        assert_eq!(job["predictions"].as_array().unwrap().len(), job["items"].as_u64().unwrap() as usize);
+        done += 1;
+    }
+    assert_eq!(done, accepted.len(), "count in == count out");
+    s.wait_for("/ready", 200).await;
+}
