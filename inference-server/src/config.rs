@@ -3,6 +3,15 @@
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
 
+/// Where model packages come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelSource {
+    /// A local directory (the built-in models).
+    Local,
+    /// S3-compatible object storage.
+    S3,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -56,6 +65,22 @@ pub struct Config {
     /// Record request and per-model metrics (the `/metrics` endpoint stays up either way).
     #[arg(long, env = "INFERWATCH_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
     pub metrics: bool,
+    /// Where model packages come from: the local directory (`--model-dir`) or S3.
+    #[arg(long, env = "INFERWATCH_MODEL_SOURCE", value_enum, default_value_t = ModelSource::Local)]
+    pub model_source: ModelSource,
+    /// S3 location of the packages, `s3://bucket/prefix` (one folder per package).
+    #[arg(long, env = "INFERWATCH_S3_URI", required_if_eq("model_source", "s3"))]
+    pub s3_uri: Option<String>,
+    /// Endpoint of an S3-compatible server such as MinIO (path-style addressing; http allowed).
+    #[arg(long, env = "INFERWATCH_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region.
+    #[arg(long, env = "INFERWATCH_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// Local directory where downloaded packages are cached (a restart loads from it when the
+    /// store is down).
+    #[arg(long, env = "INFERWATCH_MODEL_CACHE_DIR", default_value = "/tmp/inferwatch-model-cache")]
+    pub model_cache_dir: PathBuf,
     /// Redis URL of the batch queue (redis://[user:password@]host:port/db); turns the batch
     /// job endpoints on and makes Redis a required dependency of `/ready`.
     #[arg(long, env = "INFERWATCH_REDIS_URL")]

@@ -15,4 +15,5 @@ pub mod model_store;
 pub mod models;
 pub mod package;
 pub mod runtime;
+pub mod s3_store;
 pub mod server;

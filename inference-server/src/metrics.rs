@@ -136,6 +136,8 @@ pub struct Metrics {
     pub dependency_duration: Fam<Histogram, Buckets>,
     /// Failed dependency requests by operation.
     pub dependency_errors: Fam<Counter>,
+    /// Bytes transferred with dependencies.
+    pub dependency_bytes: Fam<Counter>,
     /// Batch jobs not yet finished.
     pub queue_depth: Gauge,
     /// Age of the oldest unfinished batch job, seconds.
@@ -206,6 +208,7 @@ impl Metrics {
             dependency_up: gauge(&mut r, cat::DEPENDENCY_UP),
             dependency_duration: histogram(&mut r, cat::DEPENDENCY_REQUEST_DURATION),
             dependency_errors: counter(&mut r, cat::DEPENDENCY_ERRORS),
+            dependency_bytes: counter(&mut r, cat::DEPENDENCY_BYTES),
             queue_depth: single(&mut r, cat::QUEUE_DEPTH),
             queue_oldest_age: single(&mut r, cat::QUEUE_OLDEST_AGE),
             batch_jobs: counter(&mut r, cat::BATCH_JOBS),

@@ -1,12 +1,13 @@
 //! Start-up: build the state, preload models, serve until SIGTERM/SIGINT, drain.
 
-use crate::config::{Config, LogFormat};
+use crate::config::{Config, LogFormat, ModelSource};
 use crate::http::{self, AppState};
 use crate::inference::Limits;
 use crate::jobs::{worker, Queue, QueueConfig};
 use crate::metrics::Metrics;
 use crate::model_manager::{CacheLimits, ModelManager};
-use crate::model_store::LocalStore;
+use crate::model_store::{LocalStore, ModelStore};
+use crate::s3_store::{S3Config, S3Store};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -48,7 +49,24 @@ pub fn init_logging(format: LogFormat, filter: &str) {
 /// Build the application state and the models `/ready` waits for.
 pub async fn build(config: &Config) -> Result<AppState, StartError> {
     let metrics = Arc::new(Metrics::new());
-    let store = Arc::new(LocalStore::new(config.model_dir.clone()));
+    let (store, storage): (Arc<dyn ModelStore>, Option<Arc<S3Store>>) = match config.model_source {
+        ModelSource::Local => (Arc::new(LocalStore::new(config.model_dir.clone())), None),
+        ModelSource::S3 => {
+            let s3 = Arc::new(
+                S3Store::new(
+                    S3Config {
+                        uri: config.s3_uri.clone().unwrap_or_default(),
+                        endpoint: config.s3_endpoint.clone(),
+                        region: config.s3_region.clone(),
+                        cache_dir: config.model_cache_dir.clone(),
+                    },
+                    metrics.clone(),
+                )
+                .map_err(|e| StartError::Config(e.to_string()))?,
+            );
+            (s3.clone(), Some(s3))
+        }
+    };
     let limits = CacheLimits {
         max_models: usize::try_from(config.cache_max_models).unwrap_or(usize::MAX),
         max_bytes: config.cache_max_bytes,
@@ -63,7 +81,10 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
     if let Some(unknown) = required.iter().find(|r| !known.contains(r)) {
         return Err(StartError::Config(format!(
             "preload model '{unknown}' is not in {} (found: {known:?})",
-            config.model_dir.display()
+            match config.model_source {
+                ModelSource::Local => config.model_dir.display().to_string(),
+                ModelSource::S3 => config.s3_uri.clone().unwrap_or_default(),
+            }
         )));
     }
     if required.len() > limits.max_models {
@@ -85,6 +106,7 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         concurrency_limit: config.concurrency_limit,
         record_metrics: config.metrics,
         queue,
+        storage,
     })
 }
 
@@ -139,6 +161,19 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received; draining in-flight requests");
 }
 
+/// Check the model store every 5 s (health gauge) and refresh the model list when it is
+/// reachable, so packages added later and a store that comes back are picked up without a restart.
+async fn watch_storage(s3: Arc<S3Store>, manager: Arc<ModelManager>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        if s3.health().await.bucket_readable {
+            if let Err(e) = manager.refresh().await {
+                tracing::warn!(error = %e, "cannot refresh the model list");
+            }
+        }
+    }
+}
+
 /// Run the server until a shutdown signal, then drain.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let state = build(&config).await?;
@@ -147,6 +182,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let listener = TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
     tracing::info!(addr = %addr, models = ?state.required_models, batch_queue = state.queue.is_some(), "listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(s3) = state.storage.clone() {
+        tokio::spawn(watch_storage(s3, state.manager.clone()));
+    }
     let workers = match &state.queue {
         Some(q) => worker::spawn(q.clone(), state.clone(), stop_rx),
         None => Vec::new(),

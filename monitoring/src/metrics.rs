@@ -317,6 +317,14 @@ metric!(
     "Failed requests to a dependency by operation."
 );
 
+metric!(
+    DEPENDENCY_BYTES,
+    "inferwatch_dependency_bytes_total",
+    MetricKind::Counter,
+    &["dependency", "direction"],
+    "Bytes transferred with a dependency (storage downloads: direction=\"in\")."
+);
+
 // Process limits
 metric!(
     MEMORY_LIMIT,
@@ -401,6 +409,7 @@ pub const CATALOGUE: &[MetricDef] = &[
     BATCH_JOB_ITEMS,
     DEPENDENCY_REQUEST_DURATION,
     DEPENDENCY_ERRORS,
+    DEPENDENCY_BYTES,
     MEMORY_LIMIT,
     BUILD_INFO,
     MODEL_INFO,

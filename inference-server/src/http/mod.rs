@@ -42,6 +42,8 @@ pub struct AppState {
     pub record_metrics: bool,
     /// The batch queue, when enabled (`--redis-url`).
     pub queue: Option<Arc<crate::jobs::Queue>>,
+    /// The S3 model store, when the models come from one.
+    pub storage: Option<Arc<crate::s3_store::S3Store>>,
 }
 
 /// The JSON body extractor with our error mapping.
@@ -210,7 +212,8 @@ pub fn router(state: AppState) -> Router {
         ("/v2/models/{name}/infer", limited(post(v2::infer))),
         ("/v2/models/{name}/versions/{version}/infer", limited(post(v2::infer_version))),
     ];
-    let get_routes: [(&'static str, axum::routing::MethodRouter<AppState>); 14] = [
+    let get_routes: [(&'static str, axum::routing::MethodRouter<AppState>); 15] = [
+        ("/storage/health", get(ops::storage_health)),
         ("/v1/jobs/{id}", get(jobs::status)),
         ("/health", get(ops::health)),
         ("/ready", get(ops::ready)),

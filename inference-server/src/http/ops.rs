@@ -26,6 +26,10 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         problems.push(format!("models not ready: {}", missing.join(", ")));
     }
     let mut dependencies = serde_json::Map::new();
+    if let Some(s3) = &state.storage {
+        // Required only through the models: loaded and disk-cached models keep serving.
+        dependencies.insert("storage".into(), json!({"up": s3.is_up(), "required": false}));
+    }
     if let Some(q) = &state.queue {
         let up = q.is_up();
         dependencies.insert("queue".into(), json!({"up": up, "required": true}));
@@ -40,6 +44,18 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             "dependencies": dependencies});
         (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     }
+}
+
+/// The model store: 200 when it is reachable and the bucket readable, 503 otherwise (with
+/// why), 200 with `"disabled"` when models come from a local directory.
+#[utoipa::path(get, path = "/storage/health", tag = "ops", responses((status = 200, body = Object), (status = 503, body = Object)))]
+pub async fn storage_health(State(state): State<AppState>) -> Response {
+    let Some(s3) = &state.storage else {
+        return (StatusCode::OK, Json(json!({"status": "disabled"}))).into_response();
+    };
+    let h = s3.health().await;
+    let code = if h.bucket_readable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(json!(h))).into_response()
 }
 
 /// Prometheus metrics: OpenMetrics when the scraper asks for it (Prometheus does), else the
@@ -69,6 +85,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Resul
     paths(
         health,
         ready,
+        storage_health,
         metrics,
         openapi,
         crate::http::v1::predict,
