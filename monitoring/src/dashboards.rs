@@ -391,6 +391,39 @@ pub fn technical() -> Dashboard {
             "Age of the oldest batch job waiting in the queue.",
             &[(format!("max({}{{{NS}}})", m::QUEUE_OLDEST_AGE.name), "oldest job")],
         ),
+        panel(
+            "Batch queue: depth and jobs",
+            PanelKind::TimeSeries,
+            "short",
+            "Jobs accepted and not finished, and jobs per second by outcome (accepted, done, failed, rejected, reclaimed).",
+            &[
+                (format!("max({}{{{NS}}})", m::QUEUE_DEPTH.name), "depth"),
+                (format!("sum by (outcome) (rate({}{{{NS}}}[5m]))", m::BATCH_JOBS.name), "{{outcome}}"),
+            ],
+        ),
+        panel(
+            "Dependency latency p95",
+            PanelKind::TimeSeries,
+            "s",
+            "95th percentile latency of requests to storage, registry and queue, by operation.",
+            &[(
+                format!(
+                    "histogram_quantile(0.95, sum by (le, dependency, operation) (rate({}_bucket{{{NS}}}[5m])))",
+                    m::DEPENDENCY_REQUEST_DURATION.name
+                ),
+                "{{dependency}} {{operation}}",
+            )],
+        ),
+        panel(
+            "Dependency errors",
+            PanelKind::TimeSeries,
+            "reqps",
+            "Failed requests to storage, registry and queue per second, by operation.",
+            &[(
+                format!("sum by (dependency, operation) (rate({}{{{NS}}}[5m]))", m::DEPENDENCY_ERRORS.name),
+                "{{dependency}} {{operation}}",
+            )],
+        ),
     ];
     panels.push(panel(
         "Server builds",

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
