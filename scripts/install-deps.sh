@@ -31,3 +31,17 @@ if [ ! -x "$venv/bin/pytest" ] || ! cmp -s tests/requirements.txt "$venv/require
   "$venv/bin/pip" install -q -r tests/requirements.txt
   cp tests/requirements.txt "$venv/requirements.txt"
 fi
+
+# The real MLflow server for the registry tests (its own venv: MLflow pins many packages).
+mlflow_venv=.cache/venv-mlflow
+if [ ! -x "$mlflow_venv/bin/mlflow" ] || ! cat tests/mlflow/requirements.txt tests/mlflow/constraints.txt | cmp -s - "$mlflow_venv/requirements.txt"; then
+  echo "creating $mlflow_venv"
+  rm -rf "$mlflow_venv"
+  python3 -m venv "$mlflow_venv"
+  "$mlflow_venv/bin/pip" install -q --upgrade pip
+  "$mlflow_venv/bin/pip" install -q -r tests/mlflow/requirements.txt -c tests/mlflow/constraints.txt
+  cat tests/mlflow/requirements.txt tests/mlflow/constraints.txt >"$mlflow_venv/requirements.txt"
+fi
+
+# SeaweedFS, the S3-compatible server of the storage and registry tests (built once).
+./scripts/build-seaweedfs.sh >/dev/null

@@ -10,6 +10,8 @@ pub enum ModelSource {
     Local,
     /// S3-compatible object storage.
     S3,
+    /// The MLflow model registry (artifacts in S3-compatible storage).
+    Mlflow,
 }
 
 /// Log output format.
@@ -81,6 +83,15 @@ pub struct Config {
     /// store is down).
     #[arg(long, env = "INFERWATCH_MODEL_CACHE_DIR", default_value = "/tmp/inferwatch-model-cache")]
     pub model_cache_dir: PathBuf,
+    /// MLflow tracking server URL (`--model-source mlflow`).
+    #[arg(long, env = "INFERWATCH_MLFLOW_TRACKING_URI", required_if_eq("model_source", "mlflow"))]
+    pub mlflow_tracking_uri: Option<String>,
+    /// The registered model to serve: `models:/<name>/<version|stage>` or `models:/<name>@<alias>`.
+    #[arg(long, env = "INFERWATCH_MLFLOW_MODEL_URI", required_if_eq("model_source", "mlflow"))]
+    pub mlflow_model_uri: Option<String>,
+    /// Bearer token for the MLflow server.
+    #[arg(long, env = "MLFLOW_TRACKING_TOKEN", hide_env_values = true)]
+    pub mlflow_token: Option<String>,
     /// Redis URL of the batch queue (redis://[user:password@]host:port/db); turns the batch
     /// job endpoints on and makes Redis a required dependency of `/ready`.
     #[arg(long, env = "INFERWATCH_REDIS_URL")]

@@ -10,6 +10,7 @@ pub mod http;
 pub mod inference;
 pub mod jobs;
 pub mod metrics;
+pub mod mlflow_store;
 pub mod model_manager;
 pub mod model_store;
 pub mod models;

@@ -5,6 +5,7 @@ use crate::http::{self, AppState};
 use crate::inference::Limits;
 use crate::jobs::{worker, Queue, QueueConfig};
 use crate::metrics::Metrics;
+use crate::mlflow_store::{MlflowConfig, MlflowStore};
 use crate::model_manager::{CacheLimits, ModelManager};
 use crate::model_store::{LocalStore, ModelStore};
 use crate::s3_store::{S3Config, S3Store};
@@ -49,8 +50,27 @@ pub fn init_logging(format: LogFormat, filter: &str) {
 /// Build the application state and the models `/ready` waits for.
 pub async fn build(config: &Config) -> Result<AppState, StartError> {
     let metrics = Arc::new(Metrics::new());
+    let mut registry = None;
     let (store, storage): (Arc<dyn ModelStore>, Option<Arc<S3Store>>) = match config.model_source {
         ModelSource::Local => (Arc::new(LocalStore::new(config.model_dir.clone())), None),
+        ModelSource::Mlflow => {
+            let m = Arc::new(
+                MlflowStore::new(
+                    MlflowConfig {
+                        tracking_uri: config.mlflow_tracking_uri.clone().unwrap_or_default(),
+                        model_uri: config.mlflow_model_uri.clone().unwrap_or_default(),
+                        token: config.mlflow_token.clone(),
+                        s3_endpoint: config.s3_endpoint.clone(),
+                        s3_region: config.s3_region.clone(),
+                        cache_dir: config.model_cache_dir.clone(),
+                    },
+                    metrics.clone(),
+                )
+                .map_err(|e| StartError::Config(e.to_string()))?,
+            );
+            registry = Some(m.clone());
+            (m, None)
+        }
         ModelSource::S3 => {
             let s3 = Arc::new(
                 S3Store::new(
@@ -84,6 +104,7 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
             match config.model_source {
                 ModelSource::Local => config.model_dir.display().to_string(),
                 ModelSource::S3 => config.s3_uri.clone().unwrap_or_default(),
+                ModelSource::Mlflow => config.mlflow_model_uri.clone().unwrap_or_default(),
             }
         )));
     }
@@ -107,6 +128,7 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         record_metrics: config.metrics,
         queue,
         storage,
+        registry,
     })
 }
 
@@ -184,6 +206,14 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     if let Some(s3) = state.storage.clone() {
         tokio::spawn(watch_storage(s3, state.manager.clone()));
+    }
+    if let Some(registry) = state.registry.clone() {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                registry.health().await;
+            }
+        });
     }
     let workers = match &state.queue {
         Some(q) => worker::spawn(q.clone(), state.clone(), stop_rx),

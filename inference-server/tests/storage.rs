@@ -1,182 +1,16 @@
 //! Model packages from a real S3-compatible server: SeaweedFS (`weed`, built from its pinned Go
-//! module by scripts/build-seaweedfs.sh), started by the test on loopback with credentials.
+//! module by scripts/build-seaweedfs.sh; see common/seaweedfs.rs), started by the test on
+//! loopback with credentials.
 //! Loads, health, metrics, a corrupted package, and the store killed and brought back.
 
 mod common;
 
-use common::{error_of, free_port, models_dir, Server};
-use object_store::aws::AmazonS3Builder;
-use object_store::path::Path as ObjPath;
-use object_store::ObjectStore;
+use common::seaweedfs::{credentials, SeaweedFs};
+use common::{error_of, free_port, Server};
 use serde_json::json;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-const ACCESS_KEY: &str = "inferwatch-test";
-const SECRET_KEY: &str = "inferwatch-test-secret";
-
-/// A real SeaweedFS (master + volume + filer + S3 gateway) on loopback. Killed on drop.
-struct SeaweedFs {
-    child: Option<Child>,
-    dir: PathBuf,
-    ports: [u16; 4],
-}
-
-fn weed() -> PathBuf {
-    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/build-seaweedfs.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("scripts/build-seaweedfs.sh runs");
-    assert!(out.status.success(), "building SeaweedFS failed");
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
-/// A port whose gRPC companion (port + 10000) is also free and in range.
-fn low_port() -> u16 {
-    loop {
-        let p = free_port();
-        if p < 55000 && std::net::TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
-            return p;
-        }
-    }
-}
-
-impl SeaweedFs {
-    fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("iw-seaweed-{}-{}", std::process::id(), free_port()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = json!({"identities": [{"name": "inferwatch",
-            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-            "actions": ["Admin", "Read", "List", "Write"]}]});
-        std::fs::write(dir.join("s3.json"), config.to_string()).unwrap();
-        let mut s = SeaweedFs { child: None, dir, ports: [low_port(), low_port(), low_port(), low_port()] };
-        s.spawn();
-        s
-    }
-
-    fn s3_port(&self) -> u16 {
-        self.ports[3]
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.s3_port())
-    }
-
-    fn spawn(&mut self) {
-        let [master, volume, filer, s3] = self.ports;
-        let data = self.dir.join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        let log = std::fs::File::create(self.dir.join("weed.log")).unwrap();
-        let child = Command::new(weed())
-            .arg("server")
-            .arg(format!("-dir={}", data.display()))
-            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-volume.max=4", "-master.volumeSizeLimitMB=64"])
-            .arg(format!("-master.port={master}"))
-            .arg(format!("-volume.port={volume}"))
-            .args(["-filer=true", &format!("-filer.port={filer}")])
-            .args([
-                "-s3=true",
-                &format!("-s3.port={s3}"),
-                &format!("-s3.config={}", self.dir.join("s3.json").display()),
-            ])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("weed starts");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", s3)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "SeaweedFS S3 did not start; see {}",
-                self.dir.join("weed.log").display()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn client(&self) -> impl ObjectStore {
-        AmazonS3Builder::new()
-            .with_bucket_name("models")
-            .with_region("us-east-1")
-            .with_endpoint(self.endpoint())
-            .with_allow_http(true)
-            .with_access_key_id(ACCESS_KEY)
-            .with_secret_access_key(SECRET_KEY)
-            .build()
-            .unwrap()
-    }
-
-    /// Create the bucket through the S3 API (a signed PUT through the gateway), retrying while
-    /// the cluster elects its master and allocates volumes.
-    async fn create_bucket(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let out = Command::new(weed())
-                .args(["shell", &format!("-master=127.0.0.1:{}", self.ports[0])])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .and_then(|mut c| {
-                    use std::io::Write;
-                    c.stdin.take().unwrap().write_all(b"s3.bucket.create -name models\nexit\n")?;
-                    c.wait_with_output()
-                })
-                .unwrap();
-            let store = self.client();
-            let probe = store.put(&ObjPath::from("probe"), b"ok".to_vec().into()).await;
-            if probe.is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "cannot create the bucket: {} {probe:?}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-
-    /// Upload a built-in package under `prefix/name/` (golden.json left out).
-    async fn upload(&self, prefix: &str, name: &str, corrupt: bool) {
-        let store = self.client();
-        for entry in std::fs::read_dir(models_dir().join(name)).unwrap() {
-            let entry = entry.unwrap();
-            let file = entry.file_name().to_string_lossy().into_owned();
-            if file == "golden.json" {
-                continue;
-            }
-            let mut bytes = std::fs::read(entry.path()).unwrap();
-            if corrupt && file == "model.onnx" {
-                let last = bytes.len() - 1;
-                bytes[last] ^= 0xff;
-            }
-            store.put(&ObjPath::from(format!("{prefix}/{name}/{file}")), bytes.into()).await.unwrap();
-        }
-    }
-}
-
-impl Drop for SeaweedFs {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn credentials() {
-    // Same values for every test of this binary; the server processes inherit them.
-    std::env::set_var("AWS_ACCESS_KEY_ID", ACCESS_KEY);
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
-}
 
 fn cache_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("iw-model-cache-{}-{}", std::process::id(), free_port()));
@@ -192,7 +26,7 @@ async fn metrics(s: &Server) -> String {
 async fn models_load_from_s3_survive_the_store_going_down_and_recover_without_restart() {
     credentials();
     let mut fs = SeaweedFs::start();
-    fs.create_bucket().await;
+    fs.create_bucket("models").await;
     for m in ["sentiment", "topic", "email"] {
         fs.upload("prod", m, false).await;
     }
@@ -272,7 +106,7 @@ async fn models_load_from_s3_survive_the_store_going_down_and_recover_without_re
 async fn a_corrupted_package_in_the_store_is_refused_by_its_checksum() {
     credentials();
     let fs = SeaweedFs::start();
-    fs.create_bucket().await;
+    fs.create_bucket("models").await;
     fs.upload("bad", "email", true).await;
     let cache = cache_dir();
     let endpoint = fs.endpoint();

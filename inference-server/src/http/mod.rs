@@ -44,6 +44,8 @@ pub struct AppState {
     pub queue: Option<Arc<crate::jobs::Queue>>,
     /// The S3 model store, when the models come from one.
     pub storage: Option<Arc<crate::s3_store::S3Store>>,
+    /// The MLflow registry, when the model comes from one.
+    pub registry: Option<Arc<crate::mlflow_store::MlflowStore>>,
 }
 
 /// The JSON body extractor with our error mapping.
@@ -212,7 +214,8 @@ pub fn router(state: AppState) -> Router {
         ("/v2/models/{name}/infer", limited(post(v2::infer))),
         ("/v2/models/{name}/versions/{version}/infer", limited(post(v2::infer_version))),
     ];
-    let get_routes: [(&'static str, axum::routing::MethodRouter<AppState>); 15] = [
+    let get_routes: [(&'static str, axum::routing::MethodRouter<AppState>); 16] = [
+        ("/mlflow/health", get(ops::mlflow_health)),
         ("/storage/health", get(ops::storage_health)),
         ("/v1/jobs/{id}", get(jobs::status)),
         ("/health", get(ops::health)),

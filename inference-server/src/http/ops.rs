@@ -30,6 +30,9 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         // Required only through the models: loaded and disk-cached models keep serving.
         dependencies.insert("storage".into(), json!({"up": s3.is_up(), "required": false}));
     }
+    if let Some(r) = &state.registry {
+        dependencies.insert("registry".into(), json!({"up": r.is_up(), "required": false}));
+    }
     if let Some(q) = &state.queue {
         let up = q.is_up();
         dependencies.insert("queue".into(), json!({"up": up, "required": true}));
@@ -55,6 +58,18 @@ pub async fn storage_health(State(state): State<AppState>) -> Response {
     };
     let h = s3.health().await;
     let code = if h.bucket_readable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(json!(h))).into_response()
+}
+
+/// The MLflow registry: 200 when the tracking server answers, 503 otherwise (with why, and
+/// the version last resolved), 200 with `"disabled"` when the model does not come from MLflow.
+#[utoipa::path(get, path = "/mlflow/health", tag = "ops", responses((status = 200, body = Object), (status = 503, body = Object)))]
+pub async fn mlflow_health(State(state): State<AppState>) -> Response {
+    let Some(registry) = &state.registry else {
+        return (StatusCode::OK, Json(json!({"status": "disabled"}))).into_response();
+    };
+    let h = registry.health().await;
+    let code = if h.reachable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(json!(h))).into_response()
 }
 
@@ -86,6 +101,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Resul
         health,
         ready,
         storage_health,
+        mlflow_health,
         metrics,
         openapi,
         crate::http::v1::predict,

@@ -1,0 +1,209 @@
+//! Models from a real MLflow registry: `mlflow server` (PyPI, pinned in
+//! tests/mlflow/requirements.txt) with a SQLite backend store and a real SeaweedFS as its S3
+//! artifact store; tests/mlflow/register_models.py registers the built-in packages into it.
+//! Resolution by alias, lineage in metadata and metrics, and the registry killed and back.
+
+mod common;
+
+use common::seaweedfs::{credentials, SeaweedFs};
+use common::{error_of, free_port, models_dir, Server};
+use serde_json::{json, Value};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A real MLflow tracking server. Killed on drop.
+struct Mlflow {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    s3_endpoint: String,
+}
+
+impl Mlflow {
+    fn start(s3_endpoint: String) -> Self {
+        let dir = std::env::temp_dir().join(format!("iw-mlflow-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut m = Mlflow { child: None, port: free_port(), dir, s3_endpoint };
+        m.spawn();
+        m
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.join("mlflow.log")).unwrap();
+        let child = Command::new(repo().join(".cache/venv-mlflow/bin/mlflow"))
+            .process_group(0)
+            .args(["server", "--host", "127.0.0.1", "--port", &self.port.to_string(), "--workers", "1"])
+            .arg("--backend-store-uri")
+            .arg(format!("sqlite:///{}", self.dir.join("mlflow.db").display()))
+            .args(["--default-artifact-root", "s3://mlflow/artifacts", "--no-serve-artifacts"])
+            .env("MLFLOW_S3_ENDPOINT_URL", &self.s3_endpoint)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("mlflow is installed (make deps creates .cache/venv-mlflow)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let ok = std::process::Command::new("curl")
+                .args(["-sf", &format!("{}/health", self.url())])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mlflow server did not start; see {}",
+                self.dir.join("mlflow.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // `mlflow server` runs gunicorn and its workers: kill the whole process group.
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", c.id())]).status();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Register built-in packages (alias `champion`); the JSON lines the helper prints.
+    fn register(&self, names: &[&str]) -> Vec<Value> {
+        let out = Command::new(repo().join(".cache/venv-mlflow/bin/python"))
+            .arg(repo().join("tests/mlflow/register_models.py"))
+            .args(["--tracking-uri", &self.url(), "--models-dir", models_dir().to_str().unwrap()])
+            .args(names)
+            .env("MLFLOW_S3_ENDPOINT_URL", &self.s3_endpoint)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "register_models.py failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Mlflow {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn server_args(mlflow: &Mlflow, s3: &str, uri: &str, cache: &PathBuf) -> Vec<String> {
+    [
+        "--model-source",
+        "mlflow",
+        "--mlflow-tracking-uri",
+        &mlflow.url(),
+        "--mlflow-model-uri",
+        uri,
+        "--s3-endpoint",
+        s3,
+        "--model-cache-dir",
+        cache.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn as_strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn cache_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("iw-mlflow-cache-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[tokio::test]
+async fn a_registered_model_is_resolved_served_with_its_lineage_and_survives_the_registry_going_down() {
+    credentials();
+    let fs = SeaweedFs::start();
+    fs.create_bucket("mlflow").await;
+    let mut mlflow = Mlflow::start(fs.endpoint());
+    let registered = mlflow.register(&["sentiment"]);
+    let run_id = registered[0]["run_id"].as_str().unwrap().to_string();
+    assert_eq!(registered[0]["version"], "1");
+
+    let cache = cache_dir();
+    let args = server_args(&mlflow, &fs.endpoint(), "models:/sentiment@champion", &cache);
+    let s = Server::ready(&as_strs(&args)).await;
+    let (status, body) = s.post("/v1/models/sentiment/predict", json!({"text": "what a great day"})).await;
+    assert_eq!((status, body["label"].as_str()), (200, Some("positive")), "{body}");
+
+    // Lineage: registered version, run id and alias.
+    let (_, meta) = s.get("/v2/models/sentiment").await;
+    let source = meta["parameters"]["source"].as_str().unwrap().to_string();
+    assert!(source.starts_with("mlflow:models:/sentiment/1?"), "{source}");
+    assert!(source.contains(&format!("run_id={run_id}")) && source.contains("alias=champion"), "{source}");
+    let (_, _, metrics) = s.text("/metrics").await;
+    assert!(metrics.contains(&format!("run_id={run_id}")), "the model info metric carries the lineage");
+    assert!(metrics.contains(r#"inferwatch_dependency_up{dependency="registry",required="true"} 1"#), "{metrics}");
+    assert!(metrics.contains(
+        r#"inferwatch_dependency_request_duration_seconds_count{dependency="registry",operation="get_alias"}"#
+    ));
+    let (status, health) = s.get("/mlflow/health").await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["resolved"]["run_id"], run_id.as_str());
+
+    // The registry dies: the loaded model keeps serving; a restart loads the last version it knew.
+    mlflow.kill();
+    let (status, health) = s.get("/mlflow/health").await;
+    assert_eq!(status, 503, "{health}");
+    assert!(health["error"].as_str().is_some());
+    let (status, _) = s.post("/v1/models/sentiment/predict", json!({"text": "still fine"})).await;
+    assert_eq!(status, 200);
+    let restarted = Server::ready(&as_strs(&args)).await;
+    let (_, meta) = restarted.get("/v2/models/sentiment").await;
+    assert!(meta["parameters"]["source"].as_str().unwrap().contains(&run_id), "{meta}");
+    drop(restarted);
+
+    // A server that never resolved it fails clearly, then loads once the registry is back.
+    let fresh_cache = cache_dir();
+    let fresh_args = server_args(&mlflow, &fs.endpoint(), "models:/sentiment@champion", &fresh_cache);
+    let fresh = Server::start(&as_strs(&fresh_args)).await;
+    let (status, body) = fresh.post("/v1/models/sentiment/predict", json!({"text": "hello"})).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(error_of(&body, "model_unavailable").contains("MLflow registry unreachable"), "{body}");
+    let (_, _, metrics) = fresh.text("/metrics").await;
+    assert!(
+        metrics.contains(r#"inferwatch_dependency_errors_total{dependency="registry",operation="get_alias"}"#),
+        "{metrics}"
+    );
+    mlflow.spawn();
+    let (status, body) = fresh.post("/v1/models/sentiment/predict", json!({"text": "hello again, lovely"})).await;
+    assert_eq!(status, 200, "loads without a restart once the registry is back: {body}");
+}
+
+#[tokio::test]
+async fn an_unknown_registered_model_or_version_is_a_clear_not_found() {
+    credentials();
+    let fs = SeaweedFs::start();
+    fs.create_bucket("mlflow").await;
+    let mlflow = Mlflow::start(fs.endpoint());
+    mlflow.register(&["topic"]);
+    let cache = cache_dir();
+    let args = server_args(&mlflow, &fs.endpoint(), "models:/topic/7", &cache);
+    let s = Server::start(&as_strs(&args)).await;
+    let (status, body) = s.post("/v1/models/topic/predict", json!({"text": "orbit"})).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = s.get("/ready").await;
+    assert_eq!(status, 503, "{body}");
+}
