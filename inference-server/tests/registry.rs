@@ -9,7 +9,7 @@ use common::seaweedfs::{credentials, SeaweedFs};
 use common::{error_of, free_port, models_dir, Server};
 use serde_json::{json, Value};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -104,7 +104,7 @@ impl Drop for Mlflow {
     }
 }
 
-fn server_args(mlflow: &Mlflow, s3: &str, uri: &str, cache: &PathBuf) -> Vec<String> {
+fn server_args(mlflow: &Mlflow, s3: &str, uri: &str, cache: &Path) -> Vec<String> {
     [
         "--model-source",
         "mlflow",

@@ -137,6 +137,11 @@ pub struct MlflowSource {
     /// `models:/<name>/<version|stage>` or `models:/<name>@<alias>`.
     #[x_kube(validation = Rule::new("self.matches('^models:/[^/@]+(/[^/]+|@[^/]+)$')").message("spec.model.source.mlflow.modelUri must be models:/<name>/<version|stage> or models:/<name>@<alias>"))]
     pub model_uri: String,
+    /// Endpoint of the S3-compatible artifact store the registry's versions live in (MinIO,
+    /// SeaweedFS), path-style; leave empty for AWS S3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("spec.model.source.mlflow.artifactEndpoint must be an http(s) URL"))]
+    pub artifact_endpoint: Option<String>,
     /// Secret with MLFLOW_TRACKING_TOKEN (optional) and the artifact store credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret: Option<SecretRef>,

@@ -196,6 +196,9 @@ fn source_env(ms: &ModelService) -> Vec<EnvVar> {
             env.push(plain_env("INFERWATCH_MODEL_SOURCE", "mlflow"));
             env.push(plain_env("INFERWATCH_MLFLOW_TRACKING_URI", &ml.tracking_uri));
             env.push(plain_env("INFERWATCH_MLFLOW_MODEL_URI", &ml.model_uri));
+            if let Some(e) = &ml.artifact_endpoint {
+                env.push(plain_env("INFERWATCH_S3_ENDPOINT", e));
+            }
             if let Some(s) = &ml.credentials_secret {
                 env.push(secret_env("MLFLOW_TRACKING_TOKEN", &s.name, "MLFLOW_TRACKING_TOKEN", true));
                 env.push(secret_env("AWS_ACCESS_KEY_ID", &s.name, "AWS_ACCESS_KEY_ID", true));

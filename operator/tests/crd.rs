@@ -108,5 +108,5 @@ fn examples_parse_and_the_minimal_one_gets_every_default() {
             assert_eq!(ms.spec.serving.cache_max_models, 16);
         }
     }
-    assert_eq!(n, 6, "one example per kind plus full.yaml");
+    assert_eq!(n, 7, "one example per kind, s3.yaml and full.yaml");
 }
