@@ -18,6 +18,12 @@ use std::time::{Duration, Instant};
 /// Panels (title, query index) that are legitimately empty under this test's traffic.
 const EMPTY_ALLOWED: &[(&str, usize, &str)] = &[
     ("Dependency errors", 0, "Redis answers every command in this test"),
+    ("Redis (redis_exporter)", 0, "no redis_exporter runs in this test (external exporter)"),
+    ("Redis (redis_exporter)", 1, "no redis_exporter runs in this test (external exporter)"),
+    ("Redis (redis_exporter)", 2, "no redis_exporter runs in this test (external exporter)"),
+    ("MinIO (its Prometheus endpoint)", 0, "no MinIO runs in this test (external exporter)"),
+    ("MinIO (its Prometheus endpoint)", 1, "no MinIO runs in this test (external exporter)"),
+    ("MinIO (its Prometheus endpoint)", 2, "no MinIO runs in this test (external exporter)"),
     ("Model load failures", 0, "no model fails to load in this test"),
     ("Memory", 1, "the test process may run without a cgroup memory limit"),
 ];

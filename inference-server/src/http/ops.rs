@@ -26,12 +26,15 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         problems.push(format!("models not ready: {}", missing.join(", ")));
     }
     let mut dependencies = serde_json::Map::new();
+    // The model store and registry are required to load models, not to serve loaded ones: a
+    // store outage shows here and pages (InferwatchDependencyDown), and makes /ready 503 only
+    // through a configured model that is not loaded, so a blip never empties the Service.
+    let needed_now = !missing.is_empty();
     if let Some(s3) = &state.storage {
-        // Required only through the models: loaded and disk-cached models keep serving.
-        dependencies.insert("storage".into(), json!({"up": s3.is_up(), "required": false}));
+        dependencies.insert("storage".into(), json!({"up": s3.is_up(), "required": true, "needed_now": needed_now}));
     }
     if let Some(r) = &state.registry {
-        dependencies.insert("registry".into(), json!({"up": r.is_up(), "required": false}));
+        dependencies.insert("registry".into(), json!({"up": r.is_up(), "required": true, "needed_now": needed_now}));
     }
     if let Some(q) = &state.queue {
         let up = q.is_up();
