@@ -474,3 +474,12 @@ fn copy_package(name: &str, to: &std::path::Path) {
         std::fs::copy(f.path(), dst.join(f.file_name())).unwrap();
     }
 }
+
+#[tokio::test]
+async fn dependency_health_endpoints_say_disabled_for_built_in_models() {
+    let s = Server::start(&[]).await;
+    for path in ["/storage/health", "/mlflow/health"] {
+        let (status, body) = s.get(path).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("disabled")), "{path}: {body}");
+    }
+}

@@ -56,24 +56,38 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 /// why), 200 with `"disabled"` when models come from a local directory.
 #[utoipa::path(get, path = "/storage/health", tag = "ops", responses((status = 200, body = Object), (status = 503, body = Object)))]
 pub async fn storage_health(State(state): State<AppState>) -> Response {
-    let Some(s3) = &state.storage else {
-        return (StatusCode::OK, Json(json!({"status": "disabled"}))).into_response();
+    let health = match &state.storage {
+        Some(s3) => {
+            let h = s3.health().await;
+            Some((h.bucket_readable, json!(h)))
+        }
+        None => None,
     };
-    let h = s3.health().await;
-    let code = if h.bucket_readable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(json!(h))).into_response()
+    dependency_health(health)
+}
+
+/// One dependency's health answer: `None` (not configured) is 200 `"disabled"`; otherwise
+/// 200 when healthy, 503 when not, with the report as the body.
+fn dependency_health(health: Option<(bool, serde_json::Value)>) -> Response {
+    match health {
+        None => (StatusCode::OK, Json(json!({"status": "disabled"}))).into_response(),
+        Some((true, body)) => (StatusCode::OK, Json(body)).into_response(),
+        Some((false, body)) => (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response(),
+    }
 }
 
 /// The MLflow registry: 200 when the tracking server answers, 503 otherwise (with why, and
 /// the version last resolved), 200 with `"disabled"` when the model does not come from MLflow.
 #[utoipa::path(get, path = "/mlflow/health", tag = "ops", responses((status = 200, body = Object), (status = 503, body = Object)))]
 pub async fn mlflow_health(State(state): State<AppState>) -> Response {
-    let Some(registry) = &state.registry else {
-        return (StatusCode::OK, Json(json!({"status": "disabled"}))).into_response();
+    let health = match &state.registry {
+        Some(r) => {
+            let h = r.health().await;
+            Some((h.reachable, json!(h)))
+        }
+        None => None,
     };
-    let h = registry.health().await;
-    let code = if h.reachable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(json!(h))).into_response()
+    dependency_health(health)
 }
 
 /// Prometheus metrics: OpenMetrics when the scraper asks for it (Prometheus does), else the
