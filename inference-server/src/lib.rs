@@ -4,6 +4,7 @@
 //! -> tract plan -> postprocess -> metrics -> JSON (see `ARCHITECTURE.md`, "Data plane").
 
 pub mod config;
+pub mod dependency;
 pub mod error;
 pub mod featurize;
 pub mod http;

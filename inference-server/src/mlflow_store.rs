@@ -5,13 +5,13 @@
 //! kept on disk too: with the registry down, a restart still loads the version it knew.
 //! Registry requests are timed and counted under `dependency="registry"`.
 
+use crate::dependency::{Dependency, Outcome};
 use crate::metrics::Metrics;
 use crate::model_store::{BoxFuture, ModelStore, StoreError};
 use crate::package::PackageFiles;
 use crate::s3_store::{S3Config, S3Store};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -150,7 +150,7 @@ pub struct MlflowStore {
     config: MlflowConfig,
     reference: ModelRef,
     metrics: Arc<Metrics>,
-    up: AtomicBool,
+    health: Dependency,
     last: std::sync::Mutex<Option<Resolved>>,
 }
 
@@ -181,19 +181,14 @@ impl MlflowStore {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| err(&config.tracking_uri, e))?;
-        metrics.dependency_up.with(&["registry", "true"]).set(0);
         let last = std::sync::Mutex::new(read_resolution(&config.cache_dir, reference.name()));
-        Ok(Self { http, config, reference, metrics, up: AtomicBool::new(false), last })
+        let health = Dependency::new("registry", metrics.clone());
+        Ok(Self { http, config, reference, metrics, health, last })
     }
 
     /// Whether the last registry request succeeded.
     pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
-    }
-
-    fn mark(&self, up: bool) {
-        self.up.store(up, Ordering::Relaxed);
-        self.metrics.dependency_up.with(&["registry", "true"]).set(i64::from(up));
+        self.health.is_up()
     }
 
     async fn call<T: serde::de::DeserializeOwned>(
@@ -206,24 +201,19 @@ impl MlflowStore {
             None => req,
         };
         let start = Instant::now();
-        let result = req.send().await;
-        self.metrics.dependency_duration.with(&["registry", op]).observe(start.elapsed().as_secs_f64());
-        let resp = match result {
+        let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
-                self.metrics.dependency_errors.with(&["registry", op]).inc();
-                self.mark(false);
+                self.health.record(op, start, Outcome::Unreachable);
                 return Err(err(&self.config.tracking_uri, format!("MLflow registry unreachable: {e}")));
             }
         };
-        self.mark(true);
         let status = resp.status();
+        self.health.record(op, start, if status.is_success() { Outcome::Ok } else { Outcome::Failed });
         if status == reqwest::StatusCode::NOT_FOUND {
-            self.metrics.dependency_errors.with(&["registry", op]).inc();
             return Err(StoreError::NotFound(self.config.model_uri.clone()));
         }
         if !status.is_success() {
-            self.metrics.dependency_errors.with(&["registry", op]).inc();
             let body = resp.text().await.unwrap_or_default();
             return Err(err(&self.config.model_uri, format!("MLflow answered {status}: {body}")));
         }
@@ -293,17 +283,12 @@ impl MlflowStore {
     pub async fn health(&self) -> RegistryHealth {
         let start = Instant::now();
         let url = format!("{}/health", self.config.tracking_uri.trim_end_matches('/'));
-        let r = self.http.get(url).send().await;
-        self.metrics.dependency_duration.with(&["registry", "health"]).observe(start.elapsed().as_secs_f64());
-        let (reachable, error) = match r {
+        let (reachable, error) = match self.http.get(url).send().await {
             Ok(resp) if resp.status().is_success() => (true, None),
             Ok(resp) => (false, Some(format!("MLflow /health answered {}", resp.status()))),
             Err(e) => (false, Some(e.to_string())),
         };
-        if !reachable {
-            self.metrics.dependency_errors.with(&["registry", "health"]).inc();
-        }
-        self.mark(reachable);
+        self.health.record("health", start, if reachable { Outcome::Ok } else { Outcome::Unreachable });
         RegistryHealth {
             status: if reachable { "ok" } else { "down" },
             tracking_uri: self.config.tracking_uri.clone(),

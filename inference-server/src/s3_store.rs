@@ -4,6 +4,7 @@
 //! by the model manager either way. Every request is timed and counted under
 //! `dependency="storage"`.
 
+use crate::dependency::{Dependency, Outcome};
 use crate::metrics::Metrics;
 use crate::model_store::{valid_name, BoxFuture, ModelStore, StoreError};
 use crate::package::PackageFiles;
@@ -14,7 +15,6 @@ use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 use serde::Serialize;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,7 +64,7 @@ pub struct S3Store {
     prefix: String,
     config: S3Config,
     metrics: Arc<Metrics>,
-    up: AtomicBool,
+    health: Dependency,
 }
 
 impl std::fmt::Debug for S3Store {
@@ -101,13 +101,13 @@ impl S3Store {
                 .with_virtual_hosted_style_request(false);
         }
         let store = b.build().map_err(|e| store_err(&config.uri, e))?;
-        metrics.dependency_up.with(&["storage", "true"]).set(0);
-        Ok(Self { store, prefix, config, metrics, up: AtomicBool::new(false) })
+        let health = Dependency::new("storage", metrics.clone());
+        Ok(Self { store, prefix, config, metrics, health })
     }
 
     /// Whether the last request to the store succeeded.
     pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
+        self.health.is_up()
     }
 
     fn key(&self, rest: &str) -> ObjPath {
@@ -125,17 +125,11 @@ impl S3Store {
     ) -> object_store::Result<T> {
         let start = Instant::now();
         let r = fut.await;
-        self.metrics.dependency_duration.with(&["storage", op]).observe(start.elapsed().as_secs_f64());
-        let reached = match &r {
-            Ok(_) => true,
-            Err(object_store::Error::NotFound { .. }) => true,
-            Err(_) => {
-                self.metrics.dependency_errors.with(&["storage", op]).inc();
-                false
-            }
+        let outcome = match &r {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Outcome::Ok,
+            Err(_) => Outcome::Unreachable,
         };
-        self.up.store(reached, Ordering::Relaxed);
-        self.metrics.dependency_up.with(&["storage", "true"]).set(i64::from(reached));
+        self.health.record(op, start, outcome);
         r
     }
 

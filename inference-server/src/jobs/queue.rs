@@ -4,12 +4,12 @@
 //! marks the queue down until the next successful one.
 
 use super::record::{entry_time_ms, new_job_id, JobRecord, JobState};
+use crate::dependency::{Dependency, Outcome};
 use crate::metrics::Metrics;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 use redis::{FromRedisValue, Value};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -59,8 +59,7 @@ pub struct Queue {
     conn: ConnectionManager,
     /// Settings.
     pub config: QueueConfig,
-    metrics: Arc<Metrics>,
-    up: AtomicBool,
+    health: Dependency,
 }
 
 impl std::fmt::Debug for Queue {
@@ -71,6 +70,18 @@ impl std::fmt::Debug for Queue {
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A Redis error that means the connection is gone marks the queue down; any other error is an
+/// answer from a live server.
+fn outcome(err: Option<&redis::RedisError>) -> Outcome {
+    match err {
+        None => Outcome::Ok,
+        Some(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_connection_refusal() => {
+            Outcome::Unreachable
+        }
+        Some(_) => Outcome::Failed,
+    }
 }
 
 fn job_key(id: &str) -> String {
@@ -88,25 +99,19 @@ impl Queue {
             .set_max_delay(Duration::from_millis(500));
         let conn =
             ConnectionManager::new_lazy_with_config(client, cm).map_err(|e| QueueError::Config(e.to_string()))?;
-        metrics.dependency_up.with(&["queue", "true"]).set(0);
-        Ok(Self { conn, config, metrics, up: AtomicBool::new(false) })
+        Ok(Self { conn, config, health: Dependency::new("queue", metrics) })
     }
 
-    /// Whether the last command succeeded.
+    /// Whether the last command reached Redis.
     pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
-    }
-
-    fn mark(&self, up: bool) {
-        self.up.store(up, Ordering::Relaxed);
-        self.metrics.dependency_up.with(&["queue", "true"]).set(i64::from(up));
+        self.health.is_up()
     }
 
     async fn run<T: FromRedisValue>(&self, op: &'static str, cmd: &redis::Cmd) -> Result<T, QueueError> {
         let start = Instant::now();
         let mut conn = self.conn.clone();
         let result: redis::RedisResult<T> = cmd.query_async(&mut conn).await;
-        self.observe(op, start, result.as_ref().err())?;
+        self.health.record(op, start, outcome(result.as_ref().err()));
         result.map_err(|e| QueueError::Unavailable(e.to_string()))
     }
 
@@ -114,27 +119,8 @@ impl Queue {
         let start = Instant::now();
         let mut conn = self.conn.clone();
         let result: redis::RedisResult<T> = pipe.query_async(&mut conn).await;
-        self.observe(op, start, result.as_ref().err())?;
+        self.health.record(op, start, outcome(result.as_ref().err()));
         result.map_err(|e| QueueError::Unavailable(e.to_string()))
-    }
-
-    fn observe(&self, op: &'static str, start: Instant, err: Option<&redis::RedisError>) -> Result<(), QueueError> {
-        self.metrics.dependency_duration.with(&["queue", op]).observe(start.elapsed().as_secs_f64());
-        match err {
-            None => {
-                self.mark(true);
-                Ok(())
-            }
-            Some(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_connection_refusal() => {
-                self.metrics.dependency_errors.with(&["queue", op]).inc();
-                self.mark(false);
-                Ok(())
-            }
-            Some(_) => {
-                self.metrics.dependency_errors.with(&["queue", op]).inc();
-                Ok(())
-            }
-        }
     }
 
     /// Check the connection (and update health).
