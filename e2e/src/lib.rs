@@ -121,6 +121,27 @@ pub fn remove_monitoring_crds() -> Result<()> {
     Ok(())
 }
 
+/// Whether a scenario runs with the prometheus-operator CRDs installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitoringCrds {
+    /// ServiceMonitor and PrometheusRule are served.
+    Installed,
+    /// They are not (and any left from earlier tests are removed).
+    Removed,
+}
+
+/// The common start of a scenario: the chart installed, the monitoring CRDs as asked, a fresh
+/// namespace `ns`, and an admin client.
+pub async fn scenario(ns: &str, crds: MonitoringCrds) -> Result<Client> {
+    install_chart()?;
+    match crds {
+        MonitoringCrds::Installed => install_monitoring_crds()?,
+        MonitoringCrds::Removed => remove_monitoring_crds()?,
+    }
+    fresh_namespace(ns)?;
+    admin().await
+}
+
 /// A fresh namespace for one test (deleted first if a previous run left it).
 pub fn fresh_namespace(name: &str) -> Result<()> {
     kubectl(&["delete", "namespace", name, "--ignore-not-found", "--wait=true", "--timeout=120s"])?;

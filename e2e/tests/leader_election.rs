@@ -11,10 +11,7 @@ const LEASE: &str = "e2e-leader";
 
 #[tokio::test]
 async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
-    install_chart().unwrap();
-    install_monitoring_crds().unwrap();
-    fresh_namespace(NS).unwrap();
-    let client = admin().await.unwrap();
+    let client = scenario(NS, MonitoringCrds::Installed).await.unwrap();
     let mut a = Operator::start(NS, LEASE, "replica-a").await.unwrap();
     let holder = eventually("a lease holder", Duration::from_secs(30), || async { lease_holder(&client, LEASE).await })
         .await

@@ -17,10 +17,7 @@ async fn exists(client: &kube::Client, group: &str, version: &str, kind: &str, p
 
 #[tokio::test]
 async fn every_example_converges_and_follows_spec_changes_until_deleted() {
-    install_chart().unwrap();
-    install_monitoring_crds().unwrap();
-    fresh_namespace(NS).unwrap();
-    let client = admin().await.unwrap();
+    let client = scenario(NS, MonitoringCrds::Installed).await.unwrap();
     let _op = Operator::start(NS, "e2e-lifecycle", "lifecycle-0").await.unwrap();
 
     // Every example becomes Ready with every owned object in place.

@@ -8,10 +8,7 @@ const NS: &str = "e2e-monitoring";
 
 #[tokio::test]
 async fn missing_monitoring_crds_set_the_condition_and_installing_them_heals() {
-    install_chart().unwrap();
-    remove_monitoring_crds().unwrap();
-    fresh_namespace(NS).unwrap();
-    let client = admin().await.unwrap();
+    let client = scenario(NS, MonitoringCrds::Removed).await.unwrap();
     let mut op = Operator::start(NS, "e2e-monitoring", "monitoring-0").await.unwrap();
     apply_model_service(&client, NS, &example("sentiment.yaml").unwrap()).await.unwrap();
 

@@ -30,10 +30,7 @@ async fn versions(client: &kube::Client) -> BTreeMap<String, String> {
 
 #[tokio::test]
 async fn converged_cluster_sees_no_write_for_sixty_seconds() {
-    install_chart().unwrap();
-    install_monitoring_crds().unwrap();
-    fresh_namespace(NS).unwrap();
-    let client = admin().await.unwrap();
+    let client = scenario(NS, MonitoringCrds::Installed).await.unwrap();
     let op = Operator::start(NS, "e2e-quiet", "quiet-0").await.unwrap();
     for file in ["sentiment.yaml", "recsys.yaml"] {
         let mut doc = example(file).unwrap();

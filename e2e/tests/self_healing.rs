@@ -10,10 +10,7 @@ const NS: &str = "e2e-self-healing";
 
 #[tokio::test]
 async fn hand_edited_or_deleted_deployment_is_restored() {
-    install_chart().unwrap();
-    install_monitoring_crds().unwrap();
-    fresh_namespace(NS).unwrap();
-    let client = admin().await.unwrap();
+    let client = scenario(NS, MonitoringCrds::Installed).await.unwrap();
     let _op = Operator::start(NS, "e2e-self-healing", "self-healing-0").await.unwrap();
     let mut doc = example("topic.yaml").unwrap();
     doc["spec"]["replicas"] = json!(2);
