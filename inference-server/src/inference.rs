@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::featurize::recsys::ColdStart;
-use crate::metrics::{thread_cpu_time, Outcome};
+use crate::metrics::{ModelMetrics, Outcome};
 use crate::models::recsys::Recommendation;
 use crate::models::trend::{TrendInput, TrendOutput};
 use crate::models::{LoadedModel, Model, PredictError, Stages};
@@ -198,20 +198,19 @@ fn compute(model: &LoadedModel, inputs: &Inputs, stages: &mut Stages) -> Result<
 }
 
 fn record(
-    model: &LoadedModel,
+    m: &ModelMetrics,
     inputs: &Inputs,
     result: &Result<Outputs, PredictError>,
     stages: &Stages,
     start: Instant,
-    cpu: std::time::Duration,
+    cpu_seconds: f64,
 ) {
-    let Some(m) = &model.metrics else { return };
     let outcome = match result {
         Ok(_) => Outcome::Success,
         Err(PredictError::Invalid(_)) => Outcome::InvalidInput,
         Err(PredictError::Runtime(_)) => Outcome::Error,
     };
-    m.request(inputs.len(), outcome, stages, start.elapsed(), cpu);
+    m.request(inputs.len(), outcome, stages, start.elapsed(), cpu_seconds);
     match (result, inputs) {
         (Ok(Outputs::Probabilities(rows)), _) => {
             for row in rows {
@@ -240,24 +239,21 @@ pub fn argmax(row: &[f32]) -> Option<(usize, f32)> {
 pub async fn run(model: Arc<LoadedModel>, inputs: Inputs, limits: Limits) -> Result<Outputs, ApiError> {
     if let Err(e) = inputs.validate(model.meta.kind, limits) {
         if let (Some(m), ApiError::Validation(_)) = (&model.metrics, &e) {
-            m.request(
-                inputs.len(),
-                Outcome::InvalidInput,
-                &Stages::default(),
-                std::time::Duration::ZERO,
-                std::time::Duration::ZERO,
-            );
+            m.request(inputs.len(), Outcome::InvalidInput, &Stages::default(), std::time::Duration::ZERO, 0.0);
         }
         return Err(e);
     }
     let blocking = inputs_are_large(&inputs);
     let work = move || {
+        let Some(metrics) = &model.metrics else {
+            return compute(&model, &inputs, &mut Stages::default());
+        };
         let start = Instant::now();
-        let cpu0 = thread_cpu_time();
+        let cpu = metrics.cpu_sampler.start(blocking);
         let mut stages = Stages::default();
         let result = compute(&model, &inputs, &mut stages);
-        let cpu = thread_cpu_time().saturating_sub(cpu0);
-        record(&model, &inputs, &result, &stages, start, cpu);
+        let cpu_seconds = metrics.cpu_sampler.finish(cpu, inputs.len());
+        record(metrics, &inputs, &result, &stages, start, cpu_seconds);
         result
     };
     let result = if blocking {

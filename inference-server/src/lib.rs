@@ -4,9 +4,11 @@
 //! -> tract plan -> postprocess -> metrics -> JSON (see `ARCHITECTURE.md`, "Data plane").
 
 pub mod config;
+pub mod cpu_time;
 pub mod dependency;
 pub mod error;
 pub mod featurize;
+pub mod histogram;
 pub mod http;
 pub mod inference;
 pub mod jobs;

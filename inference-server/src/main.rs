@@ -4,6 +4,12 @@ use clap::Parser;
 use inference_server::config::Config;
 use inference_server::server;
 
+/// mimalloc instead of the system allocator: a request allocates and frees many small buffers
+/// across worker threads, where glibc malloc spent about a tenth of the server's CPU (perf, see
+/// docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let config = Config::parse();
     server::init_logging(config.log_format, &config.log);

@@ -3,13 +3,13 @@
 //! Per-model handles are resolved once when a model is loaded ([`ModelMetrics`]), so the hot
 //! path touches only atomics and never hashes label sets.
 
+use crate::histogram::Histogram;
 use crate::package::ModelMeta;
 use inferwatch_monitoring::metrics::{self as cat, MetricDef, MetricKind};
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -249,6 +249,7 @@ impl Metrics {
             labels: meta.labels.iter().map(|l| with3(&self.labels, l)).collect(),
             batch_size: self.batch_size.with(&mv),
             cpu: self.cpu.with(&mv),
+            cpu_sampler: std::sync::Arc::default(),
             cold_starts: ["unknown_user", "unknown_item", "both"].map(|k| with3(&self.cold_starts, k)),
             rating: self.rating.with(&mv),
             lookups: [("user", "known"), ("user", "unknown"), ("item", "known"), ("item", "unknown")]
@@ -274,6 +275,8 @@ pub struct ModelMetrics {
     labels: Vec<Counter>,
     batch_size: Histogram,
     cpu: CounterF,
+    /// Which requests have their thread CPU time read (see [`crate::cpu_time`]).
+    pub cpu_sampler: std::sync::Arc<crate::cpu_time::CpuSampler>,
     cold_starts: [Counter; 3],
     rating: Histogram,
     lookups: [Counter; 4],
@@ -296,14 +299,14 @@ pub enum Outcome {
 }
 
 impl ModelMetrics {
-    /// One request of `items` items finished with `outcome`.
+    /// One request of `items` items finished with `outcome`, charged `cpu_seconds`.
     pub fn request(
         &self,
         items: usize,
         outcome: Outcome,
         stages: &crate::models::Stages,
         total: Duration,
-        cpu: Duration,
+        cpu_seconds: f64,
     ) {
         let c = match outcome {
             Outcome::Success => &self.success,
@@ -318,7 +321,9 @@ impl ModelMetrics {
             self.stages[1].observe(stages.infer.as_secs_f64());
             self.stages[2].observe(stages.postprocess.as_secs_f64());
         }
-        self.cpu.inc_by(cpu.as_secs_f64());
+        if cpu_seconds > 0.0 {
+            self.cpu.inc_by(cpu_seconds);
+        }
     }
 
     /// A classification with its winning label index and confidence.
@@ -422,17 +427,6 @@ impl prometheus_client::collector::Collector for ProcessCollector {
         }
         gauge(&mut encoder, cat::PROCESS_START_TIME, self.start_time)
     }
-}
-
-/// CPU time consumed by the calling thread.
-pub fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid out-pointer for clock_gettime.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
 }
 
 /// Set the info gauge and the reference label shares of a freshly loaded model.

@@ -116,7 +116,7 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         )));
     }
     let queue = queue(config, &metrics)?;
-    Ok(AppState {
+    Ok(Arc::new(http::ServerState {
         manager,
         metrics,
         required_models: Arc::new(required),
@@ -129,7 +129,7 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         queue,
         storage,
         registry,
-    })
+    }))
 }
 
 /// The batch queue when `--redis-url` is set.

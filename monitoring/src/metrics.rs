@@ -141,7 +141,7 @@ metric!(
     "inferwatch_model_cpu_seconds_total",
     MetricKind::Counter,
     M,
-    "Thread CPU time spent featurizing, running and post-processing a model."
+    "Thread CPU time spent featurizing, running and post-processing a model; at most one request per model per millisecond is measured and stands for the items since the previous measurement."
 );
 
 // recsys

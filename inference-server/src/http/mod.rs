@@ -19,9 +19,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
-/// Everything a handler needs.
-#[derive(Debug, Clone)]
-pub struct AppState {
+/// Everything a handler needs, shared behind one `Arc` ([`AppState`]): axum clones the state
+/// for every extractor and middleware of every request, and one reference count is cheaper
+/// than a dozen.
+#[derive(Debug)]
+pub struct ServerState {
     /// Loaded models.
     pub manager: Arc<ModelManager>,
     /// Metric families.
@@ -47,6 +49,9 @@ pub struct AppState {
     /// The MLflow registry, when the model comes from one.
     pub registry: Option<Arc<crate::mlflow_store::MlflowStore>>,
 }
+
+/// The handlers' state.
+pub type AppState = Arc<ServerState>;
 
 /// The JSON body extractor with our error mapping.
 pub struct ApiJson<T>(pub T);
@@ -131,12 +136,12 @@ async fn limit(State(state): State<AppState>, mut req: Request, next: Next) -> R
 }
 
 /// Metric handles of one route template, resolved when the router is built, so a request
-/// touches atomics and a short status list instead of hashing label sets.
-#[derive(Clone)]
+/// touches atomics and a short status list instead of hashing label sets. Shared behind one
+/// `Arc`: the middleware clones its state per request.
 struct RouteMetrics {
     route: &'static str,
     method: &'static str,
-    duration: prometheus_client::metrics::histogram::Histogram,
+    duration: crate::histogram::Histogram,
     statuses: Arc<std::sync::RwLock<Vec<(u16, prometheus_client::metrics::counter::Counter)>>>,
     in_flight: prometheus_client::metrics::gauge::Gauge,
     metrics: Arc<Metrics>,
@@ -155,9 +160,11 @@ impl RouteMetrics {
     }
 
     fn count(&self, status: u16) {
-        if let Some((_, c)) = self.statuses.read().ok().and_then(|v| v.iter().find(|(s, _)| *s == status).cloned()) {
-            c.inc();
-            return;
+        if let Ok(known) = self.statuses.read() {
+            if let Some((_, c)) = known.iter().find(|(s, _)| *s == status) {
+                c.inc();
+                return;
+            }
         }
         let c = self.metrics.http_requests.with(&[self.route, self.method, &status.to_string()]);
         c.inc();
@@ -173,7 +180,7 @@ impl RouteMetrics {
 }
 
 /// Request count, latency and in-flight gauge of one route.
-async fn observe(State(route): State<RouteMetrics>, req: Request, next: Next) -> Response {
+async fn observe(State(route): State<Arc<RouteMetrics>>, req: Request, next: Next) -> Response {
     route.in_flight.inc();
     let start = Instant::now();
     let resp = next.run(req).await;
@@ -195,7 +202,8 @@ fn observed(
     handler: axum::routing::MethodRouter<AppState>,
 ) -> axum::routing::MethodRouter<AppState> {
     if state.record_metrics {
-        handler.layer(middleware::from_fn_with_state(RouteMetrics::new(&state.metrics, route, method), observe))
+        handler
+            .layer(middleware::from_fn_with_state(Arc::new(RouteMetrics::new(&state.metrics, route, method)), observe))
     } else {
         handler
     }
