@@ -232,24 +232,34 @@ def train(train_texts, y_train, test_texts, y_test, labels, *, min_frequency, vo
 
 
 def export_onnx(path, weights: np.ndarray, idf2: np.ndarray, bias: np.ndarray, name: str) -> None:
+    """Write the classifier as ONNX: logits = sum(W[ids]) / sqrt(sum(idf2[ids]) + eps) + bias.
+
+    The weight table is stored class-major ([n_classes, n_features]) and gathered along axis 1,
+    so each class's sum runs over one contiguous row. Summing feature rows instead (the
+    feature-major layout) cost tract one strided array operation per feature: 7 us a short
+    review and 17 us at 128 features, against 4.8 us and 5.6 us this way (same results).
+    """
+    n_classes = weights.shape[1]
     ids = helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "features"])
-    out = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", weights.shape[1]])
+    out = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", n_classes])
     inits = [
-        numpy_helper.from_array(weights, "weights"),
+        numpy_helper.from_array(np.ascontiguousarray(weights.T), "weights_t"),
         numpy_helper.from_array(idf2, "idf2"),
-        numpy_helper.from_array(bias, "bias"),
+        numpy_helper.from_array(bias.reshape(n_classes, 1), "bias_t"),
         numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+        numpy_helper.from_array(np.array([2], dtype=np.int64), "axis2"),
         numpy_helper.from_array(np.array([1e-12], dtype=np.float32), "eps"),
     ]
     nodes = [
-        helper.make_node("Gather", ["weights", "ids"], ["w"], axis=0),
-        helper.make_node("ReduceSum", ["w", "axis1"], ["s"], keepdims=0),
-        helper.make_node("Gather", ["idf2", "ids"], ["g"], axis=0),
-        helper.make_node("ReduceSum", ["g", "axis1"], ["g_sum"], keepdims=1),
+        helper.make_node("Gather", ["weights_t", "ids"], ["w"], axis=1),  # [classes, batch, features]
+        helper.make_node("ReduceSum", ["w", "axis2"], ["s"], keepdims=0),  # [classes, batch]
+        helper.make_node("Gather", ["idf2", "ids"], ["g"], axis=0),  # [batch, features]
+        helper.make_node("ReduceSum", ["g", "axis1"], ["g_sum"], keepdims=0),  # [batch]
         helper.make_node("Add", ["g_sum", "eps"], ["g_eps"]),
         helper.make_node("Sqrt", ["g_eps"], ["norm"]),
-        helper.make_node("Div", ["s", "norm"], ["scaled"]),
-        helper.make_node("Add", ["scaled", "bias"], ["logits"]),
+        helper.make_node("Div", ["s", "norm"], ["scaled"]),  # [classes, batch]
+        helper.make_node("Add", ["scaled", "bias_t"], ["logits_t"]),
+        helper.make_node("Transpose", ["logits_t"], ["logits"], perm=[1, 0]),  # [batch, classes]
         helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
     ]
     graph = helper.make_graph(nodes, name, [ids], [out], inits)

@@ -33,8 +33,9 @@ pub struct CpuSampler {
     epoch: Instant,
     /// Nanoseconds since `epoch` before which no new measurement starts.
     next_ns: AtomicU64,
-    /// Items served without measurement since the last measurement ended.
-    unmeasured_items: AtomicU64,
+    /// Items served without measurement since the last measurement ended (sharded: every
+    /// unmeasured request adds to it).
+    unmeasured_items: crate::sharded::Gauge,
 }
 
 /// A started measurement: the thread CPU clock when the request began.
@@ -43,7 +44,7 @@ pub struct Measurement(Duration);
 
 impl Default for CpuSampler {
     fn default() -> Self {
-        Self { epoch: Instant::now(), next_ns: AtomicU64::new(0), unmeasured_items: AtomicU64::new(0) }
+        Self { epoch: Instant::now(), next_ns: AtomicU64::new(0), unmeasured_items: crate::sharded::Gauge::default() }
     }
 }
 
@@ -61,12 +62,12 @@ impl CpuSampler {
         let items = items.max(1) as u64;
         match started {
             None => {
-                self.unmeasured_items.fetch_add(items, Ordering::Relaxed);
+                self.unmeasured_items.add(i64::try_from(items).unwrap_or(i64::MAX));
                 0.0
             }
             Some(Measurement(cpu0)) => {
                 let cpu = thread_cpu_time().saturating_sub(cpu0);
-                let stood_for = self.unmeasured_items.swap(0, Ordering::Relaxed);
+                let stood_for = u64::try_from(self.unmeasured_items.take()).unwrap_or(0);
                 scaled(cpu, items, stood_for)
             }
         }

@@ -3,11 +3,11 @@
 //! Per-model handles are resolved once when a model is loaded ([`ModelMetrics`]), so the hot
 //! path touches only atomics and never hashes label sets.
 
-use crate::histogram::Histogram;
 use crate::package::ModelMeta;
+use crate::sharded::{Counter, Histogram};
 use inferwatch_monitoring::metrics::{self as cat, MetricDef, MetricKind};
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::Counter;
+
 use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Registry;
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// Label values of a family, in catalogue order.
 pub type Labels = Vec<(&'static str, String)>;
-type CounterF = Counter<f64, AtomicU64>;
+type CounterF = prometheus_client::metrics::counter::Counter<f64, AtomicU64>;
 
 /// Builds histograms with one catalogue bucket layout.
 #[derive(Clone)]
@@ -91,7 +91,7 @@ pub struct Metrics {
     /// HTTP latency.
     pub http_duration: Fam<Histogram, Buckets>,
     /// In-flight requests.
-    pub http_in_flight: Gauge,
+    pub http_in_flight: crate::sharded::Gauge,
     /// Requests refused by the load limits.
     pub http_rejected: Fam<Counter>,
     predictions: Fam<Counter>,
@@ -166,7 +166,7 @@ impl Metrics {
     /// Register every catalogue metric.
     pub fn new() -> Self {
         let mut r = Registry::default();
-        let in_flight = Gauge::default();
+        let in_flight = crate::sharded::Gauge::default();
         r.register(cat::HTTP_IN_FLIGHT.name, help(cat::HTTP_IN_FLIGHT), in_flight.clone());
         let single = |r: &mut Registry, def: MetricDef| {
             let g = Gauge::default();
@@ -348,9 +348,9 @@ impl ModelMetrics {
         self.lookups[2 + usize::from(!item_known)].inc();
         match cold {
             ColdStart::None => {}
-            ColdStart::UnknownUser => drop(self.cold_starts[0].inc()),
-            ColdStart::UnknownItem => drop(self.cold_starts[1].inc()),
-            ColdStart::Both => drop(self.cold_starts[2].inc()),
+            ColdStart::UnknownUser => self.cold_starts[0].inc(),
+            ColdStart::UnknownItem => self.cold_starts[1].inc(),
+            ColdStart::Both => self.cold_starts[2].inc(),
         }
     }
 

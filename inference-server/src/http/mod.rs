@@ -1,6 +1,7 @@
 //! HTTP: the router, shared state and the request middleware (metrics, limits, timeout).
 
 pub mod jobs;
+pub mod observe;
 pub mod ops;
 pub mod v1;
 pub mod v2;
@@ -16,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Semaphore;
 
 /// Everything a handler needs, shared behind one `Arc` ([`AppState`]): axum clones the state
@@ -135,61 +136,6 @@ async fn limit(State(state): State<AppState>, mut req: Request, next: Next) -> R
     }
 }
 
-/// Metric handles of one route template, resolved when the router is built, so a request
-/// touches atomics and a short status list instead of hashing label sets. Shared behind one
-/// `Arc`: the middleware clones its state per request.
-struct RouteMetrics {
-    route: &'static str,
-    method: &'static str,
-    duration: crate::histogram::Histogram,
-    statuses: Arc<std::sync::RwLock<Vec<(u16, prometheus_client::metrics::counter::Counter)>>>,
-    in_flight: prometheus_client::metrics::gauge::Gauge,
-    metrics: Arc<Metrics>,
-}
-
-impl RouteMetrics {
-    fn new(metrics: &Arc<Metrics>, route: &'static str, method: &'static str) -> Self {
-        Self {
-            route,
-            method,
-            duration: metrics.http_duration.with(&[route, method]),
-            statuses: Arc::default(),
-            in_flight: metrics.http_in_flight.clone(),
-            metrics: metrics.clone(),
-        }
-    }
-
-    fn count(&self, status: u16) {
-        if let Ok(known) = self.statuses.read() {
-            if let Some((_, c)) = known.iter().find(|(s, _)| *s == status) {
-                c.inc();
-                return;
-            }
-        }
-        let c = self.metrics.http_requests.with(&[self.route, self.method, &status.to_string()]);
-        c.inc();
-        if let Ok(mut v) = self.statuses.write() {
-            if !v.iter().any(|(s, _)| *s == status) {
-                v.push((status, c));
-            }
-        }
-        if status == 413 {
-            self.metrics.http_rejected.with(&["too_large"]).inc();
-        }
-    }
-}
-
-/// Request count, latency and in-flight gauge of one route.
-async fn observe(State(route): State<Arc<RouteMetrics>>, req: Request, next: Next) -> Response {
-    route.in_flight.inc();
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    route.in_flight.dec();
-    route.duration.observe(start.elapsed().as_secs_f64());
-    route.count(resp.status().as_u16());
-    resp
-}
-
 async fn fallback(req: Request) -> ApiError {
     ApiError::RouteNotFound(format!("{} {}", req.method(), req.uri().path()))
 }
@@ -202,8 +148,7 @@ fn observed(
     handler: axum::routing::MethodRouter<AppState>,
 ) -> axum::routing::MethodRouter<AppState> {
     if state.record_metrics {
-        handler
-            .layer(middleware::from_fn_with_state(Arc::new(RouteMetrics::new(&state.metrics, route, method)), observe))
+        handler.layer(observe::ObserveLayer(Arc::new(observe::RouteMetrics::new(&state.metrics, route, method))))
     } else {
         handler
     }

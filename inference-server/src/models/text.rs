@@ -1,4 +1,5 @@
-//! Text classifiers (sentiment, topic, email): featurize -> Gather/ReduceSum/Softmax graph.
+//! Text classifiers (sentiment, topic, email): featurize -> Gather/ReduceSum/Softmax graph
+//! (class-major weight table, see `training/text.py` `export_onnx`).
 
 use super::{LoadError, PredictError, Stages};
 use crate::featurize::text::{pad, TextFeaturizer, TextSettings};
