@@ -4,7 +4,8 @@
 # every load run is bounded by DURATION.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 out=bench/results
 mkdir -p "$out"
@@ -28,6 +29,7 @@ trap cleanup EXIT
 target/release/inference-server --host 127.0.0.1 --port 18100 --log warn & pids+=($!)
 rust_pid=$!
 target/release/inference-server --host 127.0.0.1 --port 18101 --log warn --metrics false & pids+=($!)
+off_pid=$!
 (cd bench && MODEL_DIR=../models exec .venv/bin/uvicorn reference_server:app --host 127.0.0.1 --port 18102 \
   --workers 2 --log-level warning) & pids+=($!)
 
@@ -38,22 +40,36 @@ wait_for http://127.0.0.1:18102/health
 rss_idle=$(awk '/VmRSS/ {print $2}' "/proc/$rust_pid/status")
 
 BODY_SENTIMENT='{"text": "The plot was thin, but the acting was wonderful and I would happily watch it again."}'
-load() { # name url [body]
-  BODY="${3:-}" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/summary.lua "$2" > "$out/$1.txt"
+TICKS=$(getconf CLK_TCK)
+cpu_ticks() { if [ "$1" = 0 ]; then echo 0; else awk '{print $14 + $15}' "/proc/$1/stat"; fi; }
+load() { # name server-pid (0: not measured) url [body]; prints "name {summary}" and "cpu name ticks"
+  local t0 t1
+  t0=$(cpu_ticks "$2")
+  BODY="${4:-}" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/summary.lua "$3" > "$out/$1.txt"
+  t1=$(cpu_ticks "$2")
   grep '^SUMMARY' "$out/$1.txt" | sed "s/^SUMMARY /$1 /"
+  echo "cpu $1 $(( t1 - t0 ))"
 }
-load warmup_rust http://127.0.0.1:18100/v1/models/sentiment/predict "$BODY_SENTIMENT" >/dev/null
-load warmup_python http://127.0.0.1:18102/v1/models/sentiment/predict "$BODY_SENTIMENT" >/dev/null
+SENTIMENT=/v1/models/sentiment/predict
+load warmup_rust "$rust_pid" "http://127.0.0.1:18100$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
+load warmup_rust_off "$off_pid" "http://127.0.0.1:18101$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
+load warmup_python 0 "http://127.0.0.1:18102$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
+# The machine's speed drifts between runs by more than the effects measured here, so the Rust
+# loads alternate for ROUNDS rounds and the report compares medians.
 {
-  load python_sentiment http://127.0.0.1:18102/v1/models/sentiment/predict "$BODY_SENTIMENT"
-  load rust_sentiment http://127.0.0.1:18100/v1/models/sentiment/predict "$BODY_SENTIMENT"
-  load rust_health http://127.0.0.1:18100/health
-  load rust_sentiment_metrics_off http://127.0.0.1:18101/v1/models/sentiment/predict "$BODY_SENTIMENT"
-  load rust_sentiment_metrics_on_again http://127.0.0.1:18100/v1/models/sentiment/predict "$BODY_SENTIMENT"
+  load python_sentiment 0 "http://127.0.0.1:18102$SENTIMENT" "$BODY_SENTIMENT"
+  for r in $(seq 1 "$ROUNDS"); do
+    load "rust_sentiment_r$r" "$rust_pid" "http://127.0.0.1:18100$SENTIMENT" "$BODY_SENTIMENT"
+    load "rust_sentiment_metrics_off_r$r" "$off_pid" "http://127.0.0.1:18101$SENTIMENT" "$BODY_SENTIMENT"
+    load "rust_health_r$r" "$rust_pid" http://127.0.0.1:18100/health
+  done
 } > "$out/load.txt"
 rss_loaded=$(awk '/VmRSS/ {print $2}' "/proc/$rust_pid/status")
-echo "rss_kib idle=$rss_idle after_load=$rss_loaded" >> "$out/load.txt"
-curl -s http://127.0.0.1:18100/metrics | wc -c | sed 's/^/metrics_bytes /' >> "$out/load.txt"
+{
+  echo "rss_kib idle=$rss_idle after_load=$rss_loaded"
+  echo "clk_tck $TICKS"
+  curl -s http://127.0.0.1:18100/metrics | wc -c | sed 's/^/metrics_bytes /'
+} >> "$out/load.txt"
 cat "$out/load.txt"
-python3 bench/report.py "$out" "$DURATION" "$CONNECTIONS" > docs/benchmarks.md
+python3 bench/report.py "$out" "$DURATION" "$CONNECTIONS" "$ROUNDS" > docs/benchmarks.md
 echo "wrote docs/benchmarks.md"
