@@ -41,18 +41,19 @@ impl Cells {
         Self { width, cells: (0..PAD + SHARDS * stride).map(|_| AtomicU64::new(0)).collect() }
     }
 
+    fn row(&self, shard: usize) -> &[AtomicU64] {
+        let start = PAD + shard * (self.width + PAD);
+        &self.cells[start..start + self.width]
+    }
+
     /// This thread's row.
     fn mine(&self) -> &[AtomicU64] {
-        let start = PAD + shard_index() * (self.width + PAD);
-        &self.cells[start..start + self.width]
+        self.row(shard_index())
     }
 
     /// Every row.
     fn rows(&self) -> impl Iterator<Item = &[AtomicU64]> {
-        (0..SHARDS).map(|s| {
-            let start = PAD + s * (self.width + PAD);
-            &self.cells[start..start + self.width]
-        })
+        (0..SHARDS).map(|s| self.row(s))
     }
 }
 
@@ -128,32 +129,49 @@ impl EncodeMetric for Histogram {
     }
 }
 
-/// A monotonic integer counter; cheap to clone (clones share the count).
+/// One sharded integer, the storage of [`Counter`] and [`Gauge`]. Additions wrap, so a shard
+/// that only ever saw decrements holds a two's-complement negative and the total is still right.
 #[derive(Debug, Clone)]
-pub struct Counter {
-    cells: Arc<Cells>,
-}
+struct Single(Arc<Cells>);
 
-impl Default for Counter {
+impl Default for Single {
     fn default() -> Self {
-        Self { cells: Arc::new(Cells::new(1)) }
+        Self(Arc::new(Cells::new(1)))
     }
 }
+
+impl Single {
+    fn add(&self, v: u64) {
+        self.0.mine()[0].fetch_add(v, Ordering::Relaxed);
+    }
+
+    fn total(&self) -> u64 {
+        self.0.rows().fold(0u64, |acc, r| acc.wrapping_add(r[0].load(Ordering::Relaxed)))
+    }
+
+    fn take(&self) -> u64 {
+        self.0.rows().fold(0u64, |acc, r| acc.wrapping_add(r[0].swap(0, Ordering::Relaxed)))
+    }
+}
+
+/// A monotonic integer counter; cheap to clone (clones share the count).
+#[derive(Debug, Clone, Default)]
+pub struct Counter(Single);
 
 impl Counter {
     /// Add one.
     pub fn inc(&self) {
-        self.inc_by(1);
+        self.0.add(1);
     }
 
     /// Add `v`.
     pub fn inc_by(&self, v: u64) {
-        self.cells.mine()[0].fetch_add(v, Ordering::Relaxed);
+        self.0.add(v);
     }
 
     /// The total over all shards.
     pub fn get(&self) -> u64 {
-        self.cells.rows().map(|r| r[0].load(Ordering::Relaxed)).sum()
+        self.0.total()
     }
 }
 
@@ -173,42 +191,34 @@ impl EncodeMetric for Counter {
 
 /// An integer gauge moved up and down by many threads (requests in flight); a request may end on
 /// another thread than it began, so single shards can go negative while the total cannot.
-#[derive(Debug, Clone)]
-pub struct Gauge {
-    cells: Arc<Cells>,
-}
-
-impl Default for Gauge {
-    fn default() -> Self {
-        Self { cells: Arc::new(Cells::new(1)) }
-    }
-}
+#[derive(Debug, Clone, Default)]
+pub struct Gauge(Single);
 
 impl Gauge {
     /// Add one.
     pub fn inc(&self) {
-        self.cells.mine()[0].fetch_add(1, Ordering::Relaxed);
+        self.add(1);
     }
 
     /// Subtract one.
     pub fn dec(&self) {
-        self.cells.mine()[0].fetch_sub(1, Ordering::Relaxed);
+        self.add(-1);
     }
 
     /// Add `v` (may be negative).
     pub fn add(&self, v: i64) {
-        self.cells.mine()[0].fetch_add(v as u64, Ordering::Relaxed);
+        self.0.add(v as u64);
+    }
+
+    /// The total over all shards.
+    pub fn get(&self) -> i64 {
+        self.0.total() as i64
     }
 
     /// Read the total and reset it to zero; what other threads add meanwhile is kept for the
     /// next call.
     pub fn take(&self) -> i64 {
-        self.cells.rows().fold(0u64, |acc, r| acc.wrapping_add(r[0].swap(0, Ordering::Relaxed))) as i64
-    }
-
-    /// The total over all shards (two's complement, so negative shards sum correctly).
-    pub fn get(&self) -> i64 {
-        self.cells.rows().fold(0u64, |acc, r| acc.wrapping_add(r[0].load(Ordering::Relaxed))) as i64
+        self.0.take() as i64
     }
 }
 
