@@ -19,7 +19,7 @@ fn per_call(start: Instant) -> f64 {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models");
-    let limits = Limits { max_batch_items: 256, max_text_bytes: 100_000 };
+    let limits = Limits { max_batch_items: 256, max_text_bytes: 100_000, dynamic_batching: true };
     for metrics_on in [true, false] {
         let metrics = Arc::new(Metrics::new());
         let cache = CacheLimits { max_models: 16, max_bytes: 1 << 30 };

@@ -22,7 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         manager.get(&name).await?;
         load_ms.insert(name, start.elapsed().as_secs_f64() * 1e3);
     }
-    let limits = Limits { max_batch_items: 256, max_text_bytes: 100_000 };
+    let limits = Limits { max_batch_items: 256, max_text_bytes: 100_000, dynamic_batching: true };
     for i in 0..200 {
         let text = format!("request {i}: this was a good day");
         inference::run(manager.get("sentiment").await?, Inputs::Text(vec![text.clone()]), limits).await?;

@@ -64,6 +64,10 @@ pub struct Config {
     /// Most inference requests in flight at once (429 beyond it).
     #[arg(long, env = "INFERWATCH_CONCURRENCY_LIMIT", default_value_t = 256)]
     pub concurrency_limit: usize,
+    /// Let concurrent requests to a text model (sentiment, topic, email) share one model run.
+    /// Opportunistic: adds no waiting, only batches requests that are already in.
+    #[arg(long, env = "INFERWATCH_DYNAMIC_BATCHING", default_value_t = true, action = clap::ArgAction::Set)]
+    pub dynamic_batching: bool,
     /// Record request and per-model metrics (the `/metrics` endpoint stays up either way).
     #[arg(long, env = "INFERWATCH_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
     pub metrics: bool,

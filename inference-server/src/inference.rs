@@ -5,19 +5,23 @@ use crate::error::ApiError;
 use crate::featurize::recsys::ColdStart;
 use crate::metrics::{ModelMetrics, Outcome};
 use crate::models::recsys::Recommendation;
+use crate::models::text::TextModel;
 use crate::models::trend::{TrendInput, TrendOutput};
 use crate::models::{LoadedModel, Model, PredictError, Stages};
 use crate::package::ModelKind;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Request-size limits that apply to every model.
+/// How requests are run: the size limits that apply to every model, and whether text models
+/// batch concurrent requests.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Most items per request.
     pub max_batch_items: usize,
     /// Longest text in bytes.
     pub max_text_bytes: usize,
+    /// Whether concurrent text-model requests share tract runs ([`crate::batcher`]).
+    pub dynamic_batching: bool,
 }
 
 /// Work larger than this (input bytes, or series points x 8) runs on the blocking pool so the
@@ -244,6 +248,9 @@ pub async fn run(model: Arc<LoadedModel>, inputs: Inputs, limits: Limits) -> Res
         return Err(e);
     }
     let blocking = inputs_are_large(&inputs);
+    if let (Model::Text(text), false, true) = (&model.model, blocking, limits.dynamic_batching) {
+        return Ok(batched(&model, text, &inputs).await?);
+    }
     let work = move || {
         let Some(metrics) = &model.metrics else {
             return compute(&model, &inputs, &mut Stages::default());
@@ -264,6 +271,49 @@ pub async fn run(model: Arc<LoadedModel>, inputs: Inputs, limits: Limits) -> Res
         work()
     };
     Ok(result?)
+}
+
+/// A text-model request through the model's batcher: featurized here, run together with
+/// concurrent requests. The infer stage is the time from joining a batch to the answer.
+async fn batched(model: &LoadedModel, text: &TextModel, inputs: &Inputs) -> Result<Outputs, PredictError> {
+    let metrics = model.metrics.as_ref();
+    let start = Instant::now();
+    let mut stages = Stages::default();
+    let cpu = metrics.map(|m| m.cpu_sampler.start(false));
+    let rows = stages.time(
+        |s| &mut s.featurize,
+        || match inputs {
+            Inputs::Text(texts) => text.featurize(&texts.iter().map(String::as_str).collect::<Vec<_>>()),
+            Inputs::Email(emails) => {
+                let joined: Vec<String> = emails.iter().map(email_text).collect();
+                text.featurize(&joined.iter().map(String::as_str).collect::<Vec<_>>())
+            }
+            _ => Err(crate::featurize::FeaturizeError::Invalid("inputs do not match the model kind".into())),
+        },
+    );
+    let mut cpu_seconds = match (metrics, cpu) {
+        (Some(m), Some(cpu)) => m.cpu_sampler.finish(cpu, inputs.len()),
+        _ => 0.0,
+    };
+    let result = match rows {
+        Ok(rows) => {
+            let infer = Instant::now();
+            let answer = text.predict_batched(rows, metrics.map(|m| &*m.run_cpu_sampler)).await;
+            stages.infer = infer.elapsed();
+            answer.map(|b| {
+                if let (Some(m), Some(flushed)) = (metrics, &b.flushed) {
+                    flushed.run_rows.iter().for_each(|&rows| m.ran(rows));
+                    cpu_seconds += flushed.cpu_seconds;
+                }
+                Outputs::Probabilities(b.probabilities)
+            })
+        }
+        Err(e) => Err(e.into()),
+    };
+    if let Some(m) = metrics {
+        record(m, inputs, &result, &stages, start, cpu_seconds);
+    }
+    result
 }
 
 fn inputs_are_large(inputs: &Inputs) -> bool {

@@ -1,8 +1,10 @@
 //! The Inferwatch inference server: the five built-in models behind fast, instrumented HTTP.
 //!
 //! A request flows router -> decode + validate -> [`model_manager::ModelManager`] -> featurize
-//! -> tract plan -> postprocess -> metrics -> JSON (see `ARCHITECTURE.md`, "Data plane").
+//! -> tract plan (text models: one run shared by concurrent requests, [`batcher`]) -> postprocess
+//! -> metrics -> JSON (see `ARCHITECTURE.md`, "Data plane").
 
+pub mod batcher;
 pub mod config;
 pub mod cpu_time;
 pub mod dependency;

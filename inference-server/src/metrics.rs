@@ -100,6 +100,7 @@ pub struct Metrics {
     confidence: Fam<Histogram, Buckets>,
     labels: Fam<Counter>,
     batch_size: Fam<Histogram, Buckets>,
+    run_rows: Fam<Histogram, Buckets>,
     cpu: Fam<CounterF>,
     cold_starts: Fam<Counter>,
     rating: Fam<Histogram, Buckets>,
@@ -184,6 +185,7 @@ impl Metrics {
             confidence: histogram(&mut r, cat::PREDICTION_CONFIDENCE),
             labels: counter(&mut r, cat::PREDICTED_LABELS),
             batch_size: histogram(&mut r, cat::BATCH_SIZE),
+            run_rows: histogram(&mut r, cat::MODEL_RUN_ROWS),
             cpu: counter_f(&mut r, cat::MODEL_CPU_SECONDS),
             cold_starts: counter(&mut r, cat::RECSYS_COLD_STARTS),
             rating: histogram(&mut r, cat::RECSYS_PREDICTED_RATING),
@@ -248,8 +250,10 @@ impl Metrics {
             confidence: self.confidence.with(&mv),
             labels: meta.labels.iter().map(|l| with3(&self.labels, l)).collect(),
             batch_size: self.batch_size.with(&mv),
+            run_rows: self.run_rows.with(&mv),
             cpu: self.cpu.with(&mv),
             cpu_sampler: std::sync::Arc::default(),
+            run_cpu_sampler: std::sync::Arc::default(),
             cold_starts: ["unknown_user", "unknown_item", "both"].map(|k| with3(&self.cold_starts, k)),
             rating: self.rating.with(&mv),
             lookups: [("user", "known"), ("user", "unknown"), ("item", "known"), ("item", "unknown")]
@@ -274,9 +278,12 @@ pub struct ModelMetrics {
     confidence: Histogram,
     labels: Vec<Counter>,
     batch_size: Histogram,
+    run_rows: Histogram,
     cpu: CounterF,
     /// Which requests have their thread CPU time read (see [`crate::cpu_time`]).
     pub cpu_sampler: std::sync::Arc<crate::cpu_time::CpuSampler>,
+    /// Which shared (dynamically batched) runs have their thread CPU time read.
+    pub run_cpu_sampler: std::sync::Arc<crate::cpu_time::CpuSampler>,
     cold_starts: [Counter; 3],
     rating: Histogram,
     lookups: [Counter; 4],
@@ -324,6 +331,11 @@ impl ModelMetrics {
         if cpu_seconds > 0.0 {
             self.cpu.inc_by(cpu_seconds);
         }
+    }
+
+    /// One tract run of `rows` rows that concurrent requests shared ([`crate::batcher`]).
+    pub fn ran(&self, rows: usize) {
+        self.run_rows.observe(rows as f64);
     }
 
     /// A classification with its winning label index and confidence.

@@ -15,9 +15,16 @@ pub struct Plan {
 }
 
 /// A failure inside tract.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("onnx runtime: {0}")]
 pub struct RuntimeError(String);
+
+impl RuntimeError {
+    /// A runtime failure described by `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
 
 impl From<TractError> for RuntimeError {
     fn from(e: TractError) -> Self {
@@ -65,7 +72,7 @@ impl Plan {
                 idle.push(state);
             }
         }
-        let first = outputs.first().ok_or_else(|| RuntimeError("model produced no output".into()))?;
+        let first = outputs.first().ok_or_else(|| RuntimeError::new("model produced no output"))?;
         Ok(first.to_plain_array_view::<f32>()?.iter().copied().collect())
     }
 }

@@ -120,7 +120,11 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         manager,
         metrics,
         required_models: Arc::new(required),
-        limits: Limits { max_batch_items: config.max_batch_items, max_text_bytes: config.max_text_bytes },
+        limits: Limits {
+            max_batch_items: config.max_batch_items,
+            max_text_bytes: config.max_text_bytes,
+            dynamic_batching: config.dynamic_batching,
+        },
         max_body_bytes: config.max_body_bytes,
         timeout: Duration::from_millis(config.request_timeout_ms),
         permits: Arc::new(Semaphore::new(config.concurrency_limit)),

@@ -78,6 +78,46 @@ async fn batch_requests_return_one_prediction_per_input_in_order() {
     assert_eq!((preds[0]["label"].as_str(), preds[1]["label"].as_str()), (Some("positive"), Some("negative")));
 }
 
+/// 64 sentiment requests in flight at once share model runs (dynamic batching): each still gets
+/// exactly the answer its text gets from a server with batching off, and every row runs once.
+#[tokio::test]
+async fn concurrent_requests_share_runs_and_each_gets_its_own_answer() {
+    let unbatched = Server::ready(&["--dynamic-batching", "false"]).await;
+    let batched = Server::ready(&[]).await;
+    let moods = ["awful, broken, I hate it", "wonderful, I love it", "it was fine I guess"];
+    let texts: Vec<String> = (0..64).map(|i| format!("review {i}: {}", moods[i % 3])).collect();
+    let mut want = Vec::new();
+    for t in &texts {
+        let (status, body) = unbatched.post("/v1/models/sentiment/predict", json!({"text": t})).await;
+        assert_eq!(status, 200, "{body}");
+        want.push(body);
+    }
+    let client = reqwest::Client::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, t) in texts.iter().enumerate() {
+        let request = client.post(batched.url("/v1/models/sentiment/predict")).json(&json!({"text": t}));
+        tasks.spawn(async move {
+            let response = request.send().await.expect("request");
+            (i, response.status().as_u16(), response.json::<serde_json::Value>().await.expect("json"))
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (i, status, got) = done.expect("task");
+        assert_eq!(status, 200, "{got}");
+        assert_eq!(got["label"], want[i]["label"], "request {i}");
+        for label in ["negative", "neutral", "positive"] {
+            let (a, b) = (got["probabilities"][label].as_f64(), want[i]["probabilities"][label].as_f64());
+            assert!((a.unwrap_or(-1.0) - b.unwrap_or(1.0)).abs() < 1e-5, "request {i}: {got} vs {}", want[i]);
+        }
+    }
+    let rows_ran = |metrics: String| {
+        let series = r#"inferwatch_model_run_rows_sum{model="sentiment",version="1.0.0"} "#;
+        metrics.lines().find_map(|l| l.strip_prefix(series)).and_then(|v| v.parse::<f64>().ok())
+    };
+    assert_eq!(rows_ran(batched.text("/metrics").await.2), Some(64.0), "every row ran exactly once");
+    assert_eq!(rows_ran(unbatched.text("/metrics").await.2), Some(0.0), "no shared runs with batching off");
+}
+
 #[tokio::test]
 async fn topic_returns_top_k_labels() {
     let s = Server::ready(&[]).await;

@@ -135,6 +135,28 @@ fn model_basics() -> Vec<Panel> {
     ]
 }
 
+/// Rows per model run of a text classifier: above 1 when dynamic batching lets concurrent
+/// requests share runs.
+fn run_rows_panel() -> Panel {
+    let r = m::MODEL_RUN_ROWS.name;
+    panel(
+        "Rows per model run (dynamic batching)",
+        PanelKind::TimeSeries,
+        "short",
+        "Mean rows per model run; above the request batch size when concurrent requests share runs.",
+        &[
+            (format!("sum(rate({r}_sum{{{MODEL}}}[5m])) / sum(rate({r}_count{{{MODEL}}}[5m]))"), "rows per run"),
+            (
+                format!(
+                    "sum(rate({b}_sum{{{MODEL}}}[5m])) / sum(rate({b}_count{{{MODEL}}}[5m]))",
+                    b = m::BATCH_SIZE.name
+                ),
+                "items per request",
+            ),
+        ],
+    )
+}
+
 fn label_panels(what: &str) -> Vec<Panel> {
     vec![
         panel(
@@ -470,8 +492,14 @@ pub fn technical() -> Dashboard {
 pub fn model_kind(kind: &'static str) -> Dashboard {
     let mut panels = model_basics();
     match kind {
-        "sentiment" => panels.extend(label_panels("Sentiment label")),
-        "topic" => panels.extend(label_panels("Topic")),
+        "sentiment" => {
+            panels.extend(label_panels("Sentiment label"));
+            panels.push(run_rows_panel());
+        }
+        "topic" => {
+            panels.extend(label_panels("Topic"));
+            panels.push(run_rows_panel());
+        }
         "email" => {
             let l = m::PREDICTED_LABELS.name;
             panels.push(panel(
@@ -509,6 +537,7 @@ pub fn model_kind(kind: &'static str) -> Dashboard {
                 ],
             ));
             panels.extend(label_panels("Spam / ham"));
+            panels.push(run_rows_panel());
         }
         "recsys" => {
             panels.push(panel(

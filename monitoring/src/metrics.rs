@@ -137,11 +137,18 @@ metric!(
 );
 metric!(BATCH_SIZE, "inferwatch_batch_size", MetricKind::Histogram(BATCH_BUCKETS), M, "Items per predict request.");
 metric!(
+    MODEL_RUN_ROWS,
+    "inferwatch_model_run_rows",
+    MetricKind::Histogram(BATCH_BUCKETS),
+    M,
+    "Rows per model run of a text classifier: requests that arrive together share one run (dynamic batching)."
+);
+metric!(
     MODEL_CPU_SECONDS,
     "inferwatch_model_cpu_seconds_total",
     MetricKind::Counter,
     M,
-    "Thread CPU time spent featurizing, running and post-processing a model; at most one request per model per millisecond is measured and stands for the items since the previous measurement."
+    "Thread CPU time spent featurizing, running and post-processing a model; at most one request (and one shared run) per model per millisecond is measured and stands for the items since the previous measurement."
 );
 
 // recsys
@@ -383,6 +390,7 @@ pub const CATALOGUE: &[MetricDef] = &[
     PREDICTION_CONFIDENCE,
     PREDICTED_LABELS,
     BATCH_SIZE,
+    MODEL_RUN_ROWS,
     MODEL_CPU_SECONDS,
     RECSYS_COLD_STARTS,
     RECSYS_PREDICTED_RATING,

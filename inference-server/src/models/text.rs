@@ -2,7 +2,10 @@
 //! (class-major weight table, see `training/text.py` `export_onnx`).
 
 use super::{LoadError, PredictError, Stages};
+use crate::batcher::{Batched, Batcher};
+use crate::cpu_time::CpuSampler;
 use crate::featurize::text::{pad, TextFeaturizer, TextSettings};
+use crate::featurize::FeaturizeError;
 use crate::package::{section, ModelMeta, PackageFiles};
 use crate::runtime::Plan;
 
@@ -13,6 +16,8 @@ pub struct TextModel {
     plan: Plan,
     /// Class labels in output order.
     pub labels: Vec<String>,
+    /// Queue that lets concurrent requests share one run (see [`crate::batcher`]).
+    batcher: Batcher,
 }
 
 impl TextModel {
@@ -23,18 +28,29 @@ impl TextModel {
         if meta.labels.len() < 2 {
             return Err(LoadError::Invalid("a classifier needs at least two labels".into()));
         }
-        Ok(Self { featurizer, plan, labels: meta.labels.clone() })
+        Ok(Self { featurizer, plan, labels: meta.labels.clone(), batcher: Batcher::default() })
     }
 
-    /// Class probabilities for each text, in label order.
+    /// Feature ids of each text (one row per text).
+    pub fn featurize(&self, texts: &[&str]) -> Result<Vec<Vec<i64>>, FeaturizeError> {
+        texts.iter().map(|t| self.featurizer.features(t)).collect()
+    }
+
+    /// Class probabilities for each text, in label order, from a run of its own.
     pub fn predict(&self, texts: &[&str], stages: &mut Stages) -> Result<Vec<Vec<f32>>, PredictError> {
-        let rows = stages.time(
-            |s| &mut s.featurize,
-            || texts.iter().map(|t| self.featurizer.features(t)).collect::<Result<Vec<_>, _>>(),
-        )?;
+        let rows = stages.time(|s| &mut s.featurize, || self.featurize(texts))?;
         let (shape, data) = pad(&rows);
         let flat = stages.time(|s| &mut s.infer, || self.plan.run_i64(&[(&shape, &data)]))?;
         let n = self.labels.len();
         Ok(stages.time(|s| &mut s.postprocess, || flat.chunks(n).map(<[f32]>::to_vec).collect()))
+    }
+
+    /// Class probabilities for featurized rows, from a run shared with concurrent requests.
+    pub async fn predict_batched(
+        &self,
+        rows: Vec<Vec<i64>>,
+        cpu: Option<&CpuSampler>,
+    ) -> Result<Batched, PredictError> {
+        Ok(self.batcher.run(&self.plan, self.labels.len(), rows, cpu).await?)
     }
 }
