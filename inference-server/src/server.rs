@@ -200,6 +200,20 @@ async fn watch_storage(s3: Arc<S3Store>, manager: Arc<ModelManager>) {
     }
 }
 
+/// Keeps one timer pending that fires sooner than any request's timeout.
+///
+/// Every inference request arms a timeout (`--request-timeout-ms`). tokio wakes its timer driver
+/// (an eventfd write, often waking a parked worker) whenever a new timer fires earlier than the
+/// driver's next wake-up, and with no other timer pending that is every request: perf showed
+/// this at about 4% of the server's CPU under load. With this timer always due within half the
+/// request timeout (at most a second), request timeouts never move the wake-up earlier.
+async fn keep_timer_wheel_armed(request_timeout: Duration) {
+    let period = (request_timeout / 2).clamp(Duration::from_millis(1), Duration::from_secs(1));
+    loop {
+        tokio::time::sleep(period).await;
+    }
+}
+
 /// Run the server until a shutdown signal, then drain.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let state = build(&config).await?;
@@ -208,6 +222,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let listener = TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
     tracing::info!(addr = %addr, models = ?state.required_models, batch_queue = state.queue.is_some(), "listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(keep_timer_wheel_armed(state.timeout));
     if let Some(s3) = state.storage.clone() {
         tokio::spawn(watch_storage(s3, state.manager.clone()));
     }
