@@ -13,6 +13,7 @@ use crate::package::ModelKind;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -247,6 +248,32 @@ pub(crate) fn decode(kind: ModelKind, body: Value) -> Result<Decoded, ApiError> 
     })
 }
 
+/// Decode a predict body from its JSON text. One item of the model's input type is parsed
+/// straight into it (the common case, no intermediate JSON value); anything else (a batch, bad
+/// input) goes through [`decode`], which gives the detailed errors. Only objects are taken on the
+/// direct path (serde also reads a struct from an array of its fields), and never emails: their
+/// input accepts unknown fields, so `{"inputs": [...]}` would parse as an empty email.
+pub(crate) fn decode_text(kind: ModelKind, body: &RawValue) -> Result<Decoded, ApiError> {
+    let json = body.get();
+    let one = match kind {
+        _ if !json.starts_with('{') => None,
+        ModelKind::Sentiment | ModelKind::Topic => {
+            serde_json::from_str::<TextInput>(json).ok().map(|t| Ok((Inputs::Text(vec![t.text]), false, vec![])))
+        }
+        ModelKind::Recsys => serde_json::from_str::<RatingInput>(json)
+            .ok()
+            .map(|r| Ok((Inputs::Rating(vec![(r.user_id.into_string(), r.item_id.into_string())]), false, vec![]))),
+        ModelKind::Trend => serde_json::from_str::<SeriesInput>(json)
+            .ok()
+            .map(|s| series_input(s).map(|(series, ts)| (Inputs::Trend(vec![series]), false, vec![ts]))),
+        ModelKind::Email => None,
+    };
+    match one {
+        Some(decoded) => decoded,
+        None => decode(kind, serde_json::from_str(json).map_err(|e| ApiError::InvalidJson(e.to_string()))?),
+    }
+}
+
 /// Shape model outputs into v1 predictions.
 pub fn predictions(model: &LoadedModel, outputs: Outputs, timestamps: &[Option<Vec<f64>>]) -> Vec<Prediction> {
     let labels = match &model.model {
@@ -343,10 +370,10 @@ async fn model(state: &AppState, name: &str) -> Result<Arc<LoadedModel>, ApiErro
 pub async fn predict(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<Value>,
+    ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> Result<Json<PredictResponse>, ApiError> {
     let model = model(&state, &name).await?;
-    let (inputs, batch, timestamps) = decode(model.meta.kind, body)?;
+    let (inputs, batch, timestamps) = decode_text(model.meta.kind, &body)?;
     let outputs = inference::run(model.clone(), inputs, state.limits).await?;
     let mut preds = predictions(&model, outputs, &timestamps);
     let (prediction, predictions) = if batch { (None, Some(preds)) } else { (preds.pop(), None) };
@@ -419,4 +446,57 @@ pub async fn describe(State(state): State<AppState>, Path(name): Path<String>) -
         "sha256": m.meta.sha256, "source": m.source, "bytes": m.bytes, "metrics": m.meta.metrics,
         "training_data": m.meta.training_data, "reference_distribution": m.meta.reference_distribution,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_string()).expect("valid JSON")
+    }
+
+    fn texts(d: &Decoded) -> Option<(&Vec<String>, bool)> {
+        match &d.0 {
+            Inputs::Text(t) => Some((t, d.1)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn one_item_decodes_directly_and_a_batch_through_the_value_path() {
+        let one = decode_text(ModelKind::Sentiment, &raw(r#"{"text": "good"}"#)).expect("decodes");
+        assert_eq!(texts(&one), Some((&vec!["good".to_string()], false)));
+        let batch =
+            decode_text(ModelKind::Topic, &raw(r#"{"inputs": [{"text": "a"}, {"text": "b"}]}"#)).expect("decodes");
+        assert_eq!(texts(&batch), Some((&vec!["a".to_string(), "b".to_string()], true)));
+    }
+
+    #[test]
+    fn bad_bodies_get_the_same_errors_as_before() {
+        for body in [r#"{"text": 3}"#, r#"{"text": "a", "extra": 1}"#, r#"["hello"]"#, r#"{"inputs": 5}"#] {
+            let direct = decode_text(ModelKind::Sentiment, &raw(body)).map(|_| ()).expect_err(body).to_string();
+            let value = decode(ModelKind::Sentiment, serde_json::from_str(body).expect("json")).map(|_| ());
+            assert_eq!(direct, value.expect_err(body).to_string(), "{body}");
+        }
+    }
+
+    #[test]
+    fn an_email_batch_is_never_taken_for_one_empty_email() {
+        let d =
+            decode_text(ModelKind::Email, &raw(r#"{"inputs": [{"subject": "hi", "body": "x"}]}"#)).expect("decodes");
+        assert!(matches!(&d.0, Inputs::Email(v) if v.len() == 1 && v[0].subject == "hi"));
+        assert!(d.1, "a batch");
+    }
+
+    #[test]
+    fn trend_series_decode_directly_with_their_timestamps_checked() {
+        let d = decode_text(ModelKind::Trend, &raw(r#"{"values": [1, 2, 3], "timestamps": [1, 2, 3], "horizon": 2}"#))
+            .expect("decodes");
+        assert_eq!(d.2, vec![Some(vec![1.0, 2.0, 3.0])]);
+        let e = decode_text(ModelKind::Trend, &raw(r#"{"values": [1, 2, 3], "timestamps": [3, 2, 1], "horizon": 2}"#))
+            .map(|_| ())
+            .expect_err("decreasing timestamps");
+        assert!(e.to_string().contains("strictly increasing"), "{e}");
+    }
 }
