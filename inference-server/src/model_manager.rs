@@ -50,6 +50,9 @@ pub enum ManagerError {
 struct Entry {
     model: Arc<LoadedModel>,
     last_used: AtomicU64,
+    /// This model's `inferwatch_model_cache_hits_total` series, resolved once at insert so a
+    /// hit never hashes label values.
+    hits: crate::sharded::Counter,
 }
 
 /// State of one model, as `/ready` reports it.
@@ -139,18 +142,24 @@ impl ModelManager {
         self.known.read().map(|k| k.clone()).unwrap_or_default()
     }
 
-    /// The loaded model, if it is in the cache; counts as a hit.
+    /// The loaded model, if it is in the cache; marks it recently used (not counted as a hit).
     pub fn cached(&self, name: &str) -> Option<Arc<LoadedModel>> {
+        self.lookup(name, false)
+    }
+
+    fn lookup(&self, name: &str, count_hit: bool) -> Option<Arc<LoadedModel>> {
         let cache = self.cache.read().ok()?;
         let entry = cache.get(name)?;
         entry.last_used.store(self.tick.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        if count_hit {
+            entry.hits.inc();
+        }
         Some(entry.model.clone())
     }
 
     /// The model, loading it on a miss.
     pub async fn get(&self, name: &str) -> Result<Arc<LoadedModel>, ManagerError> {
-        if let Some(m) = self.cached(name) {
-            self.metrics.cache_hits.with(&[name]).inc();
+        if let Some(m) = self.lookup(name, true) {
             return Ok(m);
         }
         if !self.known.read().map(|k| k.iter().any(|n| n == name)).unwrap_or(false) {
@@ -161,9 +170,8 @@ impl ModelManager {
             loading.entry(name.to_string()).or_default().clone()
         };
         let _guard = lock.lock().await;
-        if let Some(m) = self.cached(name) {
+        if let Some(m) = self.lookup(name, true) {
             // Another request loaded it while this one waited: one load, one miss.
-            self.metrics.cache_hits.with(&[name]).inc();
             return Ok(m);
         }
         self.metrics.cache_misses.with(&[name]).inc();
@@ -235,7 +243,8 @@ impl ModelManager {
     fn insert(&self, name: &str, model: Arc<LoadedModel>) {
         let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
         let tick = self.tick.fetch_add(1, Ordering::Relaxed);
-        cache.insert(name.to_string(), Entry { model, last_used: AtomicU64::new(tick) });
+        let hits = self.metrics.cache_hits.with(&[name]);
+        cache.insert(name.to_string(), Entry { model, last_used: AtomicU64::new(tick), hits });
         let entries: Vec<(String, u64, u64)> =
             cache.iter().map(|(k, e)| (k.clone(), e.model.bytes, e.last_used.load(Ordering::Relaxed))).collect();
         for evicted in plan_evictions(&entries, name, self.limits) {

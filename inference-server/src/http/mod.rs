@@ -1,6 +1,7 @@
 //! HTTP: the router, shared state and the request middleware (metrics, limits, timeout).
 
 pub mod jobs;
+pub mod limit;
 pub mod observe;
 pub mod ops;
 pub mod v1;
@@ -11,9 +12,7 @@ use crate::inference::Limits;
 use crate::metrics::Metrics;
 use crate::model_manager::ModelManager;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
@@ -113,28 +112,9 @@ where
     }
 }
 
+/// The body limit, for the 413 message; set on inference requests by [`limit::LimitLayer`].
 #[derive(Clone, Copy)]
 struct BodyLimit(usize);
-
-/// Inference routes: concurrency limit (429 beyond it) and timeout (504).
-async fn limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    req.extensions_mut().insert(BodyLimit(state.max_body_bytes));
-    let Ok(_permit) = state.permits.clone().try_acquire_owned() else {
-        if state.record_metrics {
-            state.metrics.http_rejected.with(&["overloaded"]).inc();
-        }
-        return ApiError::Overloaded(state.concurrency_limit).into_response();
-    };
-    match tokio::time::timeout(state.timeout, next.run(req)).await {
-        Ok(resp) => resp,
-        Err(_) => {
-            if state.record_metrics {
-                state.metrics.http_rejected.with(&["timeout"]).inc();
-            }
-            ApiError::Timeout(u64::try_from(state.timeout.as_millis()).unwrap_or(u64::MAX)).into_response()
-        }
-    }
-}
 
 async fn fallback(req: Request) -> ApiError {
     ApiError::RouteNotFound(format!("{} {}", req.method(), req.uri().path()))
@@ -158,8 +138,7 @@ fn observed(
 pub fn router(state: AppState) -> Router {
     let s = &state;
     // The limit sits inside the metrics layer, so 429 and 504 answers are counted too.
-    let limited =
-        |h: axum::routing::MethodRouter<AppState>| h.layer(middleware::from_fn_with_state(state.clone(), limit));
+    let limited = |h: axum::routing::MethodRouter<AppState>| h.layer(limit::LimitLayer(state.clone()));
     let post_routes: [(&'static str, axum::routing::MethodRouter<AppState>); 5] = [
         ("/v1/models/{name}/jobs", limited(post(jobs::submit))),
         ("/v1/models/{name}/predict", limited(post(v1::predict))),
