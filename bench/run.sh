@@ -30,12 +30,15 @@ target/release/inference-server --host 127.0.0.1 --port 18100 --log warn & pids+
 rust_pid=$!
 target/release/inference-server --host 127.0.0.1 --port 18101 --log warn --metrics false & pids+=($!)
 off_pid=$!
+target/release/inference-server --host 127.0.0.1 --port 18103 --log warn --dynamic-batching false & pids+=($!)
+unbatched_pid=$!
 (cd bench && MODEL_DIR=../models exec .venv/bin/uvicorn reference_server:app --host 127.0.0.1 --port 18102 \
   --workers 2 --log-level warning) & pids+=($!)
 
 wait_for() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "$1 never came up" >&2; exit 1; }
 wait_for http://127.0.0.1:18100/ready
 wait_for http://127.0.0.1:18101/ready
+wait_for http://127.0.0.1:18103/ready
 wait_for http://127.0.0.1:18102/health
 rss_idle=$(awk '/VmRSS/ {print $2}' "/proc/$rust_pid/status")
 
@@ -53,6 +56,7 @@ load() { # name server-pid (0: not measured) url [body]; prints "name {summary}"
 SENTIMENT=/v1/models/sentiment/predict
 load warmup_rust "$rust_pid" "http://127.0.0.1:18100$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
 load warmup_rust_off "$off_pid" "http://127.0.0.1:18101$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
+load warmup_rust_unbatched "$unbatched_pid" "http://127.0.0.1:18103$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
 load warmup_python 0 "http://127.0.0.1:18102$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
 # The machine's speed drifts between runs by more than the effects measured here, so the Rust
 # loads alternate for ROUNDS rounds and the report compares medians.
@@ -61,6 +65,7 @@ load warmup_python 0 "http://127.0.0.1:18102$SENTIMENT" "$BODY_SENTIMENT" >/dev/
   for r in $(seq 1 "$ROUNDS"); do
     load "rust_sentiment_r$r" "$rust_pid" "http://127.0.0.1:18100$SENTIMENT" "$BODY_SENTIMENT"
     load "rust_sentiment_metrics_off_r$r" "$off_pid" "http://127.0.0.1:18101$SENTIMENT" "$BODY_SENTIMENT"
+    load "rust_sentiment_unbatched_r$r" "$unbatched_pid" "http://127.0.0.1:18103$SENTIMENT" "$BODY_SENTIMENT"
     load "rust_health_r$r" "$rust_pid" http://127.0.0.1:18100/health
   done
 } > "$out/load.txt"
@@ -69,6 +74,7 @@ rss_loaded=$(awk '/VmRSS/ {print $2}' "/proc/$rust_pid/status")
   echo "rss_kib idle=$rss_idle after_load=$rss_loaded"
   echo "clk_tck $TICKS"
   curl -s http://127.0.0.1:18100/metrics | wc -c | sed 's/^/metrics_bytes /'
+  curl -s http://127.0.0.1:18100/metrics | awk '/^inferwatch_model_run_rows_(sum|count)\{model="sentiment"/ {print "run_rows_" ($1 ~ /_sum/ ? "sum" : "count"), $2}'
 } >> "$out/load.txt"
 cat "$out/load.txt"
 python3 bench/report.py "$out" "$DURATION" "$CONNECTIONS" "$ROUNDS" > docs/benchmarks.md
