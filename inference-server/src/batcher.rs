@@ -157,7 +157,7 @@ fn run_group(plan: &Plan, classes: usize, group: Vec<Pending>) -> usize {
     let (shape, data) = pad(&rows);
     match plan.run_i64(&[(&shape, &data)]) {
         Ok(flat) if flat.len() == rows.len() * classes => {
-            let mut chunks = flat.chunks(classes.max(1)).map(<[f32]>::to_vec);
+            let mut chunks = crate::models::text::split_rows(&flat, classes).into_iter();
             for (n, reply) in replies {
                 // A receiver that is gone (cancelled request) needs no answer.
                 let _ = reply.send(Ok(chunks.by_ref().take(n).collect()));

@@ -41,8 +41,7 @@ impl TextModel {
         let rows = stages.time(|s| &mut s.featurize, || self.featurize(texts))?;
         let (shape, data) = pad(&rows);
         let flat = stages.time(|s| &mut s.infer, || self.plan.run_i64(&[(&shape, &data)]))?;
-        let n = self.labels.len();
-        Ok(stages.time(|s| &mut s.postprocess, || flat.chunks(n).map(<[f32]>::to_vec).collect()))
+        Ok(stages.time(|s| &mut s.postprocess, || split_rows(&flat, self.labels.len())))
     }
 
     /// Class probabilities for featurized rows, from a run shared with concurrent requests.
@@ -53,4 +52,9 @@ impl TextModel {
     ) -> Result<Batched, PredictError> {
         Ok(self.batcher.run(&self.plan, self.labels.len(), rows, cpu).await?)
     }
+}
+
+/// A run's flat `[rows, classes]` output as one probability row per input row.
+pub fn split_rows(flat: &[f32], classes: usize) -> Vec<Vec<f32>> {
+    flat.chunks(classes.max(1)).map(<[f32]>::to_vec).collect()
 }
