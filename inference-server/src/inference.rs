@@ -165,15 +165,20 @@ pub fn email_text(e: &EmailInput) -> String {
     s
 }
 
+/// The texts a text model reads: texts as given, or each email's subject and body joined.
+fn model_texts(inputs: &Inputs) -> Option<Vec<std::borrow::Cow<'_, str>>> {
+    match inputs {
+        Inputs::Text(texts) => Some(texts.iter().map(|t| t.as_str().into()).collect()),
+        Inputs::Email(emails) => Some(emails.iter().map(|e| email_text(e).into()).collect()),
+        _ => None,
+    }
+}
+
 fn compute(model: &LoadedModel, inputs: &Inputs, stages: &mut Stages) -> Result<Outputs, PredictError> {
     match (&model.model, inputs) {
-        (Model::Text(m), Inputs::Text(texts)) => {
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            Ok(Outputs::Probabilities(m.predict(&refs, stages)?))
-        }
-        (Model::Text(m), Inputs::Email(emails)) => {
-            let joined: Vec<String> = stages.time(|s| &mut s.featurize, || emails.iter().map(email_text).collect());
-            let refs: Vec<&str> = joined.iter().map(String::as_str).collect();
+        (Model::Text(m), Inputs::Text(_) | Inputs::Email(_)) => {
+            let texts = stages.time(|s| &mut s.featurize, || model_texts(inputs)).unwrap_or_default();
+            let refs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
             Ok(Outputs::Probabilities(m.predict(&refs, stages)?))
         }
         (Model::Recsys(m), Inputs::Rating(pairs)) => {
@@ -282,13 +287,9 @@ async fn batched(model: &LoadedModel, text: &TextModel, inputs: &Inputs) -> Resu
     let cpu = metrics.map(|m| m.cpu_sampler.start(false));
     let rows = stages.time(
         |s| &mut s.featurize,
-        || match inputs {
-            Inputs::Text(texts) => text.featurize(&texts.iter().map(String::as_str).collect::<Vec<_>>()),
-            Inputs::Email(emails) => {
-                let joined: Vec<String> = emails.iter().map(email_text).collect();
-                text.featurize(&joined.iter().map(String::as_str).collect::<Vec<_>>())
-            }
-            _ => Err(crate::featurize::FeaturizeError::Invalid("inputs do not match the model kind".into())),
+        || match model_texts(inputs) {
+            Some(texts) => text.featurize(&texts.iter().map(AsRef::as_ref).collect::<Vec<_>>()),
+            None => Err(crate::featurize::FeaturizeError::Invalid("inputs do not match the model kind".into())),
         },
     );
     let mut cpu_seconds = match (metrics, cpu) {
