@@ -60,9 +60,10 @@ golden:
 models:
 	./training/run.sh
 
-## bench: load benchmark against the Python reference server; writes docs/benchmarks.md
+## bench: load benchmark against the Python reference server; writes docs/benchmarks.md.
+## BASELINE=<git ref> also runs the server built from that ref, alternating, for a before/after ratio.
 bench:
-	./bench/run.sh
+	BASELINE=$(BASELINE) ./bench/run.sh
 
 clean:
 	$(CARGO) clean

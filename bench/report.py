@@ -96,10 +96,22 @@ lines = [
     "  is next busy (idle RSS 80 MB with glibc, 110–135 MB with mimalloc). `MIMALLOC_PURGE_DELAY=0`",
     "  in the environment gives the pages back at once (idle RSS 83 MB) for about 2% of throughput.",
     "- Where a sentiment request's server time goes is printed by `cargo bench --bench predict`",
-    "  (featurize, tract run, the whole `inference::run` with metrics on and off).",
+    "  (featurize, tract run, the whole `predict::run` with metrics on and off).",
     "- A tract run of a text model has a fixed cost of about 0.3 µs per graph node (about 4 µs for the",
     "  sentiment graph whatever its batch), and the kernel's loopback and wake-up work is about half of",
     "  the server's CPU here. Dynamic batching shares the fixed part between requests that arrive together;",
     "  the shorter server time also means fewer sleeps and wake-ups of both the server and wrk.", "",
 ]
+if "rust_sentiment_baseline_r1" in runs:
+    base = median_of("rust_sentiment_baseline")
+    change = (rs["rps"] - base["rps"]) / base["rps"]
+    lines += [
+        f"## Before / after (`make bench BASELINE={extra.get('baseline', '?')}`)", "",
+        "The same server built from the baseline commit ran beside this build and alternated with it in",
+        "every round.", "",
+        "| server / route | requests/s | p50 ms | p99 ms | server CPU µs/request | errors | requests/s per round |",
+        "|---|---|---|---|---|---|---|",
+        row(f"Rust, sentiment, baseline {extra.get('baseline', '')}", base), row("Rust, sentiment, this build", rs), "",
+        f"This build vs baseline: {100 * change:+.1f}% sentiment requests/s (rounds above show the spread).", "",
+    ]
 print("\n".join(lines))

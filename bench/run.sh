@@ -20,6 +20,12 @@ if [ ! -x bench/.venv/bin/uvicorn ] || ! cmp -s bench/requirements.txt bench/.ve
 fi
 
 cargo build --release -q -p inference-server
+# BASELINE=<git ref>: the same server built from that ref runs beside this one and alternates
+# with it, for a before/after ratio from one run.
+baseline_bin=""
+if [ -n "${BASELINE:-}" ]; then
+  baseline_bin=$(./bench/build-baseline.sh "$BASELINE")
+fi
 cargo bench -q -p inference-server --bench startup > "$out/startup.json"
 
 pids=()
@@ -32,6 +38,11 @@ target/release/inference-server --host 127.0.0.1 --port 18101 --log warn --metri
 off_pid=$!
 target/release/inference-server --host 127.0.0.1 --port 18103 --log warn --dynamic-batching false & pids+=($!)
 unbatched_pid=$!
+baseline_pid=0
+if [ -n "$baseline_bin" ]; then
+  "$baseline_bin" --host 127.0.0.1 --port 18104 --model-dir models --log warn & pids+=($!)
+  baseline_pid=$!
+fi
 (cd bench && MODEL_DIR=../models exec .venv/bin/uvicorn reference_server:app --host 127.0.0.1 --port 18102 \
   --workers 2 --log-level warning) & pids+=($!)
 
@@ -40,6 +51,7 @@ wait_for http://127.0.0.1:18100/ready
 wait_for http://127.0.0.1:18101/ready
 wait_for http://127.0.0.1:18103/ready
 wait_for http://127.0.0.1:18102/health
+[ "$baseline_pid" = 0 ] || wait_for http://127.0.0.1:18104/ready
 rss_idle=$(awk '/VmRSS/ {print $2}' "/proc/$rust_pid/status")
 
 BODY_SENTIMENT='{"text": "The plot was thin, but the acting was wonderful and I would happily watch it again."}'
@@ -57,6 +69,7 @@ SENTIMENT=/v1/models/sentiment/predict
 load warmup_rust "$rust_pid" "http://127.0.0.1:18100$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
 load warmup_rust_off "$off_pid" "http://127.0.0.1:18101$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
 load warmup_rust_unbatched "$unbatched_pid" "http://127.0.0.1:18103$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
+[ "$baseline_pid" = 0 ] || load warmup_baseline "$baseline_pid" "http://127.0.0.1:18104$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
 load warmup_python 0 "http://127.0.0.1:18102$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
 # The machine's speed drifts between runs by more than the effects measured here, so the Rust
 # loads alternate for ROUNDS rounds and the report compares medians.
@@ -67,6 +80,9 @@ load warmup_python 0 "http://127.0.0.1:18102$SENTIMENT" "$BODY_SENTIMENT" >/dev/
     load "rust_sentiment_metrics_off_r$r" "$off_pid" "http://127.0.0.1:18101$SENTIMENT" "$BODY_SENTIMENT"
     load "rust_sentiment_unbatched_r$r" "$unbatched_pid" "http://127.0.0.1:18103$SENTIMENT" "$BODY_SENTIMENT"
     load "rust_health_r$r" "$rust_pid" http://127.0.0.1:18100/health
+    if [ "$baseline_pid" != 0 ]; then
+      load "rust_sentiment_baseline_r$r" "$baseline_pid" "http://127.0.0.1:18104$SENTIMENT" "$BODY_SENTIMENT"
+    fi
   done
 } > "$out/load.txt"
 rss_loaded=$(awk '/VmRSS/ {print $2}' "/proc/$rust_pid/status")
@@ -77,5 +93,6 @@ rss_loaded=$(awk '/VmRSS/ {print $2}' "/proc/$rust_pid/status")
   curl -s http://127.0.0.1:18100/metrics | awk '/^inferwatch_model_run_rows_(sum|count)\{model="sentiment"/ {print "run_rows_" ($1 ~ /_sum/ ? "sum" : "count"), $2}'
 } >> "$out/load.txt"
 cat "$out/load.txt"
+[ -z "${BASELINE:-}" ] || echo "baseline $(git rev-parse --short "$BASELINE")" >> "$out/load.txt"
 python3 bench/report.py "$out" "$DURATION" "$CONNECTIONS" "$ROUNDS" > docs/benchmarks.md
 echo "wrote docs/benchmarks.md"

@@ -1,11 +1,12 @@
 //! Where a sentiment prediction spends its time: featurize, tract run, the whole
-//! `inference::run` with and without metrics. Prints microseconds per call.
+//! `predict::run` with and without metrics. Prints microseconds per call.
 
-use inference_server::inference::{self, Inputs, Limits};
-use inference_server::metrics::Metrics;
 use inference_server::model_manager::{CacheLimits, ModelManager};
-use inference_server::model_store::LocalStore;
-use inference_server::models::{Model, Stages};
+use inference_server::models::Model;
+use inference_server::predict::{self, Items, Limits, Request};
+use inference_server::store::LocalStore;
+use inference_server::telemetry::Metrics;
+use inference_server::telemetry::Stages;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -28,9 +29,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let model = manager.get("sentiment").await?;
         let start = Instant::now();
         for _ in 0..N {
-            inference::run(model.clone(), Inputs::Text(vec![TEXT.to_string()]), limits).await?;
+            predict::run(model.clone(), Request::new(Items::Text(vec![TEXT.to_string()]), false), limits).await?;
         }
-        println!("inference::run (metrics {}): {:.2} us", if metrics_on { "on" } else { "off" }, per_call(start));
+        println!("predict::run (metrics {}): {:.2} us", if metrics_on { "on" } else { "off" }, per_call(start));
         if let Model::Text(m) = &model.model {
             let mut stages = Stages::default();
             let start = Instant::now();

@@ -1,11 +1,11 @@
 //! Model load time per built-in model and `/metrics` encode time with all five loaded and
 //! traffic recorded. Prints one JSON line (read by bench/report.py). Run: `cargo bench --bench startup`.
 
-use inference_server::inference::{self, Inputs, Limits};
-use inference_server::metrics::Metrics;
 use inference_server::model_manager::{CacheLimits, ModelManager};
-use inference_server::model_store::LocalStore;
 use inference_server::models::trend::TrendInput;
+use inference_server::predict::{self, Items, Limits, Request, Series};
+use inference_server::store::LocalStore;
+use inference_server::telemetry::Metrics;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,13 +25,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let limits = Limits { max_batch_items: 256, max_text_bytes: 100_000, dynamic_batching: true };
     for i in 0..200 {
         let text = format!("request {i}: this was a good day");
-        inference::run(manager.get("sentiment").await?, Inputs::Text(vec![text.clone()]), limits).await?;
-        inference::run(manager.get("topic").await?, Inputs::Text(vec![text]), limits).await?;
+        predict::run(manager.get("sentiment").await?, Request::new(Items::Text(vec![text.clone()]), false), limits)
+            .await?;
+        predict::run(manager.get("topic").await?, Request::new(Items::Text(vec![text]), false), limits).await?;
         let pair = (format!("{}", i % 900), format!("{}", i % 1600));
-        inference::run(manager.get("recsys").await?, Inputs::Rating(vec![pair]), limits).await?;
+        predict::run(manager.get("recsys").await?, Request::new(Items::Rating(vec![pair]), false), limits).await?;
         let values = (0..24).map(|t| f64::from(t + i)).collect();
         let series = TrendInput { values, horizon: 3, season_length: None };
-        inference::run(manager.get("trend").await?, Inputs::Trend(vec![series]), limits).await?;
+        predict::run(
+            manager.get("trend").await?,
+            Request::new(Items::Trend(vec![Series { input: series, timestamps: None }]), false),
+            limits,
+        )
+        .await?;
     }
     let mut times = Vec::with_capacity(1000);
     let mut bytes = 0;

@@ -13,9 +13,9 @@
 //! into one large tensor. If the leader's request is cancelled before it runs the batch (client
 //! gone, timeout), the batch still runs, from the leader's drop, so no joined request is lost.
 
-use crate::cpu_time::CpuSampler;
 use crate::featurize::text::pad;
 use crate::runtime::{Plan, RuntimeError};
+use crate::telemetry::cpu_time::CpuSampler;
 use std::ops::Range;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::oneshot;
@@ -71,7 +71,7 @@ pub struct Batched {
 impl Batcher {
     /// Run `rows` (feature ids, one row per text) through `plan`, batched with whatever other
     /// requests are queued. `classes` is the width of the model's output; `cpu` decides whether
-    /// the runs' CPU time is measured (see [`crate::cpu_time`]).
+    /// the runs' CPU time is measured (see [`crate::telemetry::cpu_time`]).
     pub async fn run(
         &self,
         plan: &Plan,
@@ -157,7 +157,7 @@ fn run_group(plan: &Plan, classes: usize, group: Vec<Pending>) -> usize {
     let (shape, data) = pad(&rows);
     match plan.run_i64(&[(&shape, &data)]) {
         Ok(flat) if flat.len() == rows.len() * classes => {
-            let mut chunks = crate::models::text::split_rows(&flat, classes).into_iter();
+            let mut chunks = crate::runtime::split_rows(&flat, classes).into_iter();
             for (n, reply) in replies {
                 // A receiver that is gone (cancelled request) needs no answer.
                 let _ = reply.send(Ok(chunks.by_ref().take(n).collect()));

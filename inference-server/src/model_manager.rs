@@ -1,9 +1,9 @@
 //! The model cache: an LRU of loaded models bounded by count and bytes. A miss loads through the
 //! [`ModelStore`]; concurrent misses of one model load it once.
 
-use crate::metrics::{self, Metrics};
-use crate::model_store::{ModelStore, StoreError};
 use crate::models::{LoadError, LoadedModel};
+use crate::store::{ModelStore, StoreError};
+use crate::telemetry::{self, Metrics};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -52,7 +52,7 @@ struct Entry {
     last_used: AtomicU64,
     /// This model's `inferwatch_model_cache_hits_total` series, resolved once at insert so a
     /// hit never hashes label values.
-    hits: crate::sharded::Counter,
+    hits: crate::telemetry::sharded::Counter,
 }
 
 /// State of one model, as `/ready` reports it.
@@ -209,7 +209,7 @@ impl ModelManager {
             ManagerError::Load { model: name.into(), source: e }
         })?;
         let read = start.elapsed();
-        let model_metrics = self.per_model_metrics.then(|| self.metrics.for_model(&meta));
+        let model_metrics = self.per_model_metrics.then(|| telemetry::ModelMetrics::new(&self.metrics, &meta));
         // Parsing, optimizing and the warm-up run are CPU work: keep them off the async workers.
         let built = tokio::task::spawn_blocking(move || LoadedModel::build(meta, &files, source, model_metrics))
             .await
@@ -225,7 +225,7 @@ impl ModelManager {
         phase("read", read);
         phase("optimize", timings.optimize);
         phase("warmup", timings.warmup);
-        metrics::model_loaded(&self.metrics, &model.meta, &model.source);
+        telemetry::model_loaded(&self.metrics, &model.meta, &model.source);
         let model = Arc::new(model);
         self.insert(name, model.clone());
         tracing::info!(

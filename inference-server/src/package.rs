@@ -4,39 +4,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// The five built-in model kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelKind {
-    /// negative / neutral / positive text classification.
-    Sentiment,
-    /// 20 Newsgroups topic classification.
-    Topic,
-    /// spam / ham email classification.
-    Email,
-    /// rating prediction and top-k recommendations.
-    Recsys,
-    /// time-series forecast and trend analysis.
-    Trend,
-}
-
-impl ModelKind {
-    /// The lowercase name used in `model.json`, metrics and the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sentiment => "sentiment",
-            Self::Topic => "topic",
-            Self::Email => "email",
-            Self::Recsys => "recsys",
-            Self::Trend => "trend",
-        }
-    }
-
-    /// Text classifiers share one implementation.
-    pub fn is_text(self) -> bool {
-        matches!(self, Self::Sentiment | Self::Topic | Self::Email)
-    }
-}
+/// The model kinds: the serving contract's one definition.
+pub use inferwatch_monitoring::serving::ModelKind;
 
 /// `model.json`. Kind-specific sections are optional at the type level and checked at load.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +44,86 @@ pub struct ModelMeta {
     /// Anything else the package carries; kept for `/v2/models/{name}`.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// How a spam classifier decides (`model.json` `email`): `label` when its probability reaches
+/// `threshold`, the other label otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdRule {
+    /// Index of the positive label in the output row.
+    pub index: usize,
+    /// The positive label (`spam`).
+    pub label: String,
+    /// The other label (`ham`).
+    pub other_label: String,
+    /// Probability at or above which the positive label is chosen.
+    pub threshold: f32,
+}
+
+/// How raw model outputs become answers, read once from `model.json` at load.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OutputRules {
+    /// Class labels in output order (classifiers).
+    pub labels: Vec<String>,
+    /// The spam decision (email).
+    pub threshold: Option<ThresholdRule>,
+    /// Ratings are clamped into this range (recsys `rating_range`).
+    pub rating_range: Option<(f32, f32)>,
+}
+
+#[derive(Deserialize)]
+struct EmailSection {
+    spam_label: String,
+    threshold: f32,
+}
+
+#[derive(Deserialize)]
+struct RecsysSection {
+    rating_range: (f32, f32),
+}
+
+impl OutputRules {
+    /// Read the rules of `meta`'s kind; a classifier package without them is invalid.
+    pub fn from_meta(meta: &ModelMeta) -> Result<Self, PackageError> {
+        let invalid = |reason: String| PackageError::Invalid { file: "model.json", reason };
+        let mut rules = Self { labels: meta.labels.clone(), ..Self::default() };
+        match meta.kind {
+            ModelKind::Email => {
+                let e: EmailSection = section(
+                    meta.email.as_ref().ok_or_else(|| invalid("an email model needs an `email` section".into()))?,
+                    "model.json",
+                )?;
+                if !(0.0..=1.0).contains(&e.threshold) {
+                    return Err(invalid(format!("email.threshold must be in [0, 1], got {}", e.threshold)));
+                }
+                let index = meta.labels.iter().position(|l| *l == e.spam_label).ok_or_else(|| {
+                    invalid(format!("email.spam_label '{}' is not one of the labels {:?}", e.spam_label, meta.labels))
+                })?;
+                let others: Vec<&String> = meta.labels.iter().filter(|l| **l != e.spam_label).collect();
+                let [other] = others.as_slice() else {
+                    return Err(invalid(format!("an email model has two labels, got {:?}", meta.labels)));
+                };
+                rules.threshold = Some(ThresholdRule {
+                    index,
+                    label: e.spam_label,
+                    other_label: (*other).clone(),
+                    threshold: e.threshold,
+                });
+            }
+            ModelKind::Recsys => {
+                if let Some(r) = &meta.recsys {
+                    let r: RecsysSection = section(r, "model.json")?;
+                    let (lo, hi) = r.rating_range;
+                    if !lo.is_finite() || !hi.is_finite() || lo >= hi {
+                        return Err(invalid(format!("recsys.rating_range {:?} is empty", r.rating_range)));
+                    }
+                    rules.rating_range = Some(r.rating_range);
+                }
+            }
+            ModelKind::Sentiment | ModelKind::Topic | ModelKind::Trend => {}
+        }
+        Ok(rules)
+    }
 }
 
 /// The raw files of one package, as fetched from a store.
@@ -167,6 +216,27 @@ mod tests {
     fn matching_checksum_is_accepted() {
         let sha = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
         assert_eq!(package(b"abc", sha).verified_meta().unwrap().name, "t");
+    }
+
+    #[test]
+    fn email_rules_come_from_model_json_and_are_checked() {
+        let meta = |email: serde_json::Value| -> ModelMeta {
+            serde_json::from_value(serde_json::json!({"kind": "email", "name": "e", "version": "1", "featurizer": {},
+                "sha256": "", "labels": ["ham", "spam"], "email": email}))
+            .unwrap()
+        };
+        let rules = OutputRules::from_meta(&meta(serde_json::json!({"spam_label": "spam", "threshold": 0.7}))).unwrap();
+        assert_eq!(
+            rules.threshold,
+            Some(ThresholdRule { index: 1, label: "spam".into(), other_label: "ham".into(), threshold: 0.7 })
+        );
+        let err =
+            OutputRules::from_meta(&meta(serde_json::json!({"spam_label": "junk", "threshold": 0.5}))).unwrap_err();
+        assert!(err.to_string().contains("'junk' is not one of the labels"), "{err}");
+        let err = OutputRules::from_meta(&meta(serde_json::json!({"spam_label": "spam", "threshold": 2}))).unwrap_err();
+        assert!(err.to_string().contains("threshold must be in [0, 1]"), "{err}");
+        let err = OutputRules::from_meta(&meta(serde_json::Value::Null)).unwrap_err();
+        assert!(err.to_string().contains("needs an `email` section"), "{err}");
     }
 
     #[test]

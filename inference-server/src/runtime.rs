@@ -76,3 +76,8 @@ impl Plan {
         Ok(first.to_plain_array_view::<f32>()?.iter().copied().collect())
     }
 }
+
+/// A run's flat `[rows, classes]` output as one probability row per input row.
+pub fn split_rows(flat: &[f32], classes: usize) -> Vec<Vec<f32>> {
+    flat.chunks(classes.max(1)).map(<[f32]>::to_vec).collect()
+}

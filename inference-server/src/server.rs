@@ -1,14 +1,14 @@
 //! Start-up: build the state, preload models, serve until SIGTERM/SIGINT, drain.
 
-use crate::config::{Config, LogFormat, ModelSource};
+use crate::config::{Config, ModelSource};
 use crate::http::{self, AppState};
-use crate::inference::Limits;
 use crate::jobs::{worker, Queue, QueueConfig};
-use crate::metrics::Metrics;
-use crate::mlflow_store::{MlflowConfig, MlflowStore};
 use crate::model_manager::{CacheLimits, ModelManager};
-use crate::model_store::{LocalStore, ModelStore};
-use crate::s3_store::{S3Config, S3Store};
+use crate::predict::Limits;
+use crate::store::mlflow::{MlflowConfig, MlflowStore};
+use crate::store::s3::{S3Config, S3Store};
+use crate::store::{LocalStore, ModelStore};
+use crate::telemetry::Metrics;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -22,7 +22,7 @@ pub enum StartError {
     Config(String),
     /// The model directory cannot be read.
     #[error(transparent)]
-    Store(#[from] crate::model_store::StoreError),
+    Store(#[from] crate::store::StoreError),
     /// The port cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -36,62 +36,43 @@ pub enum StartError {
     Serve(std::io::Error),
 }
 
-/// Install the tracing subscriber (JSON lines or pretty).
-pub fn init_logging(format: LogFormat, filter: &str) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
-        LogFormat::Pretty => builder.try_init(),
-    };
-}
-
 /// Build the application state and the models `/ready` waits for.
 pub async fn build(config: &Config) -> Result<AppState, StartError> {
     let metrics = Arc::new(Metrics::new());
-    let mut registry = None;
-    let (store, storage): (Arc<dyn ModelStore>, Option<Arc<S3Store>>) = match config.model_source {
-        ModelSource::Local => (Arc::new(LocalStore::new(config.model_dir.clone())), None),
-        ModelSource::Mlflow => {
-            let m = Arc::new(
-                MlflowStore::new(
-                    MlflowConfig {
-                        tracking_uri: config.mlflow_tracking_uri.clone().unwrap_or_default(),
-                        model_uri: config.mlflow_model_uri.clone().unwrap_or_default(),
-                        token: config.mlflow_token.clone(),
-                        s3_endpoint: config.s3_endpoint.clone(),
-                        s3_region: config.s3_region.clone(),
-                        cache_dir: config.model_cache_dir.clone(),
-                    },
-                    metrics.clone(),
-                )
-                .map_err(|e| StartError::Config(e.to_string()))?,
-            );
-            registry = Some(m.clone());
-            (m, None)
-        }
-        ModelSource::S3 => {
-            let s3 = Arc::new(
-                S3Store::new(
-                    S3Config {
-                        uri: config.s3_uri.clone().unwrap_or_default(),
-                        endpoint: config.s3_endpoint.clone(),
-                        region: config.s3_region.clone(),
-                        cache_dir: config.model_cache_dir.clone(),
-                    },
-                    metrics.clone(),
-                )
-                .map_err(|e| StartError::Config(e.to_string()))?,
-            );
-            (s3.clone(), Some(s3))
-        }
+    let store: Arc<dyn ModelStore> = match config.model_source {
+        ModelSource::Local => Arc::new(LocalStore::new(config.model_dir.clone())),
+        ModelSource::Mlflow => Arc::new(
+            MlflowStore::new(
+                MlflowConfig {
+                    tracking_uri: config.mlflow_tracking_uri.clone().unwrap_or_default(),
+                    model_uri: config.mlflow_model_uri.clone().unwrap_or_default(),
+                    token: config.mlflow_token.clone(),
+                    s3_endpoint: config.s3_endpoint.clone(),
+                    s3_region: config.s3_region.clone(),
+                    cache_dir: config.model_cache_dir.clone(),
+                },
+                metrics.clone(),
+            )
+            .map_err(|e| StartError::Config(e.to_string()))?,
+        ),
+        ModelSource::S3 => Arc::new(
+            S3Store::new(
+                S3Config {
+                    uri: config.s3_uri.clone().unwrap_or_default(),
+                    endpoint: config.s3_endpoint.clone(),
+                    region: config.s3_region.clone(),
+                    cache_dir: config.model_cache_dir.clone(),
+                },
+                metrics.clone(),
+            )
+            .map_err(|e| StartError::Config(e.to_string()))?,
+        ),
     };
     let limits = CacheLimits {
         max_models: usize::try_from(config.cache_max_models).unwrap_or(usize::MAX),
         max_bytes: config.cache_max_bytes,
     };
-    let manager = Arc::new(ModelManager::new(store, limits, metrics.clone(), config.metrics));
+    let manager = Arc::new(ModelManager::new(store.clone(), limits, metrics.clone(), config.metrics));
     let known = manager.refresh().await?;
     let required: Vec<String> = if config.preload.iter().any(|p| p == "all") {
         known.clone()
@@ -131,8 +112,7 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         concurrency_limit: config.concurrency_limit,
         record_metrics: config.metrics,
         queue,
-        storage,
-        registry,
+        store,
     }))
 }
 
@@ -187,12 +167,14 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received; draining in-flight requests");
 }
 
-/// Check the model store every 5 s (health gauge) and refresh the model list when it is
-/// reachable, so packages added later and a store that comes back are picked up without a restart.
-async fn watch_storage(s3: Arc<S3Store>, manager: Arc<ModelManager>) {
+/// Check the model store every 5 s (health gauge) and, for a store whose list can change,
+/// refresh the model list when it is reachable, so packages added later and a store that comes
+/// back are picked up without a restart.
+async fn watch_store(store: Arc<dyn ModelStore>, manager: Arc<ModelManager>) {
     loop {
         tokio::time::sleep(Duration::from_secs(5)).await;
-        if s3.health().await.bucket_readable {
+        let healthy = store.health().await.is_some_and(|h| h.healthy);
+        if healthy && store.lists_can_change() {
             if let Err(e) = manager.refresh().await {
                 tracing::warn!(error = %e, "cannot refresh the model list");
             }
@@ -223,19 +205,13 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     tracing::info!(addr = %addr, models = ?state.required_models, batch_queue = state.queue.is_some(), "listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(keep_timer_wheel_armed(state.timeout));
-    if let Some(s3) = state.storage.clone() {
-        tokio::spawn(watch_storage(s3, state.manager.clone()));
+    if state.store.dependency().is_some() {
+        tokio::spawn(watch_store(state.store.clone(), state.manager.clone()));
     }
-    if let Some(registry) = state.registry.clone() {
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                registry.health().await;
-            }
-        });
-    }
+    let context =
+        worker::Context { manager: state.manager.clone(), metrics: state.metrics.clone(), limits: state.limits };
     let workers = match &state.queue {
-        Some(q) => worker::spawn(q.clone(), state.clone(), stop_rx),
+        Some(q) => worker::spawn(q.clone(), context, stop_rx),
         None => Vec::new(),
     };
     axum::serve(listener, http::router(state))

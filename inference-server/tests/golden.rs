@@ -3,10 +3,11 @@
 //! to the Python one, not merely close.
 
 use inference_server::featurize::trend::Direction;
-use inference_server::inference::{email_text, EmailInput};
-use inference_server::model_store::{LocalStore, ModelStore};
 use inference_server::models::trend::{Method, TrendInput};
-use inference_server::models::{LoadedModel, Model, Stages};
+use inference_server::models::{LoadedModel, Model};
+use inference_server::predict::{email_text, EmailInput};
+use inference_server::store::{LocalStore, ModelStore};
+use inference_server::telemetry::Stages;
 use serde_json::Value;
 use std::path::PathBuf;
 

@@ -480,6 +480,122 @@ async fn oip_v2_metadata_readiness_and_infer_for_every_kind() {
     assert_eq!(status, 404);
 }
 
+/// One v2 request per kind, asking for every output.
+fn infer_all_outputs(kind: &str) -> serde_json::Value {
+    match kind {
+        "sentiment" | "topic" => {
+            json!({"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["good film", "the space shuttle"]}]})
+        }
+        "email" => {
+            json!({"inputs": [{"name": "subject", "shape": [1], "datatype": "BYTES", "data": ["FREE money"]}, {"name": "body", "shape": [1], "datatype": "BYTES", "data": ["click now"]}]})
+        }
+        "recsys" => {
+            json!({"inputs": [{"name": "user_id", "shape": [2], "datatype": "BYTES", "data": ["196", "nobody"]}, {"name": "item_id", "shape": [2], "datatype": "BYTES", "data": ["242", "302"]}]})
+        }
+        _ => json!({"inputs": [{"name": "values", "shape": [30], "datatype": "FP64",
+            "data": (0..30).map(|i| 10.0 + f64::from(i) + if i == 17 { 40.0 } else { 0.0 }).collect::<Vec<_>>()}],
+            "parameters": {"horizon": 4}}),
+    }
+}
+
+/// The v2 metadata is generated from the same table the encoder writes from: for every model,
+/// each output an infer answer carries is listed in `GET /v2/models/{name}` with its datatype and
+/// rank, and every listed output is in the answer.
+#[tokio::test]
+async fn v2_metadata_lists_every_output_an_infer_answer_carries() {
+    let s = Server::ready(&[]).await;
+    for kind in ["sentiment", "topic", "email", "recsys", "trend"] {
+        let (status, meta) = s.get(&format!("/v2/models/{kind}")).await;
+        assert_eq!(status, 200, "{kind}: {meta}");
+        let (status, answer) = s.post(&format!("/v2/models/{kind}/infer"), infer_all_outputs(kind)).await;
+        assert_eq!(status, 200, "{kind}: {answer}");
+        let listed = meta["outputs"].as_array().unwrap();
+        let carried = answer["outputs"].as_array().unwrap();
+        assert_eq!(listed.len(), carried.len(), "{kind}: metadata {listed:?} vs answer {carried:?}");
+        for out in carried {
+            let spec = listed.iter().find(|m| m["name"] == out["name"]);
+            let spec = spec.unwrap_or_else(|| panic!("{kind}: output {} missing from metadata", out["name"]));
+            assert_eq!(spec["datatype"], out["datatype"], "{kind}: {}", out["name"]);
+            let (meta_shape, shape) = (spec["shape"].as_array().unwrap(), out["shape"].as_array().unwrap());
+            assert_eq!(meta_shape.len(), shape.len(), "{kind}: rank of {}", out["name"]);
+            for (m, d) in meta_shape.iter().zip(shape) {
+                assert!(
+                    m == &json!(-1) || m == d,
+                    "{kind}: {} shape {shape:?} vs metadata {meta_shape:?}",
+                    out["name"]
+                );
+            }
+        }
+    }
+}
+
+/// A body in the binary tensor data extension, as tritonclient sends it: a JSON header of
+/// `header_len` bytes, then each input's data (BYTES as 4-byte little-endian lengths + bytes).
+fn binary_body(header: &serde_json::Value, data: &[u8]) -> (Vec<u8>, usize) {
+    let mut body = serde_json::to_vec(header).unwrap();
+    let n = body.len();
+    body.extend_from_slice(data);
+    (body, n)
+}
+
+fn bytes_elements(items: &[&str]) -> Vec<u8> {
+    items.iter().flat_map(|t| (t.len() as u32).to_le_bytes().into_iter().chain(t.bytes())).collect()
+}
+
+async fn post_binary(s: &Server, header_len: usize, body: Vec<u8>) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/v2/models/sentiment/infer", s.base))
+        .header("Inference-Header-Content-Length", header_len.to_string())
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn v2_binary_tensor_extension_in_and_out() {
+    let s = Server::ready(&[]).await;
+    let data = bytes_elements(&["I love this", "I hate this"]);
+    let header = json!({"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "parameters": {"binary_data_size": data.len()}}],
+        "parameters": {"binary_data_output": true}});
+    let (body, n) = binary_body(&header, &data);
+    let resp = post_binary(&s, n, body.clone()).await;
+    assert_eq!(resp.status(), 200);
+    let json_len: usize = resp.headers()["inference-header-content-length"].to_str().unwrap().parse().unwrap();
+    let bytes = resp.bytes().await.unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&bytes[..json_len]).unwrap();
+    let mut offset = json_len;
+    let mut labels = Vec::new();
+    for out in answer["outputs"].as_array().unwrap() {
+        assert!(out.get("data").is_none(), "binary outputs carry no JSON data: {out}");
+        let size = out["parameters"]["binary_data_size"].as_u64().unwrap() as usize;
+        let raw = &bytes[offset..offset + size];
+        offset += size;
+        if out["name"] == "label" {
+            let mut rest = raw;
+            while !rest.is_empty() {
+                let len = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
+                labels.push(String::from_utf8(rest[4..4 + len].to_vec()).unwrap());
+                rest = &rest[4 + len..];
+            }
+        }
+        if out["name"] == "probabilities" {
+            assert_eq!(size, 2 * 3 * 4, "2 x 3 FP32");
+        }
+    }
+    assert_eq!(offset, bytes.len(), "every byte is claimed by an output");
+    assert_eq!(labels, ["positive", "negative"]);
+
+    // A header length past the body, and binary data no input claims, are clear 4xx errors.
+    assert_eq!(post_binary(&s, body.len() + 10, body.clone()).await.status(), 400);
+    let mut extra = body;
+    extra.extend_from_slice(b"junk");
+    let resp = post_binary(&s, n, extra).await;
+    assert_eq!(resp.status(), 422);
+    let e: serde_json::Value = resp.json().await.unwrap();
+    assert!(error_of(&e, "validation_error").contains("not claimed"), "{e}");
+}
+
 #[tokio::test]
 async fn openapi_document_lists_every_public_route() {
     let s = Server::start(&[]).await;

@@ -82,6 +82,29 @@ async fn bad_jobs_are_refused_before_they_are_queued() {
     assert_eq!(redis.command(&["XLEN", "inferwatch:jobs"]).as_deref(), Some(":0\r\n"), "nothing was queued");
 }
 
+/// A job is checked in pieces of the per-request limit (256 items by default); an item that
+/// does not even decode, deep in the second piece, is still named by its place in the job, as
+/// `/predict` names it.
+#[tokio::test]
+async fn a_malformed_item_deep_in_a_job_is_named_by_its_position_in_the_job() {
+    let redis = Redis::start();
+    let s = Server::ready(&["--redis-url", &redis.url()]).await;
+    let mut items = texts(300);
+    items[280] = json!({"text": 5});
+    let body = json!({"inputs": items});
+    let (status, job) = s.post("/v1/models/sentiment/jobs", body.clone()).await;
+    assert_eq!(status, 422, "{job}");
+    let job_error = error_of(&job, "validation_error");
+    assert!(job_error.starts_with("invalid inputs[280] (text input"), "{job_error}");
+    let (status, direct) = s.post("/v1/models/sentiment/predict", json!({"inputs": texts(1)})).await;
+    assert_eq!(status, 200, "{direct}");
+    let mut short = texts(200);
+    short[180] = json!({"text": 5});
+    let (_, direct) = s.post("/v1/models/sentiment/predict", json!({"inputs": short})).await;
+    assert!(error_of(&direct, "validation_error").starts_with("invalid inputs[180] (text input"), "{direct}");
+    assert_eq!(redis.command(&["XLEN", "inferwatch:jobs"]).as_deref(), Some(":0\r\n"), "nothing was queued");
+}
+
 #[tokio::test]
 async fn without_a_queue_the_job_routes_say_so() {
     let s = Server::ready(&[]).await;

@@ -3,6 +3,7 @@
 //! template variables; every query is written against the metric catalogue.
 
 use crate::metrics as m;
+use crate::serving::ModelKind;
 use serde_json::{json, Value};
 
 /// How a panel draws.
@@ -489,18 +490,19 @@ pub fn technical() -> Dashboard {
 }
 
 /// One dashboard per model kind.
-pub fn model_kind(kind: &'static str) -> Dashboard {
+pub fn model_kind(model_kind: ModelKind) -> Dashboard {
+    let kind = model_kind.as_str();
     let mut panels = model_basics();
-    match kind {
-        "sentiment" => {
+    match model_kind {
+        ModelKind::Sentiment => {
             panels.extend(label_panels("Sentiment label"));
             panels.push(run_rows_panel());
         }
-        "topic" => {
+        ModelKind::Topic => {
             panels.extend(label_panels("Topic"));
             panels.push(run_rows_panel());
         }
-        "email" => {
+        ModelKind::Email => {
             let l = m::PREDICTED_LABELS.name;
             panels.push(panel(
                 "Spam detection rate",
@@ -539,7 +541,7 @@ pub fn model_kind(kind: &'static str) -> Dashboard {
             panels.extend(label_panels("Spam / ham"));
             panels.push(run_rows_panel());
         }
-        "recsys" => {
+        ModelKind::Recsys => {
             panels.push(panel(
                 "Predicted rating distribution",
                 PanelKind::Heatmap,
@@ -572,7 +574,7 @@ pub fn model_kind(kind: &'static str) -> Dashboard {
                 )],
             ));
         }
-        _ => {
+        ModelKind::Trend => {
             panels.push(panel(
                 "Series processed",
                 PanelKind::TimeSeries,
@@ -628,13 +630,10 @@ pub fn model_kind(kind: &'static str) -> Dashboard {
     }
 }
 
-/// The model kinds with a dashboard of their own.
-pub const MODEL_KINDS: [&str; 5] = ["sentiment", "topic", "email", "recsys", "trend"];
-
 /// Every dashboard, in file order.
 pub fn all() -> Vec<Dashboard> {
     let mut v = vec![executive(), technical()];
-    v.extend(MODEL_KINDS.iter().map(|k| model_kind(k)));
+    v.extend(ModelKind::ALL.into_iter().map(model_kind));
     v
 }
 

@@ -2,9 +2,15 @@
 //!
 //! Pure data and pure functions only: no HTTP, no files, no Kubernetes. The server registers its
 //! metrics from [`metrics`]; alert rules and dashboards are written against the same names, so
-//! renaming a metric is a compile-time change in one place.
+//! renaming a metric is a compile-time change in one place. [`serving`] is the other half of the
+//! contract: the model kinds, serving defaults and the server's flag and environment names, which
+//! the operator renders and the server parses. [`logging`] (feature `logging`) is the one log
+//! setup both binaries use.
 
 pub mod alertmanager;
 pub mod alerts;
 pub mod dashboards;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod metrics;
+pub mod serving;

@@ -2,6 +2,7 @@
 //! Field docs become `kubectl explain` text; CEL rules reject invalid specs at the API server
 //! with a message a person understands.
 
+use inferwatch_monitoring::serving::defaults;
 use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
@@ -55,21 +56,8 @@ pub struct ModelServiceSpec {
     pub monitoring: MonitoringSpec,
 }
 
-/// The five built-in model kinds.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelKind {
-    /// negative / neutral / positive text classification.
-    Sentiment,
-    /// 20 Newsgroups topic classification.
-    Topic,
-    /// spam / ham email classification.
-    Email,
-    /// rating prediction and top-k recommendations.
-    Recsys,
-    /// time-series forecast and trend analysis.
-    Trend,
-}
+/// The five built-in model kinds (the serving contract's one definition).
+pub use inferwatch_monitoring::serving::ModelKind;
 
 /// Which model, and where its package comes from.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
@@ -205,17 +193,18 @@ pub struct ServingSpec {
     pub batch_queue: Option<BatchQueue>,
 }
 
+// The serving contract's defaults, in the CRD's integer types (all fit).
 fn cache_models() -> i32 {
-    16
+    i32::try_from(defaults::CACHE_MAX_MODELS).unwrap_or(i32::MAX)
 }
 fn cache_bytes() -> i64 {
-    512 * 1024 * 1024
+    i64::try_from(defaults::CACHE_MAX_BYTES).unwrap_or(i64::MAX)
 }
 fn concurrency() -> i32 {
-    256
+    i32::try_from(defaults::CONCURRENCY_LIMIT).unwrap_or(i32::MAX)
 }
 fn timeout_ms() -> i32 {
-    10_000
+    i32::try_from(defaults::REQUEST_TIMEOUT_MS).unwrap_or(i32::MAX)
 }
 
 impl Default for ServingSpec {

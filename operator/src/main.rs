@@ -1,7 +1,8 @@
 //! `inferwatch-operator`: runs the ModelService controller with leader election, its own
 //! metrics and health endpoints, JSON logs, and a graceful shutdown on SIGTERM.
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use inferwatch_monitoring::logging::{self, LogFormat};
 use inferwatch_operator::controller::{self, Context};
 use inferwatch_operator::http::{self, Health};
 use inferwatch_operator::leader::{LeaseLock, Timing};
@@ -13,15 +14,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::watch;
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    /// One JSON object per line (containers).
-    Json,
-    /// Human-readable (terminals).
-    Pretty,
-}
 
 /// The Inferwatch operator: turns ModelService resources into monitored inference servers.
 #[derive(Debug, Parser)]
@@ -62,16 +54,6 @@ struct Args {
     log: String,
 }
 
-fn init_logging(format: LogFormat, filter: &str) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
-        LogFormat::Pretty => builder.try_init(),
-    };
-}
-
 async fn terminate_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -92,7 +74,7 @@ async fn terminate_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    init_logging(args.log_format, &args.log);
+    logging::init(args.log_format, &args.log);
     let identity = args.identity.clone().unwrap_or_else(|| format!("inferwatch-operator-{}", std::process::id()));
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));

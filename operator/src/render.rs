@@ -1,7 +1,8 @@
 //! `render`: a pure function from a ModelService and the operator's configuration to the
 //! objects that should exist. No client, no I/O; the reconciler applies what this returns.
 
-use crate::crd::{ModelKind, ModelService};
+use crate::crd::ModelService;
+use inferwatch_monitoring::serving::{arg, defaults, settings};
 use inferwatch_monitoring::{alerts, dashboards};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::autoscaling::v2::{
@@ -121,17 +122,7 @@ pub enum RenderError {
     Encode(String),
 }
 
-const PORT: i32 = 8080;
-
-fn kind_name(k: ModelKind) -> &'static str {
-    match k {
-        ModelKind::Sentiment => "sentiment",
-        ModelKind::Topic => "topic",
-        ModelKind::Email => "email",
-        ModelKind::Recsys => "recsys",
-        ModelKind::Trend => "trend",
-    }
-}
+const PORT: i32 = defaults::PORT as i32;
 
 /// Labels that select the server pods of one ModelService.
 pub fn selector_labels(ms: &ModelService) -> BTreeMap<String, String> {
@@ -146,7 +137,7 @@ fn labels(ms: &ModelService) -> BTreeMap<String, String> {
     l.insert("app.kubernetes.io/component".into(), "inference-server".into());
     l.insert("app.kubernetes.io/part-of".into(), "inferwatch".into());
     l.insert("app.kubernetes.io/managed-by".into(), "inferwatch-operator".into());
-    l.insert("inferwatch.io/model-kind".into(), kind_name(ms.spec.model.kind).into());
+    l.insert("inferwatch.io/model-kind".into(), ms.spec.model.kind.as_str().into());
     l
 }
 
@@ -183,31 +174,31 @@ fn source_env(ms: &ModelService) -> Vec<EnvVar> {
     let mut env = Vec::new();
     if let Some(src) = &ms.spec.model.source {
         if let Some(s3) = &src.s3 {
-            env.push(plain_env("INFERWATCH_MODEL_SOURCE", "s3"));
-            env.push(plain_env("INFERWATCH_S3_URI", &s3.uri));
+            env.push(plain_env(settings::MODEL_SOURCE.env, "s3"));
+            env.push(plain_env(settings::S3_URI.env, &s3.uri));
             if let Some(e) = &s3.endpoint {
-                env.push(plain_env("INFERWATCH_S3_ENDPOINT", e));
+                env.push(plain_env(settings::S3_ENDPOINT.env, e));
             }
-            env.push(plain_env("INFERWATCH_S3_REGION", s3.region.as_deref().unwrap_or("us-east-1")));
+            env.push(plain_env(settings::S3_REGION.env, s3.region.as_deref().unwrap_or(defaults::S3_REGION)));
             env.push(secret_env("AWS_ACCESS_KEY_ID", &s3.credentials_secret.name, "AWS_ACCESS_KEY_ID", false));
             env.push(secret_env("AWS_SECRET_ACCESS_KEY", &s3.credentials_secret.name, "AWS_SECRET_ACCESS_KEY", false));
         }
         if let Some(ml) = &src.mlflow {
-            env.push(plain_env("INFERWATCH_MODEL_SOURCE", "mlflow"));
-            env.push(plain_env("INFERWATCH_MLFLOW_TRACKING_URI", &ml.tracking_uri));
-            env.push(plain_env("INFERWATCH_MLFLOW_MODEL_URI", &ml.model_uri));
+            env.push(plain_env(settings::MODEL_SOURCE.env, "mlflow"));
+            env.push(plain_env(settings::MLFLOW_TRACKING_URI.env, &ml.tracking_uri));
+            env.push(plain_env(settings::MLFLOW_MODEL_URI.env, &ml.model_uri));
             if let Some(e) = &ml.artifact_endpoint {
-                env.push(plain_env("INFERWATCH_S3_ENDPOINT", e));
+                env.push(plain_env(settings::S3_ENDPOINT.env, e));
             }
             if let Some(s) = &ml.credentials_secret {
-                env.push(secret_env("MLFLOW_TRACKING_TOKEN", &s.name, "MLFLOW_TRACKING_TOKEN", true));
+                env.push(secret_env(settings::MLFLOW_TOKEN.env, &s.name, "MLFLOW_TRACKING_TOKEN", true));
                 env.push(secret_env("AWS_ACCESS_KEY_ID", &s.name, "AWS_ACCESS_KEY_ID", true));
                 env.push(secret_env("AWS_SECRET_ACCESS_KEY", &s.name, "AWS_SECRET_ACCESS_KEY", true));
             }
         }
     }
     if let Some(q) = &ms.spec.serving.batch_queue {
-        env.push(secret_env("INFERWATCH_REDIS_URL", &q.redis_secret.name, "REDIS_URL", false));
+        env.push(secret_env(settings::REDIS_URL.env, &q.redis_secret.name, "REDIS_URL", false));
     }
     env
 }
@@ -237,21 +228,21 @@ fn default_resources() -> ResourceRequirements {
 
 fn container(ms: &ModelService, cfg: &OperatorConfig) -> Container {
     let s = &ms.spec.serving;
-    let model = ms.spec.model.name.clone().unwrap_or_else(|| kind_name(ms.spec.model.kind).to_string());
+    let model = ms.spec.model.name.clone().unwrap_or_else(|| ms.spec.model.kind.as_str().to_string());
     let mut env = source_env(ms);
     env.extend(ms.spec.env.iter().cloned());
     Container {
         name: "inference-server".into(),
         image: Some(ms.spec.image.clone().unwrap_or_else(|| cfg.image.clone())),
         args: Some(vec![
-            format!("--port={PORT}"),
-            "--model-dir=/models".into(),
-            format!("--preload={model}"),
-            format!("--cache-max-models={}", s.cache_max_models),
-            format!("--cache-max-bytes={}", s.cache_max_bytes),
-            format!("--concurrency-limit={}", s.concurrency_limit),
-            format!("--request-timeout-ms={}", s.request_timeout_ms),
-            "--log-format=json".into(),
+            arg(settings::PORT, PORT),
+            arg(settings::MODEL_DIR, "/models"),
+            arg(settings::PRELOAD, model),
+            arg(settings::CACHE_MAX_MODELS, s.cache_max_models),
+            arg(settings::CACHE_MAX_BYTES, s.cache_max_bytes),
+            arg(settings::CONCURRENCY_LIMIT, s.concurrency_limit),
+            arg(settings::REQUEST_TIMEOUT_MS, s.request_timeout_ms),
+            arg(settings::LOG_FORMAT, "json"),
         ]),
         env: (!env.is_empty()).then_some(env),
         ports: Some(vec![ContainerPort {
@@ -398,7 +389,7 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
             }],
         },
     });
-    let kind = kind_name(ms.spec.model.kind);
+    let kind = ms.spec.model.kind.as_str();
     let uid: String = format!("iw-{kind}-{ns}-{name}").chars().take(40).collect();
     let prometheus_rule = mon.alerts.enabled.then(|| {
         let a = &mon.alerts;
@@ -425,7 +416,7 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
         }
     });
     let dashboard = if mon.dashboard.enabled {
-        let mut d = dashboards::model_kind(kind);
+        let mut d = dashboards::model_kind(ms.spec.model.kind);
         d.uid = uid.clone();
         d.title = format!("Inferwatch / {ns}/{name} ({kind})");
         let json =

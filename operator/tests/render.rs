@@ -127,3 +127,28 @@ fn render_without_a_namespace_is_a_clear_error() {
         "ModelService is missing metadata.namespace"
     );
 }
+
+/// Every environment variable and flag a rendered Deployment gives the server is one the
+/// server reads: a setting of the serving contract (the server's `Config` is tested to take
+/// exactly those, `inference-server/src/config.rs`) or an S3 credential, besides the names a
+/// user put in `spec.env` on purpose. Together the two tests prove the operator renders only
+/// what the server accepts.
+#[test]
+fn every_rendered_env_var_and_flag_is_one_the_server_accepts() {
+    use inferwatch_monitoring::serving::{server_reads_env, setting_for_flag};
+    for name in ["sentiment", "topic", "email", "recsys", "trend", "full", "s3"] {
+        let ms = example(name);
+        let user: Vec<&str> = ms.spec.env.iter().map(|e| e.name.as_str()).collect();
+        let d = render(&ms, &OperatorConfig::default()).unwrap().deployment;
+        let c = &d.spec.unwrap().template.spec.unwrap().containers[0];
+        for e in c.env.iter().flatten() {
+            assert!(server_reads_env(&e.name) || user.contains(&e.name.as_str()), "{name}: env {} is not read", e.name);
+        }
+        let args = c.args.clone().unwrap_or_default();
+        assert!(!args.is_empty(), "{name}: the server is configured by flags");
+        for a in &args {
+            let flag = a.strip_prefix("--").and_then(|a| a.split('=').next()).unwrap_or_default();
+            assert!(setting_for_flag(flag).is_some(), "{name}: flag {a} is not one the server takes");
+        }
+    }
+}

@@ -1,10 +1,11 @@
 //! Batch jobs: `POST /v1/models/{name}/jobs` validates every item up front and queues the job;
 //! `GET /v1/jobs/{id}` answers its state and, once done, its predictions.
 
+use super::error::{ApiError, ErrorBody};
 use super::{ApiJson, AppState};
-use crate::error::{ApiError, ErrorBody};
 use crate::jobs::record::valid_job_id;
 use crate::jobs::{JobState, Queue};
+use crate::predict::{items, Limits, Request};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -35,26 +36,24 @@ pub async fn submit(
 ) -> Result<Response, ApiError> {
     let q = queue(&state)?;
     let model = state.manager.get(&name).await?;
-    let Some(items) = body.get("inputs").and_then(Value::as_array) else {
+    let Some(list) = body.get("inputs").and_then(Value::as_array) else {
         return Err(ApiError::Validation("a job body is {\"inputs\": [...]} with at least one item".into()));
     };
-    if items.is_empty() {
+    if list.is_empty() {
         return Err(ApiError::Validation("inputs must not be empty".into()));
     }
-    if items.len() > q.config.max_items {
+    if list.len() > q.config.max_items {
         return Err(ApiError::Validation(format!(
             "too many items: {}; at most {} per job",
-            items.len(),
+            list.len(),
             q.config.max_items
         )));
     }
-    // Every item is checked now, so a job is only accepted when it can run.
-    for (i, chunk) in items.chunks(state.limits.max_batch_items.max(1)).enumerate() {
-        let offset = i * state.limits.max_batch_items;
-        let (inputs, _, _) =
-            super::v1::decode(model.meta.kind, json!({"inputs": chunk})).map_err(|e| offset_error(e, offset))?;
-        inputs.validate(model.meta.kind, state.limits).map_err(|e| offset_error(e, offset))?;
-    }
+    // Every item is checked now, so a job is only accepted when it can run; positions in
+    // errors count from the start of the job.
+    let request = Request::new(items::decode_list(model.meta.kind, list.clone())?, true);
+    crate::predict::validate(&request, model.meta.kind, Limits { max_batch_items: list.len(), ..state.limits })?;
+    let items = list;
     let encoded = serde_json::to_string(items).map_err(|e| ApiError::Internal(e.to_string()))?;
     let id = match q.submit(&model.meta.name, &encoded, items.len()).await {
         Ok(id) => id,
@@ -68,30 +67,6 @@ pub async fn submit(
     let location = format!("/v1/jobs/{id}");
     let body = json!({"job_id": id, "status": JobState::Queued, "model": model.meta.name, "items": items.len(), "location": location});
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(body)).into_response())
-}
-
-/// Item positions in errors (`inputs[i]: ...`) are made absolute within the job, not within
-/// the chunk that was checked.
-fn offset_error(e: ApiError, offset: usize) -> ApiError {
-    let ApiError::Validation(m) = e else { return e };
-    let shifted = m
-        .strip_prefix("inputs[")
-        .and_then(|rest| rest.split_once(']'))
-        .and_then(|(i, tail)| i.parse::<usize>().ok().map(|i| format!("inputs[{}]{tail}", i + offset)));
-    ApiError::Validation(shifted.unwrap_or(m))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn item_positions_in_errors_count_from_the_start_of_the_job() {
-        let e = offset_error(ApiError::Validation("inputs[24]: text must not be empty".into()), 256);
-        assert_eq!(e.to_string(), "inputs[280]: text must not be empty");
-        let e = offset_error(ApiError::Validation("inputs must not be empty".into()), 256);
-        assert_eq!(e.to_string(), "inputs must not be empty");
-    }
 }
 
 /// A job's state, and its predictions once done.

@@ -3,8 +3,8 @@
 //! boxed service or future; the permit is held until the response is ready or the request is
 //! dropped.
 
+use super::error::ApiError;
 use super::{AppState, BodyLimit};
-use crate::error::ApiError;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use std::convert::Infallible;

@@ -1,20 +1,25 @@
-//! HTTP: the router, shared state and the request middleware (metrics, limits, timeout).
+//! HTTP: the router, shared state, the request middleware (metrics, limits, timeout), the
+//! codecs (`v1`, `v2`, `jobs`, `ops`) and the one map from errors to statuses (`error`). No
+//! file here decides anything per model kind: that is the prediction layer's job.
 
+pub mod error;
 pub mod jobs;
 pub mod limit;
 pub mod observe;
+pub mod openapi;
 pub mod ops;
 pub mod v1;
 pub mod v2;
 
-use crate::error::ApiError;
-use crate::inference::Limits;
-use crate::metrics::Metrics;
 use crate::model_manager::ModelManager;
+use crate::predict::Limits;
+use crate::store::ModelStore;
+use crate::telemetry::Metrics;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::routing::{get, post};
 use axum::Router;
+use error::ApiError;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -44,10 +49,8 @@ pub struct ServerState {
     pub record_metrics: bool,
     /// The batch queue, when enabled (`--redis-url`).
     pub queue: Option<Arc<crate::jobs::Queue>>,
-    /// The S3 model store, when the models come from one.
-    pub storage: Option<Arc<crate::s3_store::S3Store>>,
-    /// The MLflow registry, when the model comes from one.
-    pub registry: Option<Arc<crate::mlflow_store::MlflowStore>>,
+    /// Where the models come from (its health answers `/storage/health` or `/mlflow/health`).
+    pub store: Arc<dyn ModelStore>,
 }
 
 /// The handlers' state.
@@ -72,49 +75,9 @@ where
     }
 }
 
-/// JSON body extractor for the Open Inference Protocol: clients such as tritonclient send JSON
-/// without a `Content-Type`, so the body is parsed as JSON whatever the header says, unless it
-/// uses the binary tensor extension, which is refused with a clear error.
-pub struct OipJson<T>(pub T);
-
-impl<S, T> axum::extract::FromRequest<S> for OipJson<T>
-where
-    T: serde::de::DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let limit = req.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
-        if req.headers().contains_key("inference-header-content-length") {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge { limit }
-            } else {
-                ApiError::InvalidJson(r.body_text())
-            }
-        })?;
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            match inner.classify() {
-                serde_json::error::Category::Data => {
-                    ApiError::Validation(format!("invalid request at {path}: {inner}"))
-                }
-                _ => ApiError::InvalidJson(inner.to_string()),
-            }
-        })?;
-        de.end().map_err(|e| ApiError::InvalidJson(e.to_string()))?;
-        Ok(Self(value))
-    }
-}
-
 /// The body limit, for the 413 message; set on inference requests by [`limit::LimitLayer`].
 #[derive(Clone, Copy)]
-struct BodyLimit(usize);
+pub(crate) struct BodyLimit(pub(crate) usize);
 
 async fn fallback(req: Request) -> ApiError {
     ApiError::RouteNotFound(format!("{} {}", req.method(), req.uri().path()))
@@ -153,7 +116,7 @@ pub fn router(state: AppState) -> Router {
         ("/health", get(ops::health)),
         ("/ready", get(ops::ready)),
         ("/metrics", get(ops::metrics)),
-        ("/openapi.json", get(ops::openapi)),
+        ("/openapi.json", get(openapi::openapi)),
         ("/v1/models", get(v1::list)),
         ("/v1/models/{name}", get(v1::describe)),
         ("/v2", get(v2::server_metadata)),

@@ -5,9 +5,9 @@
 //! clone and the metric atomics. The in-flight gauge is decremented by a guard, so a request
 //! whose client goes away (its future dropped) does not leave the gauge raised.
 
-use crate::metrics::Metrics;
-use crate::sharded::Counter;
-use crate::sharded::{Gauge, Histogram};
+use crate::telemetry::sharded::Counter;
+use crate::telemetry::sharded::{Gauge, Histogram};
+use crate::telemetry::Metrics;
 use axum::extract::Request;
 use axum::response::Response;
 use std::convert::Infallible;

@@ -4,8 +4,8 @@
 //! marks the queue down until the next successful one.
 
 use super::record::{entry_time_ms, new_job_id, JobRecord, JobState};
-use crate::dependency::{Dependency, Outcome};
-use crate::metrics::Metrics;
+use crate::telemetry::dependency::{Dependency, Outcome};
+use crate::telemetry::Metrics;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 use redis::{FromRedisValue, Value};

@@ -5,10 +5,9 @@
 
 use super::queue::{Queue, Taken};
 use super::record::JobState;
-use crate::error::ApiError;
-use crate::http::v1;
-use crate::http::AppState;
-use crate::inference;
+use crate::model_manager::{ManagerError, ModelManager};
+use crate::predict::{self, items, Limits, PredictError};
+use crate::telemetry::Metrics;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,9 +17,33 @@ use tokio::task::JoinHandle;
 /// How long one read blocks in Redis waiting for a job.
 const BLOCK: Duration = Duration::from_millis(1000);
 
+/// What the workers run jobs with.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The loaded models.
+    pub manager: Arc<ModelManager>,
+    /// The metric families (job counters).
+    pub metrics: Arc<Metrics>,
+    /// Per-request limits: a job runs in pieces of `max_batch_items`.
+    pub limits: Limits,
+}
+
+/// Why a job failed.
+#[derive(Debug, thiserror::Error)]
+enum JobError {
+    #[error("{0}")]
+    Model(#[from] ManagerError),
+    #[error(transparent)]
+    Predict(#[from] PredictError),
+    #[error("stored job inputs are not JSON: {0}")]
+    Stored(String),
+    #[error("cannot encode predictions: {0}")]
+    Encode(String),
+}
+
 /// Start the pool and the queue's health/depth reporter. They stop when `stop` turns true
 /// (after finishing the job in hand).
-pub fn spawn(queue: Arc<Queue>, state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+pub fn spawn(queue: Arc<Queue>, state: Context, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let mut handles: Vec<JoinHandle<()>> =
         (0..queue.config.workers).map(|n| tokio::spawn(work(n, queue.clone(), state.clone(), stop.clone()))).collect();
     handles.push(tokio::spawn(report(queue, state, stop)));
@@ -28,7 +51,7 @@ pub fn spawn(queue: Arc<Queue>, state: AppState, stop: watch::Receiver<bool>) ->
 }
 
 /// Refresh health, depth and the oldest job's age every second.
-async fn report(queue: Arc<Queue>, state: AppState, mut stop: watch::Receiver<bool>) {
+async fn report(queue: Arc<Queue>, state: Context, mut stop: watch::Receiver<bool>) {
     let mut group_ready = false;
     loop {
         if queue.ping().await {
@@ -47,7 +70,7 @@ async fn report(queue: Arc<Queue>, state: AppState, mut stop: watch::Receiver<bo
     }
 }
 
-async fn work(n: usize, queue: Arc<Queue>, state: AppState, mut stop: watch::Receiver<bool>) {
+async fn work(n: usize, queue: Arc<Queue>, state: Context, mut stop: watch::Receiver<bool>) {
     let mut failures = 0u32;
     let mut last_reclaim = Instant::now() - queue.config.claim_idle;
     while !*stop.borrow() {
@@ -83,7 +106,7 @@ async fn work(n: usize, queue: Arc<Queue>, state: AppState, mut stop: watch::Rec
 
 /// Run one job and store its outcome. A job whose outcome is already stored (its worker died
 /// between storing and acknowledging) is only acknowledged.
-async fn process(queue: &Queue, state: &AppState, taken: &Taken, reclaimed: bool) {
+async fn process(queue: &Queue, state: &Context, taken: &Taken, reclaimed: bool) {
     let record = match queue.get(&taken.job).await {
         Ok(Some(r)) => r,
         Ok(None) => {
@@ -128,17 +151,18 @@ async fn process(queue: &Queue, state: &AppState, taken: &Taken, reclaimed: bool
     }
 }
 
-/// Inference over every item, in chunks of the per-request batch limit; the predictions as a
-/// JSON array.
-async fn run(state: &AppState, model: &str, items: &str) -> Result<String, ApiError> {
-    let items: Vec<Value> =
-        serde_json::from_str(items).map_err(|e| ApiError::Internal(format!("stored job inputs are not JSON: {e}")))?;
+/// Inference over every item, in pieces of the per-request limit; the predictions as a JSON
+/// array. An item at fault is named by its position in the job.
+async fn run(state: &Context, model: &str, stored: &str) -> Result<String, JobError> {
+    let list: Vec<Value> = serde_json::from_str(stored).map_err(|e| JobError::Stored(e.to_string()))?;
     let model = state.manager.get(model).await?;
-    let mut out = Vec::with_capacity(items.len());
-    for chunk in items.chunks(state.limits.max_batch_items.max(1)) {
-        let (inputs, _, timestamps) = v1::decode(model.meta.kind, serde_json::json!({"inputs": chunk}))?;
-        let outputs = inference::run(model.clone(), inputs, state.limits).await?;
-        out.extend(v1::predictions(&model, outputs, &timestamps));
+    let size = state.limits.max_batch_items.max(1);
+    let mut out = Vec::with_capacity(list.len());
+    for (i, piece) in items::decode_list(model.meta.kind, list)?.chunks(size).into_iter().enumerate() {
+        let predictions = predict::run(model.clone(), predict::Request::new(piece, true), state.limits)
+            .await
+            .map_err(|e| e.offset(i * size))?;
+        out.extend(predictions);
     }
-    serde_json::to_string(&out).map_err(|e| ApiError::Internal(format!("cannot encode predictions: {e}")))
+    serde_json::to_string(&out).map_err(|e| JobError::Encode(e.to_string()))
 }

@@ -5,35 +5,14 @@ pub mod text;
 pub mod trend;
 
 use crate::featurize::FeaturizeError;
-use crate::metrics::ModelMetrics;
-use crate::package::{ModelKind, ModelMeta, PackageError, PackageFiles};
+use crate::package::{ModelKind, ModelMeta, OutputRules, PackageError, PackageFiles};
 use crate::runtime::{Plan, RuntimeError};
+use crate::telemetry::{ModelMetrics, Stages};
 use std::time::{Duration, Instant};
-
-/// Time spent per stage of one request.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Stages {
-    /// Raw input -> tensors.
-    pub featurize: Duration,
-    /// tract run.
-    pub infer: Duration,
-    /// Tensors -> answer.
-    pub postprocess: Duration,
-}
-
-impl Stages {
-    /// Run `f`, adding its duration to the stage chosen by `pick`.
-    pub fn time<T>(&mut self, pick: fn(&mut Self) -> &mut Duration, f: impl FnOnce() -> T) -> T {
-        let start = Instant::now();
-        let out = f();
-        *pick(self) += start.elapsed();
-        out
-    }
-}
 
 /// A prediction failed.
 #[derive(Debug, thiserror::Error)]
-pub enum PredictError {
+pub enum ModelError {
     /// The input is not acceptable (422).
     #[error(transparent)]
     Invalid(#[from] FeaturizeError),
@@ -53,7 +32,7 @@ pub enum LoadError {
     Runtime(#[from] RuntimeError),
     /// The warm-up inference failed.
     #[error("warm-up inference failed: {0}")]
-    Warmup(#[from] PredictError),
+    Warmup(#[from] ModelError),
     /// The package is inconsistent (e.g. tokenizer and model.json disagree).
     #[error("invalid model package: {0}")]
     Invalid(String),
@@ -92,6 +71,8 @@ pub struct LoadedModel {
     pub bytes: u64,
     /// The model.
     pub model: Model,
+    /// How its raw outputs become answers (labels, thresholds, ranges from `model.json`).
+    pub rules: OutputRules,
     /// Metric handles for this (model, version); `None` when metrics are off.
     pub metrics: Option<ModelMetrics>,
 }
@@ -114,6 +95,7 @@ impl LoadedModel {
         metrics: Option<ModelMetrics>,
     ) -> Result<(Self, LoadTimings), LoadError> {
         let start = Instant::now();
+        let rules = OutputRules::from_meta(&meta)?;
         let plan = Plan::compile(files.file("model.onnx")?)?;
         let model = match meta.kind {
             ModelKind::Sentiment | ModelKind::Topic | ModelKind::Email => {
@@ -136,6 +118,6 @@ impl LoadedModel {
                 .map(drop)?,
         }
         let warmup = start.elapsed();
-        Ok((Self { bytes: files.bytes(), meta, source, model, metrics }, LoadTimings { optimize, warmup }))
+        Ok((Self { bytes: files.bytes(), meta, source, model, rules, metrics }, LoadTimings { optimize, warmup }))
     }
 }

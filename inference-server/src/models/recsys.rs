@@ -1,9 +1,10 @@
 //! The recommender: rating for (user, item) pairs and top-k items for a user.
 
-use super::{LoadError, PredictError, Stages};
+use super::{LoadError, ModelError};
 use crate::featurize::recsys::{ColdStart, Encoders};
 use crate::package::{ModelMeta, PackageFiles};
 use crate::runtime::Plan;
+use crate::telemetry::Stages;
 use std::collections::HashSet;
 
 /// A loaded recommender.
@@ -35,7 +36,7 @@ impl RecsysModel {
     }
 
     /// Predicted rating and cold-start kind per (user, item).
-    pub fn predict(&self, pairs: &[(&str, &str)], stages: &mut Stages) -> Result<Vec<(f32, ColdStart)>, PredictError> {
+    pub fn predict(&self, pairs: &[(&str, &str)], stages: &mut Stages) -> Result<Vec<(f32, ColdStart)>, ModelError> {
         let (users, items, kinds) = stages.time(
             |s| &mut s.featurize,
             || {
@@ -57,12 +58,7 @@ impl RecsysModel {
     }
 
     /// The k best-rated items the user has not rated yet, and whether the user was unknown.
-    pub fn top_k(
-        &self,
-        user: &str,
-        k: usize,
-        stages: &mut Stages,
-    ) -> Result<(Vec<Recommendation>, bool), PredictError> {
+    pub fn top_k(&self, user: &str, k: usize, stages: &mut Stages) -> Result<(Vec<Recommendation>, bool), ModelError> {
         let (row, _, kind) = self.encoders.encode(user, "");
         let known = kind != ColdStart::Both;
         let users = vec![row; self.items.len()];

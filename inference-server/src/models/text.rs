@@ -1,13 +1,14 @@
 //! Text classifiers (sentiment, topic, email): featurize -> Gather/ReduceSum/Softmax graph
 //! (class-major weight table, see `training/text.py` `export_onnx`).
 
-use super::{LoadError, PredictError, Stages};
+use super::{LoadError, ModelError};
 use crate::batcher::{Batched, Batcher};
-use crate::cpu_time::CpuSampler;
 use crate::featurize::text::{pad, TextFeaturizer, TextSettings};
 use crate::featurize::FeaturizeError;
 use crate::package::{section, ModelMeta, PackageFiles};
-use crate::runtime::Plan;
+use crate::runtime::{split_rows, Plan};
+use crate::telemetry::cpu_time::CpuSampler;
+use crate::telemetry::Stages;
 
 /// A loaded text classifier.
 #[derive(Debug)]
@@ -37,7 +38,7 @@ impl TextModel {
     }
 
     /// Class probabilities for each text, in label order, from a run of its own.
-    pub fn predict(&self, texts: &[&str], stages: &mut Stages) -> Result<Vec<Vec<f32>>, PredictError> {
+    pub fn predict(&self, texts: &[&str], stages: &mut Stages) -> Result<Vec<Vec<f32>>, ModelError> {
         let rows = stages.time(|s| &mut s.featurize, || self.featurize(texts))?;
         let (shape, data) = pad(&rows);
         let flat = stages.time(|s| &mut s.infer, || self.plan.run_i64(&[(&shape, &data)]))?;
@@ -45,16 +46,7 @@ impl TextModel {
     }
 
     /// Class probabilities for featurized rows, from a run shared with concurrent requests.
-    pub async fn predict_batched(
-        &self,
-        rows: Vec<Vec<i64>>,
-        cpu: Option<&CpuSampler>,
-    ) -> Result<Batched, PredictError> {
+    pub async fn predict_batched(&self, rows: Vec<Vec<i64>>, cpu: Option<&CpuSampler>) -> Result<Batched, ModelError> {
         Ok(self.batcher.run(&self.plan, self.labels.len(), rows, cpu).await?)
     }
-}
-
-/// A run's flat `[rows, classes]` output as one probability row per input row.
-pub fn split_rows(flat: &[f32], classes: usize) -> Vec<Vec<f32>> {
-    flat.chunks(classes.max(1)).map(<[f32]>::to_vec).collect()
 }

@@ -1,10 +1,11 @@
 //! The trend model: forecast from learned combination of classical forecasts, plus analysis.
 
-use super::{LoadError, PredictError, Stages};
+use super::{LoadError, ModelError};
 use crate::featurize::trend::{self as tf, Analysis, AnalysisSettings, TrendSettings, N_FEATURES};
 use crate::featurize::FeaturizeError;
 use crate::package::{section, ModelMeta};
 use crate::runtime::Plan;
+use crate::telemetry::Stages;
 
 /// Longest accepted series (the Mann-Kendall test is O(n²)).
 pub const MAX_POINTS: usize = 10_000;
@@ -88,7 +89,7 @@ impl TrendModel {
     }
 
     /// Forecast and analyse one series.
-    pub fn forecast(&self, input: &TrendInput, stages: &mut Stages) -> Result<TrendOutput, PredictError> {
+    pub fn forecast(&self, input: &TrendInput, stages: &mut Stages) -> Result<TrendOutput, ModelError> {
         self.validate(input)?;
         let y = &input.values;
         let p = input

@@ -1,49 +1,10 @@
-//! Where model packages come from. One trait; this crate ships the local/built-in directory.
+//! Packages as sub-directories of a local directory (the built-in models by default).
 
+use super::{valid_name, BoxFuture, ModelStore, StoreError};
 use crate::package::PackageFiles;
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 
-/// A boxed future, so stores can be used as trait objects.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// A store could not deliver a package.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The store has no package of that name.
-    #[error("model '{0}' not found in the model store")]
-    NotFound(String),
-    /// The name cannot be a package name.
-    #[error("invalid model name '{0}': use letters, digits, '-', '_' and '.'")]
-    InvalidName(String),
-    /// The store failed.
-    #[error("model store error while reading {path}: {reason}")]
-    Io {
-        /// What was being read.
-        path: String,
-        /// Why it failed.
-        reason: String,
-    },
-}
-
-/// A source of model packages (local directory, S3, MLflow).
-pub trait ModelStore: Send + Sync + std::fmt::Debug {
-    /// Names of the packages this store holds.
-    fn list(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
-    /// All files of one package and a description of where they came from.
-    fn fetch<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(PackageFiles, String), StoreError>>;
-}
-
-/// Package names are path segments: keep them boring.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-/// Packages as sub-directories of a local directory (the built-in models by default).
+/// Packages as sub-directories of a local directory.
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     root: PathBuf,
@@ -107,18 +68,5 @@ impl ModelStore for LocalStore {
             }
             Ok((package, format!("builtin:{}", dir.display())))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_that_could_escape_the_directory_are_invalid() {
-        for bad in ["", "..", "../etc", "a/b", ".hidden", "a b", "x\0"] {
-            assert!(!valid_name(bad), "{bad:?}");
-        }
-        assert!(valid_name("sentiment-v2.1_b"));
     }
 }

@@ -2,7 +2,7 @@
 //! goes through `record`, which times it, counts failures and keeps the up/down state that
 //! `/ready`, the health endpoints and `inferwatch_dependency_up` report.
 
-use crate::metrics::Metrics;
+use crate::telemetry::Metrics;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;

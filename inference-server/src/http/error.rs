@@ -1,8 +1,11 @@
-//! The server's one error type and the one place that maps errors to HTTP status + JSON body
-//! `{"error": "...", "type": "..."}`.
+//! The server's one HTTP error type and the one place that maps errors to HTTP status + JSON
+//! body `{"error": "...", "type": "..."}`: the lower layers' errors (prediction, model
+//! manager, batch queue) convert into it here.
 
+use crate::jobs::QueueError;
 use crate::model_manager::ManagerError;
-use crate::models::PredictError;
+use crate::predict::items::BodyError;
+use crate::predict::PredictError;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,7 +21,7 @@ pub enum ApiError {
     #[error("{0}")]
     Validation(String),
     /// Content-Type is not application/json (415).
-    #[error("unsupported content type: send a JSON body ('Content-Type: application/json'; the OIP binary tensor extension is not supported)")]
+    #[error("unsupported content type: send a JSON body ('Content-Type: application/json')")]
     UnsupportedMediaType,
     /// The body exceeds the configured limit (413).
     #[error("request body is larger than the limit of {limit} bytes")]
@@ -53,6 +56,14 @@ pub enum ApiError {
     /// No job with that id, or its results expired (404).
     #[error("job '{0}' not found (unknown, or its results expired)")]
     JobNotFound(String),
+    /// The server, or one model, is not ready to serve (503); `detail` joins the JSON body.
+    #[error("{message}")]
+    NotReady {
+        /// What is missing.
+        message: String,
+        /// More fields of the answer (models, dependencies).
+        detail: serde_json::Map<String, serde_json::Value>,
+    },
     /// A bug or runtime failure (500).
     #[error("internal error: {0}")]
     Internal(String),
@@ -68,8 +79,8 @@ pub struct ErrorBody {
     pub kind: &'static str,
 }
 
-impl From<crate::jobs::QueueError> for ApiError {
-    fn from(e: crate::jobs::QueueError) -> Self {
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> Self {
         ApiError::QueueUnavailable(e.to_string())
     }
 }
@@ -91,6 +102,7 @@ impl ApiError {
             Self::QueueDisabled => (StatusCode::NOT_FOUND, "queue_disabled"),
             Self::QueueUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable"),
             Self::JobNotFound(_) => (StatusCode::NOT_FOUND, "job_not_found"),
+            Self::NotReady { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -119,8 +131,18 @@ impl From<ManagerError> for ApiError {
 impl From<PredictError> for ApiError {
     fn from(e: PredictError) -> Self {
         match e {
-            PredictError::Invalid(e) => Self::Validation(e.to_string()),
-            PredictError::Runtime(e) => Self::Internal(e.to_string()),
+            PredictError::WrongKind(m) => Self::WrongKind(m),
+            PredictError::Runtime(m) => Self::Internal(m),
+            e @ (PredictError::Malformed { .. } | PredictError::Invalid { .. }) => Self::Validation(e.to_string()),
+        }
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::Syntax(m) => Self::InvalidJson(m),
+            BodyError::Request(e) => e.into(),
         }
     }
 }
@@ -133,6 +155,12 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = status.as_u16(), kind, error = %self, "request rejected");
         }
-        (status, axum::Json(ErrorBody { error: self.to_string(), kind })).into_response()
+        let error = self.to_string();
+        if let Self::NotReady { mut detail, .. } = self {
+            detail.insert("error".into(), error.into());
+            detail.insert("type".into(), kind.into());
+            return (status, axum::Json(detail)).into_response();
+        }
+        (status, axum::Json(ErrorBody { error, kind })).into_response()
     }
 }

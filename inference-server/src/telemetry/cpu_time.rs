@@ -35,7 +35,7 @@ pub struct CpuSampler {
     next_ns: AtomicU64,
     /// Items served without measurement since the last measurement ended (sharded: every
     /// unmeasured request adds to it).
-    unmeasured_items: crate::sharded::Gauge,
+    unmeasured_items: crate::telemetry::sharded::Gauge,
 }
 
 /// A started measurement: the thread CPU clock when the request began.
@@ -44,7 +44,11 @@ pub struct Measurement(Duration);
 
 impl Default for CpuSampler {
     fn default() -> Self {
-        Self { epoch: Instant::now(), next_ns: AtomicU64::new(0), unmeasured_items: crate::sharded::Gauge::default() }
+        Self {
+            epoch: Instant::now(),
+            next_ns: AtomicU64::new(0),
+            unmeasured_items: crate::telemetry::sharded::Gauge::default(),
+        }
     }
 }
 

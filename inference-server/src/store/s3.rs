@@ -4,10 +4,10 @@
 //! by the model manager either way. Every request is timed and counted under
 //! `dependency="storage"`.
 
-use crate::dependency::{Dependency, Outcome};
-use crate::metrics::Metrics;
-use crate::model_store::{valid_name, BoxFuture, ModelStore, StoreError};
+use super::{valid_name, BoxFuture, ModelStore, StoreError, StoreHealth};
 use crate::package::PackageFiles;
+use crate::telemetry::dependency::{Dependency, Outcome};
+use crate::telemetry::Metrics;
 use futures::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjPath;
@@ -105,11 +105,6 @@ impl S3Store {
         Ok(Self { store, prefix, config, metrics, health })
     }
 
-    /// Whether the last request to the store succeeded.
-    pub fn is_up(&self) -> bool {
-        self.health.is_up()
-    }
-
     fn key(&self, rest: &str) -> ObjPath {
         if self.prefix.is_empty() {
             ObjPath::from(rest)
@@ -134,7 +129,7 @@ impl S3Store {
     }
 
     /// Check the store: list one key under the prefix.
-    pub async fn health(&self) -> StorageHealth {
+    pub async fn check(&self) -> StorageHealth {
         let start = Instant::now();
         let prefix = self.key("");
         let result = self.timed("list", async { self.store.list(Some(&prefix)).try_next().await.map(|_| ()) }).await;
@@ -229,6 +224,25 @@ impl S3Store {
 }
 
 impl ModelStore for S3Store {
+    fn dependency(&self) -> Option<&'static str> {
+        Some("storage")
+    }
+
+    fn is_up(&self) -> bool {
+        self.health.is_up()
+    }
+
+    fn health(&self) -> BoxFuture<'_, Option<StoreHealth>> {
+        Box::pin(async move {
+            let h = self.check().await;
+            Some(StoreHealth { healthy: h.bucket_readable, report: serde_json::to_value(&h).unwrap_or_default() })
+        })
+    }
+
+    fn lists_can_change(&self) -> bool {
+        true
+    }
+
     fn list(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
         Box::pin(async move {
             let prefix = self.key("");

@@ -5,11 +5,11 @@
 //! kept on disk too: with the registry down, a restart still loads the version it knew.
 //! Registry requests are timed and counted under `dependency="registry"`.
 
-use crate::dependency::{Dependency, Outcome};
-use crate::metrics::Metrics;
-use crate::model_store::{BoxFuture, ModelStore, StoreError};
+use super::s3::{S3Config, S3Store};
+use super::{BoxFuture, ModelStore, StoreError, StoreHealth};
 use crate::package::PackageFiles;
-use crate::s3_store::{S3Config, S3Store};
+use crate::telemetry::dependency::{Dependency, Outcome};
+use crate::telemetry::Metrics;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -152,6 +152,9 @@ pub struct MlflowStore {
     metrics: Arc<Metrics>,
     health: Dependency,
     last: std::sync::Mutex<Option<Resolved>>,
+    /// The artifact store client, made once per artifact location and version and reused (a new
+    /// client per fetch would reset `inferwatch_dependency_up{dependency="storage"}`).
+    artifacts: std::sync::Mutex<Option<(String, Arc<S3Store>)>>,
 }
 
 impl std::fmt::Debug for MlflowStore {
@@ -183,12 +186,7 @@ impl MlflowStore {
             .map_err(|e| err(&config.tracking_uri, e))?;
         let last = std::sync::Mutex::new(read_resolution(&config.cache_dir, reference.name()));
         let health = Dependency::new("registry", metrics.clone());
-        Ok(Self { http, config, reference, metrics, health, last })
-    }
-
-    /// Whether the last registry request succeeded.
-    pub fn is_up(&self) -> bool {
-        self.health.is_up()
+        Ok(Self { http, config, reference, metrics, health, last, artifacts: std::sync::Mutex::default() })
     }
 
     async fn call<T: serde::de::DeserializeOwned>(
@@ -280,7 +278,7 @@ impl MlflowStore {
     }
 
     /// Check the tracking server.
-    pub async fn health(&self) -> RegistryHealth {
+    pub async fn check(&self) -> RegistryHealth {
         let start = Instant::now();
         let url = format!("{}/health", self.config.tracking_uri.trim_end_matches('/'));
         let (reachable, error) = match self.http.get(url).send().await {
@@ -345,7 +343,46 @@ fn write_resolution(cache_dir: &std::path::Path, r: &Resolved) {
     }
 }
 
+impl MlflowStore {
+    /// The S3 client of `parent` for version `r`, reused while they stay the same.
+    fn artifact_store(&self, parent: &str, r: &Resolved) -> Result<Arc<S3Store>, StoreError> {
+        let key = format!("{parent}#{}", r.version);
+        let mut slot = self.artifacts.lock().map_err(|_| err(parent, "artifact client lock poisoned"))?;
+        if let Some((k, s3)) = slot.as_ref() {
+            if *k == key {
+                return Ok(s3.clone());
+            }
+        }
+        let s3 = Arc::new(S3Store::new(
+            S3Config {
+                uri: parent.to_string(),
+                endpoint: self.config.s3_endpoint.clone(),
+                region: self.config.s3_region.clone(),
+                cache_dir: self.config.cache_dir.join(format!("mlflow-{}-v{}", r.name, r.version)),
+            },
+            self.metrics.clone(),
+        )?);
+        *slot = Some((key, s3.clone()));
+        Ok(s3)
+    }
+}
+
 impl ModelStore for MlflowStore {
+    fn dependency(&self) -> Option<&'static str> {
+        Some("registry")
+    }
+
+    fn is_up(&self) -> bool {
+        self.health.is_up()
+    }
+
+    fn health(&self) -> BoxFuture<'_, Option<StoreHealth>> {
+        Box::pin(async move {
+            let h = self.check().await;
+            Some(StoreHealth { healthy: h.reachable, report: serde_json::to_value(&h).unwrap_or_default() })
+        })
+    }
+
     fn list(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
         Box::pin(async move { Ok(vec![self.reference.name().to_string()]) })
     }
@@ -361,15 +398,7 @@ impl ModelStore for MlflowStore {
                 .trim_end_matches('/')
                 .rsplit_once('/')
                 .ok_or_else(|| err(&r.artifact_uri, "artifact location has no folder"))?;
-            let s3 = S3Store::new(
-                S3Config {
-                    uri: parent.to_string(),
-                    endpoint: self.config.s3_endpoint.clone(),
-                    region: self.config.s3_region.clone(),
-                    cache_dir: self.config.cache_dir.join(format!("mlflow-{}-v{}", r.name, r.version)),
-                },
-                self.metrics.clone(),
-            )?;
+            let s3 = self.artifact_store(parent, &r)?;
             let (files, _) = s3.fetch(folder).await?;
             Ok((files, r.source()))
         })

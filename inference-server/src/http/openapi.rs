@@ -1,0 +1,55 @@
+//! The OpenAPI document of this server, generated from the handlers and types of every codec.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+/// The OpenAPI document of this server, generated from the handlers and types.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Inferwatch inference server",
+        description = "Built-in models behind instrumented HTTP: per-model v1 routes, the Open Inference Protocol v2, and operational routes."
+    ),
+    paths(
+        crate::http::ops::health,
+        crate::http::ops::ready,
+        crate::http::ops::storage_health,
+        crate::http::ops::mlflow_health,
+        crate::http::ops::metrics,
+        openapi,
+        crate::http::v1::predict,
+        crate::http::v1::recommend,
+        crate::http::v1::list,
+        crate::http::v1::describe,
+        crate::http::jobs::submit,
+        crate::http::jobs::status,
+        crate::http::v2::server_metadata,
+        crate::http::v2::live,
+        crate::http::v2::ready,
+        crate::http::v2::model_metadata,
+        crate::http::v2::model_ready,
+        crate::http::v2::infer,
+    ),
+    components(schemas(
+        crate::http::error::ErrorBody,
+        crate::predict::items::TextInput,
+        crate::predict::items::RatingInput,
+        crate::predict::items::SeriesInput,
+        crate::predict::items::RecommendRequest,
+        crate::predict::Prediction,
+        crate::predict::LabelProbability,
+        crate::predict::EmailInput,
+        crate::http::v2::InferRequest,
+        crate::http::v2::InferInput,
+        crate::http::v2::RequestedOutput,
+        crate::http::v2::OutputTensor,
+        crate::model_manager::ModelStatus,
+    ))
+)]
+pub struct ApiDoc;
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, body = Object)))]
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

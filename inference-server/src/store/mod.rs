@@ -1,0 +1,90 @@
+//! Where model packages come from: one [`ModelStore`] trait, with its health on the trait, and
+//! three sources behind it: [`local`] (the built-in directory), [`s3`] (S3-compatible storage)
+//! and [`mlflow`] (the MLflow registry, artifacts in S3).
+
+pub mod local;
+pub mod mlflow;
+pub mod s3;
+
+pub use local::LocalStore;
+
+use crate::package::PackageFiles;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future, so stores can be used as trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A store could not deliver a package.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store has no package of that name.
+    #[error("model '{0}' not found in the model store")]
+    NotFound(String),
+    /// The name cannot be a package name.
+    #[error("invalid model name '{0}': use letters, digits, '-', '_' and '.'")]
+    InvalidName(String),
+    /// The store failed.
+    #[error("model store error while reading {path}: {reason}")]
+    Io {
+        /// What was being read.
+        path: String,
+        /// Why it failed.
+        reason: String,
+    },
+}
+
+/// A store's answer to a health check (`/storage/health`, `/mlflow/health`).
+#[derive(Debug, Clone)]
+pub struct StoreHealth {
+    /// Whether the store can deliver packages now.
+    pub healthy: bool,
+    /// The report the health endpoint answers with.
+    pub report: serde_json::Value,
+}
+
+/// A source of model packages (local directory, S3, MLflow), with its health.
+pub trait ModelStore: Send + Sync + std::fmt::Debug {
+    /// Names of the packages this store holds.
+    fn list(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+    /// All files of one package and a description of where they came from.
+    fn fetch<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(PackageFiles, String), StoreError>>;
+    /// The dependency this store is reported as (`storage`, `registry`); `None` for a store
+    /// that is not a remote dependency (the local directory).
+    fn dependency(&self) -> Option<&'static str> {
+        None
+    }
+    /// Whether the store's last request succeeded (always true without a dependency).
+    fn is_up(&self) -> bool {
+        true
+    }
+    /// Check the store now; `None` when there is nothing to check.
+    fn health(&self) -> BoxFuture<'_, Option<StoreHealth>> {
+        Box::pin(async { None })
+    }
+    /// Whether the package list can change while the server runs (re-listed after a healthy check).
+    fn lists_can_change(&self) -> bool {
+        false
+    }
+}
+
+/// Package names are path segments: keep them boring.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_could_escape_the_directory_are_invalid() {
+        for bad in ["", "..", "../etc", "a/b", ".hidden", "a b", "x\0"] {
+            assert!(!valid_name(bad), "{bad:?}");
+        }
+        assert!(valid_name("sentiment-v2.1_b"));
+    }
+}

@@ -1,0 +1,206 @@
+//! The serving contract between the operator and the inference server: the model kinds, the
+//! serving defaults, and the names of the server's flags and environment variables.
+//!
+//! The server's `Config` declares its flags with these names and defaults; the operator renders
+//! Deployments from them; a test on each side checks it uses only what this module lists. Both
+//! binaries therefore agree by construction, not by copy.
+
+use serde::{Deserialize, Serialize};
+
+/// The five built-in model kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// negative / neutral / positive text classification.
+    Sentiment,
+    /// 20 Newsgroups topic classification.
+    Topic,
+    /// spam / ham email classification.
+    Email,
+    /// rating prediction and top-k recommendations.
+    Recsys,
+    /// time-series forecast and trend analysis.
+    Trend,
+}
+
+impl ModelKind {
+    /// Every kind, in documentation order.
+    pub const ALL: [ModelKind; 5] = [Self::Sentiment, Self::Topic, Self::Email, Self::Recsys, Self::Trend];
+
+    /// The lowercase name used in `model.json`, the CRD, metric labels and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sentiment => "sentiment",
+            Self::Topic => "topic",
+            Self::Email => "email",
+            Self::Recsys => "recsys",
+            Self::Trend => "trend",
+        }
+    }
+
+    /// The text classifiers (one implementation for the three).
+    pub fn is_text(self) -> bool {
+        matches!(self, Self::Sentiment | Self::Topic | Self::Email)
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Serving defaults: what the server uses when a flag is absent, and what the CRD documents.
+pub mod defaults {
+    /// HTTP port of the server (the container port the operator renders).
+    pub const PORT: u16 = 8080;
+    /// Most models kept loaded.
+    pub const CACHE_MAX_MODELS: u64 = 16;
+    /// Most model package bytes kept loaded (512 MiB).
+    pub const CACHE_MAX_BYTES: u64 = 512 * 1024 * 1024;
+    /// Largest accepted request body in bytes (2 MiB).
+    pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+    /// Most items in one predict request.
+    pub const MAX_BATCH_ITEMS: usize = 256;
+    /// Longest accepted text in bytes.
+    pub const MAX_TEXT_BYTES: usize = 100_000;
+    /// Per-request timeout in milliseconds.
+    pub const REQUEST_TIMEOUT_MS: u64 = 10_000;
+    /// Most inference requests in flight per replica.
+    pub const CONCURRENCY_LIMIT: usize = 256;
+    /// S3 region when none is given.
+    pub const S3_REGION: &str = "us-east-1";
+    /// Batch jobs processed at once per replica.
+    pub const JOB_WORKERS: u16 = 2;
+    /// Most items in one batch job.
+    pub const MAX_JOB_ITEMS: usize = 10_000;
+    /// How long finished jobs are kept, in seconds (one day).
+    pub const JOB_RESULT_TTL_SECS: u64 = 86_400;
+    /// Idle time after which a taken job is reclaimed, in milliseconds.
+    pub const JOB_CLAIM_IDLE_MS: u64 = 60_000;
+}
+
+/// One server setting: its command-line flag (without `--`) and its environment variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// `--<flag>`.
+    pub flag: &'static str,
+    /// The environment fallback.
+    pub env: &'static str,
+}
+
+macro_rules! settings {
+    ($($(#[$doc:meta])* $name:ident = $flag:literal, $env:literal;)*) => {
+        /// The server's settings, one constant each.
+        pub mod settings {
+            use super::Setting;
+            $($(#[$doc])* pub const $name: Setting = Setting { flag: $flag, env: $env };)*
+        }
+        /// Every setting the server accepts.
+        pub const SETTINGS: &[Setting] = &[$(settings::$name),*];
+    };
+}
+
+settings! {
+    /// Address to listen on.
+    HOST = "host", "INFERWATCH_HOST";
+    /// Port to listen on.
+    PORT = "port", "INFERWATCH_PORT";
+    /// Directory of model packages.
+    MODEL_DIR = "model-dir", "INFERWATCH_MODEL_DIR";
+    /// Models loaded at start (`/ready` waits for them).
+    PRELOAD = "preload", "INFERWATCH_PRELOAD";
+    /// Most models kept loaded.
+    CACHE_MAX_MODELS = "cache-max-models", "INFERWATCH_CACHE_MAX_MODELS";
+    /// Most package bytes kept loaded.
+    CACHE_MAX_BYTES = "cache-max-bytes", "INFERWATCH_CACHE_MAX_BYTES";
+    /// Largest request body.
+    MAX_BODY_BYTES = "max-body-bytes", "INFERWATCH_MAX_BODY_BYTES";
+    /// Most items per predict request.
+    MAX_BATCH_ITEMS = "max-batch-items", "INFERWATCH_MAX_BATCH_ITEMS";
+    /// Longest text.
+    MAX_TEXT_BYTES = "max-text-bytes", "INFERWATCH_MAX_TEXT_BYTES";
+    /// Per-request timeout.
+    REQUEST_TIMEOUT_MS = "request-timeout-ms", "INFERWATCH_REQUEST_TIMEOUT_MS";
+    /// Most inference requests in flight.
+    CONCURRENCY_LIMIT = "concurrency-limit", "INFERWATCH_CONCURRENCY_LIMIT";
+    /// Dynamic batching of text models.
+    DYNAMIC_BATCHING = "dynamic-batching", "INFERWATCH_DYNAMIC_BATCHING";
+    /// Request and per-model metrics on or off.
+    METRICS = "metrics", "INFERWATCH_METRICS";
+    /// local, s3 or mlflow.
+    MODEL_SOURCE = "model-source", "INFERWATCH_MODEL_SOURCE";
+    /// `s3://bucket/prefix` of the packages.
+    S3_URI = "s3-uri", "INFERWATCH_S3_URI";
+    /// S3-compatible endpoint.
+    S3_ENDPOINT = "s3-endpoint", "INFERWATCH_S3_ENDPOINT";
+    /// S3 region.
+    S3_REGION = "s3-region", "INFERWATCH_S3_REGION";
+    /// Disk cache of downloaded packages.
+    MODEL_CACHE_DIR = "model-cache-dir", "INFERWATCH_MODEL_CACHE_DIR";
+    /// MLflow tracking server.
+    MLFLOW_TRACKING_URI = "mlflow-tracking-uri", "INFERWATCH_MLFLOW_TRACKING_URI";
+    /// The registered model to serve.
+    MLFLOW_MODEL_URI = "mlflow-model-uri", "INFERWATCH_MLFLOW_MODEL_URI";
+    /// Bearer token for MLflow (MLflow's own variable name).
+    MLFLOW_TOKEN = "mlflow-token", "MLFLOW_TRACKING_TOKEN";
+    /// Redis URL of the batch queue.
+    REDIS_URL = "redis-url", "INFERWATCH_REDIS_URL";
+    /// Batch workers per replica.
+    JOB_WORKERS = "job-workers", "INFERWATCH_JOB_WORKERS";
+    /// Most items per batch job.
+    MAX_JOB_ITEMS = "max-job-items", "INFERWATCH_MAX_JOB_ITEMS";
+    /// How long finished jobs are kept.
+    JOB_RESULT_TTL_SECS = "job-result-ttl-secs", "INFERWATCH_JOB_RESULT_TTL_SECS";
+    /// Idle time before a taken job is reclaimed.
+    JOB_CLAIM_IDLE_MS = "job-claim-idle-ms", "INFERWATCH_JOB_CLAIM_IDLE_MS";
+    /// json or pretty.
+    LOG_FORMAT = "log-format", "INFERWATCH_LOG_FORMAT";
+    /// tracing env-filter.
+    LOG = "log", "INFERWATCH_LOG";
+}
+
+/// Environment variables the server reads that are not flags: S3 credentials, read by the
+/// S3 client (`object_store`'s `AmazonS3Builder::from_env`).
+pub const CREDENTIAL_ENV: &[&str] = &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+
+/// Whether the server reads `name` from its environment (a setting or a credential).
+pub fn server_reads_env(name: &str) -> bool {
+    SETTINGS.iter().any(|s| s.env == name) || CREDENTIAL_ENV.contains(&name)
+}
+
+/// The setting whose flag is `flag` (without `--`).
+pub fn setting_for_flag(flag: &str) -> Option<Setting> {
+    SETTINGS.iter().copied().find(|s| s.flag == flag)
+}
+
+/// `--<flag>=<value>`, the form the operator renders.
+pub fn arg(setting: Setting, value: impl std::fmt::Display) -> String {
+    format!("--{}={value}", setting.flag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_through_their_names() {
+        for k in ModelKind::ALL {
+            let json = serde_json::to_value(k).unwrap();
+            assert_eq!(json, k.as_str());
+            assert_eq!(serde_json::from_value::<ModelKind>(json).unwrap(), k);
+        }
+    }
+
+    #[test]
+    fn settings_have_distinct_flags_and_env_names() {
+        let flags: std::collections::BTreeSet<_> = SETTINGS.iter().map(|s| s.flag).collect();
+        let envs: std::collections::BTreeSet<_> = SETTINGS.iter().map(|s| s.env).collect();
+        assert_eq!(flags.len(), SETTINGS.len());
+        assert_eq!(envs.len(), SETTINGS.len());
+        assert_eq!(arg(settings::PORT, 8080), "--port=8080");
+        assert!(server_reads_env("AWS_ACCESS_KEY_ID") && !server_reads_env("INFERWATCH_NOPE"));
+    }
+}
