@@ -19,13 +19,13 @@ if [ ! -x bench/.venv/bin/uvicorn ] || ! cmp -s bench/requirements.txt bench/.ve
   cp bench/requirements.txt bench/.venv/requirements.txt
 fi
 
-cargo build --release -q -p inference-server
 # BASELINE=<git ref>: the same server built from that ref runs beside this one and alternates
-# with it, for a before/after ratio from one run.
+# with it, for a before/after ratio from one run (built first: it shares target/).
 baseline_bin=""
 if [ -n "${BASELINE:-}" ]; then
   baseline_bin=$(./bench/build-baseline.sh "$BASELINE")
 fi
+cargo build --release -q -p inference-server
 cargo bench -q -p inference-server --bench startup > "$out/startup.json"
 
 pids=()
