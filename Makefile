@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 8080
 
-.PHONY: run build test test-rust test-python test-e2e cluster-up cluster-down lint deps models bench generate golden clean
+.PHONY: run build test test-rust test-python test-e2e cluster-up cluster-down lint deps models bench generate golden clean stack stack-down
 
 ## run: the inference server with all five built-in models on :$(PORT)
 run:
@@ -40,7 +40,8 @@ cluster-up:
 cluster-down:
 	./e2e/cluster/down.sh
 
-## test-python: OIP client (tritonclient) against the server; dashboards against Grafana's schema
+## test-python: OIP client (tritonclient) against the server; dashboards against Grafana's schema;
+## compose.yaml through docker-compose's config; `make stack` end to end (tests/stack)
 # (`make test` has just built target/debug/inference-server through the integration tests;
 #  building it alone would re-resolve features and recompile half the tree.)
 test-python:
@@ -64,6 +65,16 @@ models:
 ## BASELINE=<git ref> also runs the server built from that ref, alternating, for a before/after ratio.
 bench:
 	BASELINE=$(BASELINE) ./bench/run.sh
+
+## stack: the monitoring stack without Kubernetes or Docker (server, Redis, SeaweedFS, MLflow,
+## Prometheus, Alertmanager) on loopback, from deploy/local/; prints the URLs. SERVER_BIN=... uses
+## that server binary instead of a release build.
+stack: deps
+	./scripts/stack.sh up
+
+## stack-down: stop everything `make stack` started
+stack-down:
+	./scripts/stack.sh down
 
 clean:
 	$(CARGO) clean

@@ -108,7 +108,7 @@ if "rust_sentiment_baseline_r1" in runs:
     lines += [
         f"## Before / after (`make bench BASELINE={extra.get('baseline', '?')}`)", "",
         "The same server built from the baseline commit ran beside this build and alternated with it in",
-        "every round.", "",
+        "every round (first in even rounds, last in odd ones).", "",
         "| server / route | requests/s | p50 ms | p99 ms | server CPU µs/request | errors | requests/s per round |",
         "|---|---|---|---|---|---|---|",
         row(f"Rust, sentiment, baseline {extra.get('baseline', '')}", base), row("Rust, sentiment, this build", rs), "",

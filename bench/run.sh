@@ -76,11 +76,16 @@ load warmup_python 0 "http://127.0.0.1:18102$SENTIMENT" "$BODY_SENTIMENT" >/dev/
 {
   load python_sentiment 0 "http://127.0.0.1:18102$SENTIMENT" "$BODY_SENTIMENT"
   for r in $(seq 1 "$ROUNDS"); do
+    # The baseline runs first in even rounds and last in odd ones, so neither build always
+    # follows the same load.
+    if [ "$baseline_pid" != 0 ] && [ $((r % 2)) = 0 ]; then
+      load "rust_sentiment_baseline_r$r" "$baseline_pid" "http://127.0.0.1:18104$SENTIMENT" "$BODY_SENTIMENT"
+    fi
     load "rust_sentiment_r$r" "$rust_pid" "http://127.0.0.1:18100$SENTIMENT" "$BODY_SENTIMENT"
     load "rust_sentiment_metrics_off_r$r" "$off_pid" "http://127.0.0.1:18101$SENTIMENT" "$BODY_SENTIMENT"
     load "rust_sentiment_unbatched_r$r" "$unbatched_pid" "http://127.0.0.1:18103$SENTIMENT" "$BODY_SENTIMENT"
     load "rust_health_r$r" "$rust_pid" http://127.0.0.1:18100/health
-    if [ "$baseline_pid" != 0 ]; then
+    if [ "$baseline_pid" != 0 ] && [ $((r % 2)) = 1 ]; then
       load "rust_sentiment_baseline_r$r" "$baseline_pid" "http://127.0.0.1:18104$SENTIMENT" "$BODY_SENTIMENT"
     fi
   done

@@ -15,6 +15,8 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# a real Compose implementation that validates compose.yaml without a Docker engine
+command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
 # (Go itself comes with the machine: Debian's golang-go is too old for Kubernetes 1.34.)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"

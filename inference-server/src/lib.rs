@@ -15,6 +15,7 @@ pub mod model_manager;
 pub mod models;
 pub mod package;
 pub mod predict;
+pub mod probe;
 pub mod runtime;
 pub mod server;
 pub mod store;

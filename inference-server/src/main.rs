@@ -11,6 +11,17 @@ use inference_server::server;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // `inference-server probe [URL]`: a health check for images without a shell (compose.yaml).
+    if std::env::args().nth(1).as_deref() == Some("probe") {
+        let url = std::env::args().nth(2).unwrap_or_else(|| inference_server::probe::DEFAULT_URL.to_string());
+        return match inference_server::probe::probe(&url) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let config = Config::parse();
     inferwatch_monitoring::logging::init(config.log_format, &config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

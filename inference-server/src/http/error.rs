@@ -150,7 +150,8 @@ impl From<BodyError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind) = self.status_and_kind();
-        if status.is_server_error() {
+        // "Not ready" is a state that probes poll for while models load, not a failure.
+        if status.is_server_error() && !matches!(self, Self::NotReady { .. }) {
             tracing::error!(status = status.as_u16(), kind, error = %self, "request failed");
         } else {
             tracing::debug!(status = status.as_u16(), kind, error = %self, "request rejected");

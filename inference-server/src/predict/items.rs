@@ -191,6 +191,7 @@ pub enum BodyError {
 /// goes through [`decode_value`], which gives the detailed errors. Only objects are taken on the
 /// direct path (serde also reads a struct from an array of its fields), and never emails: their
 /// input accepts unknown fields, so `{"inputs": [...]}` would parse as an empty email.
+#[inline]
 pub fn decode_body(kind: ModelKind, body: &RawValue) -> Result<Request, BodyError> {
     let json = body.get();
     let one = match kind {

@@ -141,6 +141,7 @@ fn label(rules: &OutputRules, i: usize) -> String {
     rules.labels.get(i).cloned().unwrap_or_default()
 }
 
+#[inline]
 fn classify(kind: ModelKind, rules: &OutputRules, row: Vec<f32>) -> Prediction {
     let (best, confidence) = argmax(&row).unwrap_or((0, 0.0));
     if let Some(t) = &rules.threshold {
@@ -198,6 +199,7 @@ fn trend(t: TrendOutput, series: Option<&Series>) -> Prediction {
 }
 
 /// Raw outputs -> one prediction per item.
+#[inline]
 pub(super) fn postprocess(
     kind: ModelKind,
     rules: &OutputRules,

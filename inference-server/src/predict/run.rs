@@ -80,6 +80,7 @@ fn compute(model: &LoadedModel, inputs: &Items, batch: bool, stages: &mut Stages
     }
 }
 
+#[inline]
 fn record(
     m: &ModelMetrics,
     inputs: &Items,
@@ -156,6 +157,7 @@ pub async fn run(model: Arc<LoadedModel>, request: Request, limits: Limits) -> R
     Ok(finish(&model, outputs, &request))
 }
 
+#[inline]
 fn finish(model: &LoadedModel, outputs: Outputs, request: &Request) -> Vec<Prediction> {
     let (series, user_id) = match &request.items {
         Items::Trend(s) => (s.as_slice(), None),
@@ -208,6 +210,7 @@ async fn batched(model: &LoadedModel, text: &TextModel, inputs: &Items) -> Resul
     result
 }
 
+#[inline]
 fn inputs_are_large(inputs: &Items) -> bool {
     inputs.work_bytes() > INLINE_WORK_BYTES || matches!(inputs, Items::Recommend { .. })
 }

@@ -36,6 +36,7 @@ fn suits(items: &Items, kind: ModelKind) -> bool {
 }
 
 /// Check `request` for a model of `kind` under `limits`.
+#[inline]
 pub fn validate(request: &Request, kind: ModelKind, limits: Limits) -> Result<(), PredictError> {
     let n = request.items.len();
     if n == 0 {
