@@ -123,9 +123,11 @@ fn vector() -> Value {
     }
     vrl.push_str("}\n");
     json!({
-        "sources": {"containers": {"type": "docker_logs", "include_labels": ["io.inferwatch.logs=json"]}},
+        "sources": {"containers": {"type": "docker_logs", "include_labels": ["io.inferwatch.logs=json"]},
+                    "vector_metrics": {"type": "internal_metrics"}},
         "transforms": {"classify": {"type": "remap", "inputs": ["containers"], "source": vrl}},
-        "sinks": {"loki": {"type": "loki", "inputs": ["classify"], "endpoint": "http://loki:3100",
+        "sinks": {"prometheus": {"type": "prometheus_exporter", "inputs": ["vector_metrics"], "address": "0.0.0.0:9598"},
+                  "loki": {"type": "loki", "inputs": ["classify"], "endpoint": "http://loki:3100",
             "encoding": {"codec": "json"},
             "labels": {"class": "{{ class }}", "level": "{{ level }}", "service": "inferwatch"}}},
     })
@@ -152,6 +154,9 @@ pub fn files() -> Result<Vec<(String, String)>, String> {
         extra_jobs: vec![
             job("redis", &["redis-exporter:9121".into()], json!({})),
             job("minio", &["minio:9000".into()], json!({"metrics_path": "/minio/v2/metrics/cluster"})),
+            job("grafana", &["grafana:3000".into()], json!({})),
+            job("loki", &["loki:3100".into()], json!({})),
+            job("vector", &["vector:9598".into()], json!({})),
         ],
         rules: "/etc/prometheus/rules/*.yaml".into(),
         interval: "15s",
