@@ -148,7 +148,7 @@ fn grafana_dashboards() -> Value {
 /// Every stack file: (path, contents).
 pub fn files() -> Result<Vec<(String, String)>, String> {
     let compose = Parts {
-        inference: vec!["inference:8080".into()],
+        inference: vec!["inference:8080".into(), "inference-mlflow:8080".into()],
         alertmanager: "alertmanager:9093".into(),
         prometheus: "localhost:9090".into(),
         extra_jobs: vec![

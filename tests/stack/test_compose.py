@@ -26,7 +26,7 @@ def test_compose_file_is_valid_and_every_mounted_file_exists():
     assert shutil.which("docker-compose"), "make deps installs docker-compose"
     c = config()
     services = c["services"]
-    for name in ["inference", "redis", "redis-exporter", "minio", "mlflow", "prometheus", "alertmanager", "grafana",
+    for name in ["inference", "inference-mlflow", "redis", "redis-exporter", "minio", "mlflow", "prometheus", "alertmanager", "grafana",
                  "loki", "vector", "webhook"]:
         assert name in services, name
     for name, s in services.items():
