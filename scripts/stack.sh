@@ -6,7 +6,8 @@
 # Prometheus (the generated rules, every part scraped) and two inference servers: one serving the
 # five built-in packages from the S3 store, one serving `models:/sentiment@champion` from MLflow.
 # The packages are uploaded to S3 and registered in MLflow on first start. State, logs and pid
-# files live in .cache/stack/; `down` stops every process it started (process groups).
+# files live in .cache/stack/; `down` stops every process it started (process groups) and keeps
+# the data (delete .cache/stack/ for a fresh stack).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"

@@ -6,6 +6,7 @@ Real parts throughout: redis-server, SeaweedFS, mlflow server, Prometheus, Alert
 
 import json
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -86,6 +87,9 @@ def stack():
     hooks = Webhooks(int(PORTS["WEBHOOK_PORT"]))
     env = dict(os.environ, SERVER_BIN=os.environ.get("SERVER_BIN", str(ROOT / "target/debug/inference-server")))
     subprocess.run(["./scripts/stack.sh", "down"], cwd=ROOT, check=True, capture_output=True)
+    # A fresh stack, as on a new machine: Alertmanager's notification log from an earlier run
+    # would (rightly) not page again for an alert it already paged for within the hour.
+    shutil.rmtree(STATE, ignore_errors=True)
     up = subprocess.run(["./scripts/stack.sh", "up"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert up.returncode == 0, up.stdout + up.stderr
     started = pids()
