@@ -9,7 +9,8 @@ use crate::model_manager::{ManagerError, ModelManager};
 use crate::predict::{self, items, Limits, PredictError};
 use crate::telemetry::Metrics;
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -44,10 +45,36 @@ enum JobError {
 /// Start the pool and the queue's health/depth reporter. They stop when `stop` turns true
 /// (after finishing the job in hand).
 pub fn spawn(queue: Arc<Queue>, state: Context, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    let mut handles: Vec<JoinHandle<()>> =
-        (0..queue.config.workers).map(|n| tokio::spawn(work(n, queue.clone(), state.clone(), stop.clone()))).collect();
+    let in_flight = InFlight::default();
+    let mut handles: Vec<JoinHandle<()>> = (0..queue.config.workers)
+        .map(|n| tokio::spawn(work(n, queue.clone(), state.clone(), in_flight.clone(), stop.clone())))
+        .collect();
     handles.push(tokio::spawn(report(queue, state, stop)));
     handles
+}
+
+/// Stream entries a worker of this process is running now. The workers share one consumer
+/// name, so a job that runs longer than the claim idle time is pending to "us" and idle in
+/// Redis's eyes: a sibling's reclaim hands it back. The sibling skips it instead of running it
+/// a second time.
+#[derive(Debug, Clone, Default)]
+struct InFlight(Arc<Mutex<HashSet<String>>>);
+
+/// Holds an entry in [`InFlight`] until dropped.
+struct Running<'a>(&'a InFlight, String);
+
+impl InFlight {
+    /// Mark `entry` running; `None` when a sibling already runs it.
+    fn take(&self, entry: &str) -> Option<Running<'_>> {
+        let mut set = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        set.insert(entry.to_string()).then(|| Running(self, entry.to_string()))
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0 .0.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.1);
+    }
 }
 
 /// Refresh health, depth and the oldest job's age every second.
@@ -70,7 +97,7 @@ async fn report(queue: Arc<Queue>, state: Context, mut stop: watch::Receiver<boo
     }
 }
 
-async fn work(n: usize, queue: Arc<Queue>, state: Context, mut stop: watch::Receiver<bool>) {
+async fn work(n: usize, queue: Arc<Queue>, state: Context, in_flight: InFlight, mut stop: watch::Receiver<bool>) {
     let mut failures = 0u32;
     let mut last_reclaim = Instant::now() - queue.config.claim_idle;
     while !*stop.borrow() {
@@ -85,6 +112,10 @@ async fn work(n: usize, queue: Arc<Queue>, state: Context, mut stop: watch::Rece
             Ok((jobs, reclaimed)) => {
                 failures = 0;
                 for t in jobs {
+                    let Some(_running) = in_flight.take(&t.entry) else {
+                        tracing::debug!(worker = n, job = %t.job, "job already running in this process; not reclaimed");
+                        continue;
+                    };
                     process(&queue, &state, &t, reclaimed).await;
                 }
             }
@@ -165,4 +196,20 @@ async fn run(state: &Context, model: &str, stored: &str) -> Result<String, JobEr
         out.extend(predictions);
     }
     serde_json::to_string(&out).map_err(|e| JobError::Encode(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_runs_once_per_process_until_its_worker_is_done() {
+        let f = InFlight::default();
+        let first = f.take("1-0");
+        assert!(first.is_some());
+        assert!(f.take("1-0").is_none(), "a sibling skips it");
+        assert!(f.take("2-0").is_some(), "other entries are free");
+        drop(first);
+        assert!(f.take("1-0").is_some(), "free again once done");
+    }
 }
