@@ -32,11 +32,11 @@ fn queue(state: &AppState) -> Result<&Arc<Queue>, ApiError> {
 pub async fn submit(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<Value>,
+    ApiJson(mut body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let q = queue(&state)?;
     let model = state.manager.get(&name).await?;
-    let Some(list) = body.get("inputs").and_then(Value::as_array) else {
+    let Some(Value::Array(list)) = body.get_mut("inputs").map(Value::take) else {
         return Err(ApiError::Validation("a job body is {\"inputs\": [...]} with at least one item".into()));
     };
     if list.is_empty() {
@@ -51,11 +51,12 @@ pub async fn submit(
     }
     // Every item is checked now, so a job is only accepted when it can run; positions in
     // errors count from the start of the job.
-    let request = Request::new(items::decode_list(model.meta.kind, list.clone())?, true);
-    crate::predict::validate(&request, model.meta.kind, Limits { max_batch_items: list.len(), ..state.limits })?;
-    let items = list;
-    let encoded = serde_json::to_string(items).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let id = match q.submit(&model.meta.name, &encoded, items.len()).await {
+    // The stored form is encoded first; the list is then decoded in place (not copied).
+    let count = list.len();
+    let encoded = serde_json::to_string(&list).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let request = Request::new(items::decode_list(model.meta.kind, list)?, true);
+    crate::predict::validate(&request, model.meta.kind, Limits { max_batch_items: count, ..state.limits })?;
+    let id = match q.submit(&model.meta.name, &encoded, count).await {
         Ok(id) => id,
         Err(e) => {
             state.metrics.batch_jobs.with(&[&model.meta.name, "rejected"]).inc();
@@ -63,9 +64,9 @@ pub async fn submit(
         }
     };
     state.metrics.batch_jobs.with(&[&model.meta.name, "accepted"]).inc();
-    state.metrics.batch_job_items.with(&[&model.meta.name]).observe(items.len() as f64);
+    state.metrics.batch_job_items.with(&[&model.meta.name]).observe(count as f64);
     let location = format!("/v1/jobs/{id}");
-    let body = json!({"job_id": id, "status": JobState::Queued, "model": model.meta.name, "items": items.len(), "location": location});
+    let body = json!({"job_id": id, "status": JobState::Queued, "model": model.meta.name, "items": count, "location": location});
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(body)).into_response())
 }
 

@@ -14,13 +14,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use codec::bad;
 pub use codec::{InferInput, InferRequest, OipBody, OutputTensor, RequestedOutput};
 use serde_json::{json, Value};
 use std::sync::Arc;
-
-fn bad(m: impl Into<String>) -> ApiError {
-    ApiError::Validation(m.into())
-}
 
 /// Server metadata.
 #[utoipa::path(get, path = "/v2", tag = "v2", responses((status = 200, body = Object)))]

@@ -150,7 +150,8 @@ pub fn flag(params: Option<&Map<String, Value>>, name: &str) -> bool {
     params.and_then(|p| p.get(name)).and_then(Value::as_bool).unwrap_or(false)
 }
 
-fn bad(m: impl Into<String>) -> ApiError {
+/// A 422 with the message.
+pub(super) fn bad(m: impl Into<String>) -> ApiError {
     ApiError::Validation(m.into())
 }
 
