@@ -7,6 +7,8 @@ cd "$root"
 start=$(date +%s)
 ./e2e/cluster/build.sh >/dev/null
 cargo build -q -p inferwatch-operator
+# The kube-prometheus-stack test scrapes a real server; `make test` has built it already.
+[ -x target/debug/inference-server ] || cargo build -q -p inference-server
 trap './e2e/cluster/down.sh' EXIT
 kubeconfig="$(./e2e/cluster/up.sh)"
 INFERWATCH_E2E_KUBECONFIG="$kubeconfig" OPERATOR_BIN="$root/target/debug/inferwatch-operator" \

@@ -7,6 +7,10 @@
 #                                wrapper module requiring k8s.io/kubernetes with every staging
 #                                `k8s.io/<x> v0.0.0` requirement replaced by the published v0.<minor>.<patch>
 #   kwok, helm                   go install <module>@<version>
+#   prometheus-operator          wrapper module requiring github.com/prometheus-operator/prometheus-operator
+#                                (its go.mod replaces two nested modules, so `go install @version` refuses it)
+#   prometheus, promtool         wrapper module requiring github.com/prometheus/prometheus at the version
+#                                prometheus-operator's go.mod names
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -121,24 +125,68 @@ kwok_stages() {
   mv "$out" "$bin/kwok-stages.yaml"
 }
 
-# The prometheus-operator CRDs (ServiceMonitor, PrometheusRule, ...) from its module's example
-# directory, at test time; never committed.
+# The prometheus-operator CRDs from its module's example directory, at test time; never committed.
+# prometheus-operator-crds holds the three the Inferwatch operator writes (ServiceMonitor,
+# PrometheusRule, PodMonitor); prometheus-operator-all-crds holds every CRD prometheus-operator
+# itself watches (Prometheus, Alertmanager, AlertmanagerConfig, ...).
 prometheus_operator_crds() {
-  [ -d "$bin/prometheus-operator-crds" ] && return
+  [ -d "$bin/prometheus-operator-crds" ] && [ -d "$bin/prometheus-operator-all-crds" ] && return
   log "prometheus-operator CRDs $PROMETHEUS_OPERATOR_VERSION"
   local mod
   mod="$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" |
     sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
-  mkdir -p "$bin/prometheus-operator-crds.tmp"
+  rm -rf "$bin/prometheus-operator-crds.tmp" "$bin/prometheus-operator-all-crds.tmp"
+  mkdir -p "$bin/prometheus-operator-crds.tmp" "$bin/prometheus-operator-all-crds.tmp"
   cp "$mod"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,prometheusrules,podmonitors}.yaml \
     "$bin/prometheus-operator-crds.tmp/"
+  cp "$mod"/example/prometheus-operator-crd/monitoring.coreos.com_*.yaml "$bin/prometheus-operator-all-crds.tmp/"
+  rm -rf "$bin/prometheus-operator-crds" "$bin/prometheus-operator-all-crds"
   mv "$bin/prometheus-operator-crds.tmp" "$bin/prometheus-operator-crds"
+  mv "$bin/prometheus-operator-all-crds.tmp" "$bin/prometheus-operator-all-crds"
+}
+
+# prometheus-operator itself, run as a process against the local API server by the e2e test of
+# the kube-prometheus-stack path.
+build_prometheus_operator() {
+  [ -x "$bin/prometheus-operator" ] && return
+  log "prometheus-operator $PROMETHEUS_OPERATOR_VERSION"
+  local d="$cache/src/prometheus-operator" pkg="github.com/prometheus-operator/prometheus-operator"
+  mkdir -p "$d"
+  (cd "$d" && rm -f go.mod go.sum && go mod init inferwatch.local/prometheus-operator >/dev/null 2>&1 &&
+    go get "$pkg/cmd/operator@$PROMETHEUS_OPERATOR_VERSION" >&2 &&
+    go build -ldflags "-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_OPERATOR_VERSION#v}" \
+      -o "$bin/prometheus-operator" "$pkg/cmd/operator")
 }
 
 build_helm() {
   [ -x "$bin/helm" ] && return
   log "helm $HELM_VERSION"
   GOBIN="$bin" go install -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
+}
+
+# Prometheus and promtool at the version prometheus-operator is built against (its go.mod), with
+# every service-discovery plugin: Debian's prometheus package leaves Kubernetes discovery out,
+# and the configuration prometheus-operator generates is all Kubernetes discovery.
+build_prometheus() {
+  [ -x "$bin/prometheus" ] && [ -x "$bin/promtool" ] && return
+  local mod gomod version d="$cache/src/prometheus" pkg="github.com/prometheus/prometheus"
+  mod="$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" |
+    sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+  version="$(sed -n 's#^[[:space:]]*github.com/prometheus/prometheus \(v[0-9.]*\)$#\1#p' "$mod" | head -1)"
+  # module v0.3XY.Z is Prometheus 3.XY.Z
+  local minor="${version#v0.}" ld
+  minor="${minor%%.*}"
+  ld="-s -w -X github.com/prometheus/common/version.Version=3.$((minor - 300)).${version##*.}"
+  log "prometheus, promtool (module $version, from prometheus-operator $PROMETHEUS_OPERATOR_VERSION)"
+  mkdir -p "$d"
+  gomod="$(go mod download -json "$pkg@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+  (cd "$d" && rm -f go.mod go.sum && go mod init inferwatch.local/prometheus >/dev/null 2>&1 &&
+    # upstream's own replace lines, which a dependent module does not inherit
+    sed -n 's#^replace \([^ ]*\) \([^ ]*\) => \([^ ]*\) \([^ ]*\)$#\1@\2=\3@\4#p' "$gomod" |
+    while read -r r; do go mod edit -replace "$r"; done &&
+    go get "$pkg/cmd/prometheus@$version" "$pkg/cmd/promtool@$version" >&2 &&
+    go build -ldflags "$ld" -o "$bin/prometheus" "$pkg/cmd/prometheus" &&
+    go build -ldflags "$ld" -o "$bin/promtool" "$pkg/cmd/promtool")
 }
 
 start=$(date +%s)
@@ -148,5 +196,7 @@ build_kwok
 build_helm
 kwok_stages
 prometheus_operator_crds
+build_prometheus_operator
+build_prometheus
 log "ready in $(($(date +%s) - start)) s: $bin"
 echo "$bin"

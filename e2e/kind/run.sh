@@ -50,8 +50,7 @@ helm upgrade --install kube-prometheus-stack prometheus-community/kube-prometheu
   --set grafana.sidecar.dashboards.searchNamespace=ALL \
   --set grafana.sidecar.dashboards.folderAnnotation=grafana_folder \
   --set grafana.sidecar.dashboards.provider.foldersFromFilesStructure=true \
-  --set prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues=false \
-  --set prometheus.prometheusSpec.ruleSelectorNilUsesHelmValues=false
+  --set alertmanager.alertmanagerSpec.alertmanagerConfigMatcherStrategy.type=OnNamespaceExceptForAlertmanagerNamespace
 
 log "inferwatch chart"
 helm upgrade --install inferwatch "$root/charts/inferwatch" --namespace inferwatch-system --create-namespace \
@@ -59,7 +58,7 @@ helm upgrade --install inferwatch "$root/charts/inferwatch" --namespace inferwat
   --set operator.image.repository=inferwatch/operator --set operator.image.tag="$tag" \
   --set operator.image.pullPolicy=Never \
   --set serverImage.repository=inferwatch/inference-server --set serverImage.tag="$tag" \
-  --set serviceMonitor.labels.release=kube-prometheus-stack
+  --set monitoring.labels.release=kube-prometheus-stack
 
 log "examples"
 kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f -

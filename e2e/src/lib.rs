@@ -16,6 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod http;
+
 /// The chart's namespace and ServiceAccount the operator impersonates.
 pub const SYSTEM_NAMESPACE: &str = "inferwatch-system";
 /// The operator's ServiceAccount name (from the chart).
@@ -87,8 +89,13 @@ pub fn helm(args: &[&str]) -> Result<String> {
 
 /// `helm upgrade --install` the chart into the system namespace (idempotent) and wait for the CRD.
 pub fn install_chart() -> Result<String> {
+    install_chart_with(&[])
+}
+
+/// The same with `--set` values (every call starts from the chart's defaults again).
+pub fn install_chart_with(set: &[&str]) -> Result<String> {
     let chart = repo_root().join("charts/inferwatch");
-    let out = helm(&[
+    let mut args = vec![
         "upgrade",
         "--install",
         "inferwatch",
@@ -99,7 +106,11 @@ pub fn install_chart() -> Result<String> {
         "--wait",
         "--timeout",
         "120s",
-    ])?;
+    ];
+    for v in set {
+        args.extend(["--set", v]);
+    }
+    let out = helm(&args)?;
     kubectl(&["wait", "--for=condition=Established", "--timeout=60s", "crd/modelservices.inferwatch.io"])?;
     Ok(out)
 }
@@ -112,6 +123,39 @@ pub fn install_monitoring_crds() -> Result<()> {
         kubectl(&["wait", "--for=condition=Established", "--timeout=60s", &format!("crd/{crd}")])?;
     }
     Ok(())
+}
+
+/// Install every CRD prometheus-operator itself watches (Prometheus, Alertmanager,
+/// AlertmanagerConfig, ...), for the test that runs prometheus-operator.
+pub fn install_all_prometheus_operator_crds() -> Result<()> {
+    let dir = tools_dir()?.join("prometheus-operator-all-crds");
+    kubectl(&["apply", "--server-side", "-f", dir.to_str().unwrap_or_default()])?;
+    for crd in ["prometheuses", "alertmanagers", "alertmanagerconfigs", "servicemonitors", "prometheusrules"] {
+        kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            &format!("crd/{crd}.monitoring.coreos.com"),
+        ])?;
+    }
+    Ok(())
+}
+
+/// The flags the installed chart gives the operator in its Deployment, without the ones the
+/// suite sets itself (HTTP address, leader election, log filter), so a local operator process
+/// runs as the chart configures it.
+pub fn chart_operator_args() -> Result<Vec<String>> {
+    let out = kubectl(&["-n", SYSTEM_NAMESPACE, "get", "deployment", "inferwatch-operator", "-o", "json"])?;
+    let d: Value = serde_json::from_str(&out)?;
+    let args = d["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .ok_or_else(|| anyhow!("the operator Deployment has no args"))?;
+    Ok(args
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|a| !["--http-addr=", "--leader-elect=", "--log="].iter().any(|p| a.starts_with(p)))
+        .map(String::from)
+        .collect())
 }
 
 /// Remove the prometheus-operator CRDs (and with them every ServiceMonitor/PrometheusRule).
@@ -228,7 +272,8 @@ pub struct Operator {
     pub identity: String,
 }
 
-fn free_port() -> Result<u16> {
+/// A free loopback port.
+pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -248,6 +293,11 @@ pub fn impersonating_kubeconfig() -> Result<PathBuf> {
 impl Operator {
     /// Start an operator watching `namespace`, electing through the Lease `lease`.
     pub async fn start(namespace: &str, lease: &str, identity: &str) -> Result<Self> {
+        Self::start_with(namespace, lease, identity, &[]).await
+    }
+
+    /// The same with more flags (e.g. [`chart_operator_args`]; later flags win).
+    pub async fn start_with(namespace: &str, lease: &str, identity: &str, extra: &[String]) -> Result<Self> {
         let bin = std::env::var("OPERATOR_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|_| repo_root().join("target/debug/inferwatch-operator"));
@@ -261,6 +311,7 @@ impl Operator {
         let child = Command::new(bin)
             .args(["--namespace", namespace, "--lease-name", lease, "--lease-namespace", SYSTEM_NAMESPACE])
             .args(["--identity", identity, "--http-addr", &format!("127.0.0.1:{port}"), "--log", "info"])
+            .args(extra)
             .env("KUBECONFIG", impersonating_kubeconfig()?)
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -272,16 +323,7 @@ impl Operator {
 
     /// GET a path of the operator's HTTP endpoints (plain HTTP/1.0 over loopback).
     pub fn get(&self, path: &str) -> Result<String> {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(&self.http)?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: operator\r\n\r\n")?;
-        let mut body = String::new();
-        s.read_to_string(&mut body)?;
-        if !body.starts_with("HTTP/1.0 200") && !body.starts_with("HTTP/1.1 200") {
-            bail!("GET {path}: {}", body.lines().next().unwrap_or_default());
-        }
-        Ok(body.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
+        http::get(&self.http, path)
     }
 
     /// The value of an unlabelled or labelled sample in /metrics (0 when absent).

@@ -21,6 +21,70 @@ fn chart_rejects_values_the_schema_does_not_allow() {
     let err =
         helm(&["template", "x", c, "--kube-version", "1.34.0", "--set", "alertmanager.enabled=true"]).unwrap_err();
     assert!(format!("{err}").contains("receivers"), "{err}");
+    // A label Kubernetes would refuse is refused by the chart, before the operator sees it.
+    for bad in ["monitoring.labels.release=has space", "monitoring.labels.-bad=x"] {
+        let err = helm(&["template", "x", c, "--kube-version", "1.34.0", "--set", bad]).unwrap_err();
+        assert!(format!("{err}").contains("monitoring"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn monitoring_labels_reach_every_monitoring_object_the_chart_renders_and_the_operators_flags() {
+    let chart = repo_root().join("charts/inferwatch");
+    let out = helm(&[
+        "template",
+        "x",
+        chart.to_str().unwrap(),
+        "--kube-version",
+        "1.34.0",
+        "--api-versions",
+        "monitoring.coreos.com/v1/ServiceMonitor",
+        "--set",
+        "monitoring.labels.release=kube-prometheus-stack",
+        "--set",
+        "monitoring.annotations.owner=ml-platform",
+        "--set",
+        "alertmanager.enabled=true",
+        "--set",
+        "alertmanager.namespace=monitoring",
+        "--set",
+        "alertmanager.receivers.page.url=http://p",
+        "--set",
+        "alertmanager.receivers.team.url=http://t",
+        "--set",
+        "alertmanager.receivers.digest.url=http://d",
+    ])
+    .unwrap();
+    let docs: Vec<serde_json::Value> = out
+        .split("\n---")
+        .filter_map(|d| serde_yaml_ng::from_str::<serde_json::Value>(d).ok())
+        .filter(|d| d.is_object())
+        .collect();
+    let monitoring: Vec<&serde_json::Value> = docs
+        .iter()
+        .filter(|d| {
+            matches!(d["kind"].as_str(), Some("ServiceMonitor" | "AlertmanagerConfig"))
+                || (d["kind"] == "ConfigMap"
+                    && d["metadata"]["name"].as_str().is_some_and(|n| n.ends_with("-dashboard")))
+        })
+        .collect();
+    assert!(monitoring.len() >= 4, "ServiceMonitor, two dashboards, AlertmanagerConfig: {monitoring:?}");
+    for d in &monitoring {
+        let m = &d["metadata"];
+        assert_eq!(m["labels"]["release"], "kube-prometheus-stack", "{m}");
+        assert_eq!(m["labels"]["app.kubernetes.io/part-of"], "inferwatch", "{m}");
+        assert_eq!(m["annotations"]["owner"], "ml-platform", "{m}");
+    }
+    let amc = monitoring.iter().find(|d| d["kind"] == "AlertmanagerConfig").unwrap();
+    assert_eq!(amc["metadata"]["namespace"], "monitoring");
+    assert_eq!(amc["spec"]["route"]["matchers"][0]["value"], "Inferwatch.+");
+    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"].as_array().unwrap();
+    assert!(
+        args.contains(&serde_json::json!(r#"--monitoring-labels={"release":"kube-prometheus-stack"}"#)),
+        "{args:?}"
+    );
+    assert!(args.contains(&serde_json::json!(r#"--monitoring-annotations={"owner":"ml-platform"}"#)), "{args:?}");
 }
 
 #[test]

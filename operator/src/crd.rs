@@ -231,6 +231,20 @@ pub struct BatchQueue {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MonitoringSpec {
+    /// Labels on every monitoring object of this ModelService: the ServiceMonitor, the
+    /// PrometheusRule and the dashboard ConfigMap (at most 32). They merge over the operator-wide
+    /// `monitoring.labels` of the Helm chart (for kube-prometheus-stack, `release: <its release>`)
+    /// and under the per-object `serviceMonitor.labels` and `dashboard.labels`. The operator's own
+    /// `app.kubernetes.io/*` labels cannot be overridden. Keys and values follow the Kubernetes
+    /// label syntax; a bad one sets Degraded=True naming it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 32))]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations on the same three objects (at most 32), merged over the operator-wide
+    /// `monitoring.annotations`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 32))]
+    pub annotations: BTreeMap<String, String>,
     /// The ServiceMonitor for prometheus-operator.
     #[serde(default)]
     pub service_monitor: ServiceMonitorSpec,
@@ -253,8 +267,11 @@ pub struct ServiceMonitorSpec {
     #[serde(default = "interval")]
     #[x_kube(validation = Rule::new("self.matches('^[0-9]+(ms|s|m|h)$')").message("spec.monitoring.serviceMonitor.interval must be a duration like 15s, 1m"))]
     pub interval: String,
-    /// Extra labels; kube-prometheus-stack selects ServiceMonitors by its `release` label.
+    /// Extra labels on the ServiceMonitor only (at most 32), merged over `spec.monitoring.labels`.
+    /// For the `release` label kube-prometheus-stack selects by, prefer the chart's operator-wide
+    /// `monitoring.labels`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 32))]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -286,8 +303,11 @@ pub struct AlertsSpec {
     #[serde(default = "hit")]
     #[x_kube(validation = Rule::new("self >= 0.0 && self <= 1.0").message("spec.monitoring.alerts.cacheHitRatioFloor must be between 0 and 1"))]
     pub cache_hit_ratio_floor: f64,
-    /// Extra labels on every alert (team, service, ...).
+    /// Extra labels on every alert (team, service, ...), at most 32; names follow Prometheus'
+    /// label-name syntax. These go on each alert, not on the PrometheusRule object: labels that a
+    /// Prometheus' `ruleSelector` matches belong in `spec.monitoring.labels`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 32))]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -301,8 +321,10 @@ pub struct DashboardSpec {
     /// Grafana folder (the sidecar's folder annotation).
     #[serde(default = "folder")]
     pub folder: String,
-    /// Extra labels on the ConfigMap (the sidecar selects `grafana_dashboard: "1"` by default).
+    /// Extra labels on the dashboard ConfigMap only (at most 32), merged over
+    /// `spec.monitoring.labels`; the Grafana sidecar's default `grafana_dashboard: "1"` is always set.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 32))]
     pub labels: BTreeMap<String, String>,
 }
 

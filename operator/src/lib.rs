@@ -1,6 +1,7 @@
 //! The Inferwatch control plane: the `ModelService` resource (`crd`), the pure `render` and
 //! `status` decisions, `apply` (server-side apply + pruning), the `controller` loop, `leader`
-//! election on a Lease, the operator's `metrics` and its `http` endpoints.
+//! election on a Lease, the operator's `metrics` and its `http` endpoints, and `meta`: the labels
+//! and annotations of the monitoring objects.
 
 pub mod apply;
 pub mod controller;
@@ -8,6 +9,7 @@ pub mod crd;
 pub mod error;
 pub mod http;
 pub mod leader;
+pub mod meta;
 pub mod metrics;
 pub mod render;
 pub mod status;

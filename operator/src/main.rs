@@ -6,10 +6,12 @@ use inferwatch_monitoring::logging::{self, LogFormat};
 use inferwatch_operator::controller::{self, Context};
 use inferwatch_operator::http::{self, Health};
 use inferwatch_operator::leader::{LeaseLock, Timing};
+use inferwatch_operator::meta::{self, Decoration, MetaError};
 use inferwatch_operator::metrics::Metrics;
 use inferwatch_operator::render::OperatorConfig;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, Client};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,6 +30,14 @@ struct Args {
     /// Base URL of Grafana, for alerts' dashboard links.
     #[arg(long, env = "INFERWATCH_GRAFANA_URL", default_value_t = OperatorConfig::default().grafana_url)]
     grafana_url: String,
+    /// Labels on every ServiceMonitor, PrometheusRule and dashboard ConfigMap the operator
+    /// renders, as a JSON object (the chart's `monitoring.labels`). kube-prometheus-stack's
+    /// Prometheus selects by `{"release":"<its release name>"}`.
+    #[arg(long, env = "INFERWATCH_MONITORING_LABELS", default_value = "{}", value_parser = monitoring_labels)]
+    monitoring_labels: BTreeMap<String, String>,
+    /// Annotations on the same objects, as a JSON object (the chart's `monitoring.annotations`).
+    #[arg(long, env = "INFERWATCH_MONITORING_ANNOTATIONS", default_value = "{}", value_parser = monitoring_annotations)]
+    monitoring_annotations: BTreeMap<String, String>,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "WATCH_NAMESPACE")]
     namespace: Option<String>,
@@ -52,6 +62,18 @@ struct Args {
     /// Log filter (tracing env-filter syntax).
     #[arg(long, env = "INFERWATCH_LOG", default_value = "info")]
     log: String,
+}
+
+fn monitoring_labels(json: &str) -> Result<BTreeMap<String, String>, MetaError> {
+    let labels = meta::parse_map("--monitoring-labels", json)?;
+    meta::check_labels("--monitoring-labels", &labels)?;
+    Ok(labels)
+}
+
+fn monitoring_annotations(json: &str) -> Result<BTreeMap<String, String>, MetaError> {
+    let annotations = meta::parse_map("--monitoring-annotations", json)?;
+    meta::check_annotations("--monitoring-annotations", &annotations)?;
+    Ok(annotations)
 }
 
 async fn terminate_signal() {
@@ -114,8 +136,12 @@ async fn main() -> anyhow::Result<()> {
     }
     metrics.set_leader(true);
 
-    let config =
-        OperatorConfig { image: args.server_image, runbook_base: args.runbook_base, grafana_url: args.grafana_url };
+    let config = OperatorConfig {
+        image: args.server_image,
+        runbook_base: args.runbook_base,
+        grafana_url: args.grafana_url,
+        monitoring: Decoration { labels: args.monitoring_labels, annotations: args.monitoring_annotations },
+    };
     let ctx = Arc::new(Context::new(client, config, metrics.clone(), Some(identity)));
     let (lost_tx, lost_rx) = watch::channel(false);
     let shutdown = {

@@ -2,6 +2,7 @@
 //! objects that should exist. No client, no I/O; the reconciler applies what this returns.
 
 use crate::crd::ModelService;
+use crate::meta::{self, Decoration, MetaError};
 use inferwatch_monitoring::serving::{arg, defaults, settings};
 use inferwatch_monitoring::{alerts, dashboards};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
@@ -32,6 +33,10 @@ pub struct OperatorConfig {
     pub runbook_base: String,
     /// Base URL of Grafana, for alert `dashboard_url`s.
     pub grafana_url: String,
+    /// Labels and annotations on every ServiceMonitor, PrometheusRule and dashboard ConfigMap
+    /// (the chart's `monitoring.labels`/`annotations`; for kube-prometheus-stack
+    /// `release: <its release name>`, which its Prometheus selects by).
+    pub monitoring: Decoration,
 }
 
 impl Default for OperatorConfig {
@@ -40,6 +45,7 @@ impl Default for OperatorConfig {
             image: "ghcr.io/inferwatch/inference-server:0.1.0".into(),
             runbook_base: alerts::Scope::default().runbook_base,
             grafana_url: "http://grafana".into(),
+            monitoring: Decoration::default(),
         }
     }
 }
@@ -120,6 +126,9 @@ pub enum RenderError {
     /// Serialising a generated document failed.
     #[error("cannot encode {0}")]
     Encode(String),
+    /// A label or annotation Kubernetes or Prometheus would refuse.
+    #[error(transparent)]
+    Label(#[from] MetaError),
 }
 
 const PORT: i32 = defaults::PORT as i32;
@@ -141,16 +150,45 @@ fn labels(ms: &ModelService) -> BTreeMap<String, String> {
     l
 }
 
-fn meta(ms: &ModelService, name: String, owner: &OwnerReference, extra: &BTreeMap<String, String>) -> ObjectMeta {
-    let mut l = labels(ms);
-    l.extend(extra.clone());
+fn meta(ms: &ModelService, name: String, owner: &OwnerReference) -> ObjectMeta {
     ObjectMeta {
         name: Some(name),
         namespace: ms.namespace(),
-        labels: Some(l),
+        labels: Some(labels(ms)),
         owner_references: Some(vec![owner.clone()]),
         ..ObjectMeta::default()
     }
+}
+
+/// Metadata of a monitoring object: the operator-wide labels and annotations, then the
+/// ModelService's `spec.monitoring` ones, then the object's own `labels` (each layer winning over
+/// the one before), with the operator's labels and `fixed_annotations` winning over all.
+fn monitoring_meta(
+    ms: &ModelService,
+    cfg: &OperatorConfig,
+    name: String,
+    owner: &OwnerReference,
+    object_labels: &BTreeMap<String, String>,
+    fixed_annotations: BTreeMap<String, String>,
+) -> ObjectMeta {
+    let mon = &ms.spec.monitoring;
+    let labels = meta::merge(&[&cfg.monitoring.labels, &mon.labels, object_labels], labels(ms));
+    let annotations = meta::merge(&[&cfg.monitoring.annotations, &mon.annotations], fixed_annotations);
+    ObjectMeta {
+        labels: Some(labels),
+        annotations: (!annotations.is_empty()).then_some(annotations),
+        ..meta(ms, name, owner)
+    }
+}
+
+/// Every label and annotation a ModelService sets, checked before anything is rendered.
+fn check_metadata(ms: &ModelService) -> Result<(), MetaError> {
+    let mon = &ms.spec.monitoring;
+    meta::check_labels("spec.monitoring.labels", &mon.labels)?;
+    meta::check_annotations("spec.monitoring.annotations", &mon.annotations)?;
+    meta::check_labels("spec.monitoring.serviceMonitor.labels", &mon.service_monitor.labels)?;
+    meta::check_labels("spec.monitoring.dashboard.labels", &mon.dashboard.labels)?;
+    meta::check_alert_labels("spec.monitoring.alerts.labels", &mon.alerts.labels)
 }
 
 fn secret_env(name: &str, secret: &str, key: &str, optional: bool) -> EnvVar {
@@ -282,14 +320,14 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
     let ns = ms.namespace().ok_or(RenderError::Metadata("namespace"))?;
     let owner = ms.controller_owner_ref(&()).ok_or(RenderError::Metadata("uid"))?;
     let name = ms.name_any();
-    let none = BTreeMap::new();
+    check_metadata(ms)?;
     let selector = LabelSelector { match_labels: Some(selector_labels(ms)), ..LabelSelector::default() };
     let container = container(ms, cfg);
     let mut pod_labels = labels(ms);
     pod_labels.retain(|k, _| k != "app.kubernetes.io/managed-by");
     let autoscaling = ms.spec.autoscaling.as_ref();
     let deployment = Deployment {
-        metadata: meta(ms, name.clone(), &owner, &none),
+        metadata: meta(ms, name.clone(), &owner),
         spec: Some(DeploymentSpec {
             replicas: if autoscaling.is_some() { None } else { Some(ms.spec.replicas.unwrap_or(1)) },
             selector: selector.clone(),
@@ -326,7 +364,7 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
         ..Deployment::default()
     };
     let service = Service {
-        metadata: meta(ms, name.clone(), &owner, &none),
+        metadata: meta(ms, name.clone(), &owner),
         spec: Some(ServiceSpec {
             selector: Some(selector_labels(ms)),
             ports: Some(vec![ServicePort {
@@ -340,7 +378,7 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
         ..Service::default()
     };
     let hpa = autoscaling.map(|a| HorizontalPodAutoscaler {
-        metadata: meta(ms, name.clone(), &owner, &none),
+        metadata: meta(ms, name.clone(), &owner),
         spec: Some(HorizontalPodAutoscalerSpec {
             scale_target_ref: CrossVersionObjectReference {
                 api_version: Some("apps/v1".into()),
@@ -367,7 +405,7 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
     });
     let most = autoscaling.map_or(ms.spec.replicas.unwrap_or(1), |a| a.max_replicas);
     let pdb = (most > 1).then(|| PodDisruptionBudget {
-        metadata: meta(ms, name.clone(), &owner, &none),
+        metadata: meta(ms, name.clone(), &owner),
         spec: Some(PodDisruptionBudgetSpec {
             max_unavailable: Some(IntOrString::Int(1)),
             selector: Some(selector.clone()),
@@ -379,7 +417,7 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
     let service_monitor = mon.service_monitor.enabled.then(|| ServiceMonitor {
         api_version: "monitoring.coreos.com/v1".into(),
         kind: "ServiceMonitor".into(),
-        metadata: meta(ms, name.clone(), &owner, &mon.service_monitor.labels),
+        metadata: monitoring_meta(ms, cfg, name.clone(), &owner, &mon.service_monitor.labels, BTreeMap::new()),
         spec: ServiceMonitorSpec {
             selector: selector.clone(),
             endpoints: vec![MonitorEndpoint {
@@ -411,7 +449,7 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
         PrometheusRule {
             api_version: "monitoring.coreos.com/v1".into(),
             kind: "PrometheusRule".into(),
-            metadata: meta(ms, name.clone(), &owner, &none),
+            metadata: monitoring_meta(ms, cfg, name.clone(), &owner, &BTreeMap::new(), BTreeMap::new()),
             spec: alerts::rule_file(&slo, &scope, &alerts::Timing::default()),
         }
     });
@@ -421,10 +459,9 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
         d.title = format!("Inferwatch / {ns}/{name} ({kind})");
         let json =
             serde_json::to_string_pretty(&dashboards::render(&d)).map_err(|e| RenderError::Encode(e.to_string()))?;
-        let mut extra = mon.dashboard.labels.clone();
-        extra.insert("grafana_dashboard".into(), "1".into());
-        let mut m = meta(ms, format!("{name}-dashboard"), &owner, &extra);
-        m.annotations = Some(BTreeMap::from([("grafana_folder".into(), mon.dashboard.folder.clone())]));
+        let folder = BTreeMap::from([("grafana_folder".into(), mon.dashboard.folder.clone())]);
+        let mut m = monitoring_meta(ms, cfg, format!("{name}-dashboard"), &owner, &mon.dashboard.labels, folder);
+        m.labels.get_or_insert_with(BTreeMap::new).insert("grafana_dashboard".into(), "1".into());
         Some(ConfigMap {
             metadata: m,
             data: Some(BTreeMap::from([(format!("{uid}.json"), json)])),

@@ -118,6 +118,92 @@ fn alert_slos_and_labels_come_from_the_spec() {
     assert!(rule.contains(r#""team":"reviews""#));
 }
 
+/// The labels of the ServiceMonitor, the PrometheusRule and the dashboard ConfigMap, in that order.
+fn monitoring_labels(d: &inferwatch_operator::render::Desired) -> [std::collections::BTreeMap<String, String>; 3] {
+    [
+        d.service_monitor.as_ref().unwrap().metadata.labels.clone().unwrap(),
+        d.prometheus_rule.as_ref().unwrap().metadata.labels.clone().unwrap(),
+        d.dashboard.as_ref().unwrap().metadata.labels.clone().unwrap(),
+    ]
+}
+
+fn with_release_label() -> OperatorConfig {
+    let mut cfg = OperatorConfig::default();
+    cfg.monitoring.labels.insert("release".into(), "kube-prometheus-stack".into());
+    cfg.monitoring.annotations.insert("owner".into(), "ml-platform".into());
+    cfg
+}
+
+#[test]
+fn operator_wide_labels_reach_every_monitoring_object_including_the_prometheus_rule() {
+    let d = render(&example("sentiment"), &with_release_label()).unwrap();
+    for labels in monitoring_labels(&d) {
+        assert_eq!(labels["release"], "kube-prometheus-stack", "{labels:?}");
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "inferwatch-operator");
+    }
+    for annotations in [
+        &d.service_monitor.as_ref().unwrap().metadata.annotations,
+        &d.prometheus_rule.as_ref().unwrap().metadata.annotations,
+        &d.dashboard.as_ref().unwrap().metadata.annotations,
+    ] {
+        assert_eq!(annotations.as_ref().unwrap()["owner"], "ml-platform");
+    }
+    // The server's own objects do not get the monitoring labels.
+    assert!(!d.deployment.metadata.labels.as_ref().unwrap().contains_key("release"));
+    assert!(!d.service.metadata.labels.as_ref().unwrap().contains_key("release"));
+    // Without operator-wide labels nothing of the kind appears.
+    let plain = render(&example("sentiment"), &OperatorConfig::default()).unwrap();
+    assert!(monitoring_labels(&plain).iter().all(|l| !l.contains_key("release")));
+}
+
+#[test]
+fn a_model_services_labels_merge_over_the_operator_wide_ones_and_never_over_its_own() {
+    let mut ms = example("sentiment");
+    let mon = &mut ms.spec.monitoring;
+    mon.labels.insert("release".into(), "team-prometheus".into());
+    mon.labels.insert("app.kubernetes.io/managed-by".into(), "someone-else".into());
+    mon.service_monitor.labels.insert("release".into(), "scrape-only".into());
+    mon.dashboard.labels.insert("grafana_dashboard".into(), "0".into());
+    mon.annotations.insert("owner".into(), "reviews-team".into());
+    let d = render(&ms, &with_release_label()).unwrap();
+    let [sm, rule, dashboard] = monitoring_labels(&d);
+    assert_eq!(sm["release"], "scrape-only", "the per-object labels win");
+    assert_eq!(rule["release"], "team-prometheus", "spec.monitoring.labels win over the chart's");
+    assert_eq!(dashboard["release"], "team-prometheus");
+    assert_eq!(dashboard["grafana_dashboard"], "1", "the sidecar label stays");
+    for l in [&sm, &rule, &dashboard] {
+        assert_eq!(l["app.kubernetes.io/managed-by"], "inferwatch-operator", "the owned-object watches select on it");
+    }
+    let annotations = d.dashboard.unwrap().metadata.annotations.unwrap();
+    assert_eq!(annotations["owner"], "reviews-team");
+    assert_eq!(annotations["grafana_folder"], "Inferwatch");
+}
+
+#[test]
+fn a_label_kubernetes_or_prometheus_would_refuse_is_named_before_anything_is_applied() {
+    type Spoil = fn(&mut ModelService);
+    let cases: [(&str, Spoil); 4] = [
+        ("spec.monitoring.labels: label key \"bad key\"", |ms| {
+            ms.spec.monitoring.labels.insert("bad key".into(), "x".into());
+        }),
+        ("spec.monitoring.serviceMonitor.labels: label value", |ms| {
+            ms.spec.monitoring.service_monitor.labels.insert("release".into(), "not/valid".into());
+        }),
+        ("spec.monitoring.annotations: annotation key", |ms| {
+            ms.spec.monitoring.annotations.insert("/x".into(), "x".into());
+        }),
+        ("spec.monitoring.alerts.labels: alert label name \"team-name\"", |ms| {
+            ms.spec.monitoring.alerts.labels.insert("team-name".into(), "ml".into());
+        }),
+    ];
+    for (want, spoil) in cases {
+        let mut ms = example("sentiment");
+        spoil(&mut ms);
+        let err = render(&ms, &OperatorConfig::default()).unwrap_err().to_string();
+        assert!(err.starts_with(want), "{err}");
+    }
+}
+
 #[test]
 fn render_without_a_namespace_is_a_clear_error() {
     let mut ms = example("sentiment");
