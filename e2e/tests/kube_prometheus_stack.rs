@@ -163,31 +163,24 @@ fn generated_state() -> Result<(Vec<String>, Vec<String>)> {
     Ok((jobs, rules))
 }
 
-fn run_tool(program: impl AsRef<Path>, args: &[&str]) -> Result<String> {
-    let program = program.as_ref();
-    let out = Command::new(program).args(args).output().with_context(|| format!("cannot run {}", program.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        bail!("{} {}: {text}", program.display(), args.join(" "));
-    }
-    Ok(text)
-}
-
 /// The pinned Prometheus build (`prometheus` or `promtool`): Debian's leaves out Kubernetes
 /// service discovery, which is all the generated configuration uses.
 fn pinned(tool: &str) -> Result<PathBuf> {
     Ok(tools_dir()?.join(tool))
 }
 
-/// The receiver `amtool config routes test` picks for an alert with these labels.
+/// The receiver `amtool config routes test` picks for an alert with these labels (stdout only:
+/// amtool warns on stderr that --config.file overrides --alertmanager.url).
 fn routed_to(am_config: &Path, labels: &[&str]) -> Result<String> {
     let file = format!("--config.file={}", am_config.display());
-    let out = Command::new("amtool").args(["config", "routes", "test", file.as_str()]).args(labels).output()?;
-    if !out.status.success() {
-        bail!("amtool config routes test {labels:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    // stdout only: amtool warns on stderr that --config.file overrides --alertmanager.url
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let mut args = vec!["config", "routes", "test", file.as_str()];
+    args.extend(labels);
+    Ok(run("amtool", &args)?.trim().to_string())
+}
+
+/// A pinned tool's path as `run` takes it.
+fn tool(name: &str) -> Result<String> {
+    pinned(name)?.to_str().map(String::from).ok_or_else(|| anyhow!("{name} path is not UTF-8"))
 }
 
 /// The generated Prometheus configuration, pointed at this machine (see the module doc): the
@@ -325,7 +318,7 @@ async fn a_stock_kube_prometheus_stack_scrapes_evaluates_and_routes_a_model_serv
     // directory), hence --syntax-only for it.
     let raw_cfg = work.join("prometheus-generated.yaml");
     std::fs::write(&raw_cfg, serde_yaml_ng::to_string(&cfg).unwrap()).unwrap();
-    run_tool(pinned("promtool").unwrap(), &["check", "config", "--syntax-only", raw_cfg.to_str().unwrap()]).unwrap();
+    run(&tool("promtool").unwrap(), &["check", "config", "--syntax-only", raw_cfg.to_str().unwrap()]).unwrap();
     let rules_dir = work.join("rules");
     std::fs::create_dir_all(&rules_dir).unwrap();
     for (name, text) in &rules {
@@ -336,7 +329,7 @@ async fn a_stock_kube_prometheus_stack_scrapes_evaluates_and_routes_a_model_serv
     let rule_paths: Vec<String> = rules.iter().map(|(n, _)| rules_dir.join(n).display().to_string()).collect();
     let mut check = vec!["check", "rules"];
     check.extend(rule_paths.iter().map(String::as_str));
-    run_tool(pinned("promtool").unwrap(), &check).unwrap();
+    run(&tool("promtool").unwrap(), &check).unwrap();
 
     // The generated Alertmanager configuration routes each severity of an Inferwatch alert from
     // the ModelService's namespace to its receiver, and leaves other alerts to the stock routes.
@@ -351,7 +344,7 @@ async fn a_stock_kube_prometheus_stack_scrapes_evaluates_and_routes_a_model_serv
     let am_cfg = work.join("alertmanager.yaml");
     let am_text = am_text.replace("/etc/alertmanager/config/", &format!("{}/", am_templates.display()));
     std::fs::write(&am_cfg, &am_text).unwrap();
-    run_tool("amtool", &["check-config", am_cfg.to_str().unwrap()]).unwrap();
+    run("amtool", &["check-config", am_cfg.to_str().unwrap()]).unwrap();
     let ns_label = format!("namespace={NS}");
     for (severity, receiver) in
         [("critical", "inferwatch-page"), ("warning", "inferwatch-team"), ("info", "inferwatch-digest")]

@@ -162,22 +162,27 @@ fn meta(ms: &ModelService, name: String, owner: &OwnerReference) -> ObjectMeta {
 
 /// Metadata of a monitoring object: the operator-wide labels and annotations, then the
 /// ModelService's `spec.monitoring` ones, then the object's own `labels` (each layer winning over
-/// the one before), with the operator's labels and `fixed_annotations` winning over all.
+/// the one before), with the operator's labels plus `fixed` winning over all.
 fn monitoring_meta(
     ms: &ModelService,
     cfg: &OperatorConfig,
     name: String,
     owner: &OwnerReference,
     object_labels: &BTreeMap<String, String>,
-    fixed_annotations: BTreeMap<String, String>,
+    fixed: Decoration,
 ) -> ObjectMeta {
     let mon = &ms.spec.monitoring;
-    let labels = meta::merge(&[&cfg.monitoring.labels, &mon.labels, object_labels], labels(ms));
-    let annotations = meta::merge(&[&cfg.monitoring.annotations, &mon.annotations], fixed_annotations);
+    let mut own = labels(ms);
+    own.extend(fixed.labels);
+    let labels = meta::merge(&[&cfg.monitoring.labels, &mon.labels, object_labels], own);
+    let annotations = meta::merge(&[&cfg.monitoring.annotations, &mon.annotations], fixed.annotations);
     ObjectMeta {
+        name: Some(name),
+        namespace: ms.namespace(),
         labels: Some(labels),
         annotations: (!annotations.is_empty()).then_some(annotations),
-        ..meta(ms, name, owner)
+        owner_references: Some(vec![owner.clone()]),
+        ..ObjectMeta::default()
     }
 }
 
@@ -417,7 +422,7 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
     let service_monitor = mon.service_monitor.enabled.then(|| ServiceMonitor {
         api_version: "monitoring.coreos.com/v1".into(),
         kind: "ServiceMonitor".into(),
-        metadata: monitoring_meta(ms, cfg, name.clone(), &owner, &mon.service_monitor.labels, BTreeMap::new()),
+        metadata: monitoring_meta(ms, cfg, name.clone(), &owner, &mon.service_monitor.labels, Decoration::default()),
         spec: ServiceMonitorSpec {
             selector: selector.clone(),
             endpoints: vec![MonitorEndpoint {
@@ -449,7 +454,7 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
         PrometheusRule {
             api_version: "monitoring.coreos.com/v1".into(),
             kind: "PrometheusRule".into(),
-            metadata: monitoring_meta(ms, cfg, name.clone(), &owner, &BTreeMap::new(), BTreeMap::new()),
+            metadata: monitoring_meta(ms, cfg, name.clone(), &owner, &BTreeMap::new(), Decoration::default()),
             spec: alerts::rule_file(&slo, &scope, &alerts::Timing::default()),
         }
     });
@@ -459,9 +464,11 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
         d.title = format!("Inferwatch / {ns}/{name} ({kind})");
         let json =
             serde_json::to_string_pretty(&dashboards::render(&d)).map_err(|e| RenderError::Encode(e.to_string()))?;
-        let folder = BTreeMap::from([("grafana_folder".into(), mon.dashboard.folder.clone())]);
-        let mut m = monitoring_meta(ms, cfg, format!("{name}-dashboard"), &owner, &mon.dashboard.labels, folder);
-        m.labels.get_or_insert_with(BTreeMap::new).insert("grafana_dashboard".into(), "1".into());
+        let fixed = Decoration {
+            labels: BTreeMap::from([("grafana_dashboard".into(), "1".into())]),
+            annotations: BTreeMap::from([("grafana_folder".into(), mon.dashboard.folder.clone())]),
+        };
+        let m = monitoring_meta(ms, cfg, format!("{name}-dashboard"), &owner, &mon.dashboard.labels, fixed);
         Some(ConfigMap {
             metadata: m,
             data: Some(BTreeMap::from([(format!("{uid}.json"), json)])),
