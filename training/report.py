@@ -22,6 +22,8 @@ def classifier_section(m: dict, target: str) -> list[str]:
         "| metric | ours (held out) | baseline (DATA.md) | target |", "|---|---|---|---|",
         f"| accuracy | {met['accuracy']:.4f} | {next(v for k, v in met['baseline'].items() if 'accuracy' in k)} | {target} |",
         f"| macro-F1 | {met['macro_f1']:.4f} | {met['baseline'].get('tfidf_1_2gram_linearsvc_macro_f1', '—')} | |",
+        f"| ECE (15 bins; lower is better calibrated) | {met['ece']:.4f} | — | |",
+        f"| mean confidence (what estimated accuracy reports) | {met['mean_confidence']:.4f} | — | |",
         "", f"Held-out examples: {met['held_out_examples']}. Classifier: {met.get('classifier', 'logistic regression')}, C={met['chosen_C']}.", "",
         "| class | recall |", "|---|---|",
     ]

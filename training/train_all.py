@@ -7,6 +7,7 @@ import random
 
 import numpy as np
 
+import calibration
 import data
 import report
 import train_recsys
@@ -21,6 +22,8 @@ def main() -> None:
     for name in ("sentiment", "topic", "email"):
         print(f"== {name}", flush=True)
         print(getattr(train_text, name)(), flush=True)
+    print("== calibration (held-out ECE)", flush=True)
+    calibration.main()
     print("== recsys", flush=True)
     train_recsys.main()
     print("== trend", flush=True)

@@ -74,7 +74,7 @@ class Forecaster:
         y = np.asarray(y, dtype=np.float64)
         p = season or trend.detect_season(y)
         if not trend.model_applies(len(y), p):
-            return [float(y[-1])] * horizon, p, "fallback_naive"
+            return trend.trend_line(y, p, horizon), p, "trend_line"
         f, s = trend.features(y, p, horizon)
         out = self.sess.run(None, {"features": f.astype(np.float32)})[0][:, 0]
         return [float(v) * s for v in out], p, "model"
@@ -121,7 +121,9 @@ def main():
             "type": "forecast_combination", "features": trend.FEATURES,
             "candidate_season_lengths": trend.CANDIDATE_SEASONS, "acf_threshold": trend.ACF_THRESHOLD,
             "min_points": trend.MIN_POINTS, "max_horizon": trend.MAX_HORIZON,
-            "model_applies": "n >= max(2 * season_length, 4); otherwise fallback_naive (last value repeated)",
+            "model_applies": "season_length >= 2 and n >= 2 * season_length; otherwise trend_line: the OLS line "
+                             "continued when the Mann-Kendall trend is significant, else flat at the mean of the "
+                             "last max(season_length, 12) values",
         },
         "analysis": {
             "slope": "ordinary least squares slope per step over the whole series",
@@ -156,7 +158,9 @@ def main():
         t = np.arange(60 + 7 * k, dtype=np.float64)
         cases.append((100 - 0.5 * t + 3 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 0.5, len(t)), 7, None))
     cases += [(np.array([1.0, 2.0, 3.0]), 3, None), (np.array([5.0, 5.0, 5.0, 5.0, 5.0]), 2, None),
-              (np.array([3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]), 4, 4), (co2_tr[:20], 6, 12)]
+              (np.array([3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]), 4, 4), (co2_tr[:20], 6, 12),
+              # the README's example: two years of AirPassengers, too short to detect its season
+              (air[:24], 6, None), (air[:24], 6, 12)]
     for y, h, p in cases:
         pred, season, method = fc(y, h, p)
         a = trend.analyse(np.asarray(y, dtype=np.float64), season)

@@ -37,7 +37,25 @@ def detect_season(y: np.ndarray) -> int:
 
 
 def model_applies(n: int, p: int) -> bool:
-    return n >= max(2 * p, 4)
+    """The trained combination needs a season (its drift feature compares the last two seasons;
+    with p = 1 that is the last single difference, pure noise) and two whole seasons of it."""
+    return p >= 2 and n >= 2 * p
+
+
+LEVEL_WINDOW = 12
+
+
+def trend_line(y: np.ndarray, p: int, horizon: int) -> list[float]:
+    """The forecast when the model does not apply, consistent with the trend analysis: the OLS
+    line continued when the Mann-Kendall trend is significant, else flat at the mean of the last
+    max(p, 12) values (or all of them)."""
+    slope, intercept = ols_slope(y)
+    _, pv = mann_kendall(y)
+    n = len(y)
+    if pv < P_VALUE:
+        return [float(intercept + slope * (n - 1 + h)) for h in range(1, horizon + 1)]
+    level = float(np.mean(y[-min(n, max(p, LEVEL_WINDOW)):]))
+    return [level] * horizon
 
 
 def scale(y: np.ndarray, p: int) -> float:

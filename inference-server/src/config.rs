@@ -109,6 +109,23 @@ pub struct Config {
     #[arg(long = s::JOB_CLAIM_IDLE_MS.flag, env = s::JOB_CLAIM_IDLE_MS.env, default_value_t = defaults::JOB_CLAIM_IDLE_MS, value_parser = clap::value_parser!(u64).range(100..))]
     pub job_claim_idle_ms: u64,
     /// Log format.
+    /// Give every prediction an id and keep its record for feedback (`POST
+    /// /v1/models/{name}/feedback`).
+    #[arg(long = s::PREDICTION_IDS.flag, env = s::PREDICTION_IDS.env, default_value_t = true, action = clap::ArgAction::Set)]
+    pub prediction_ids: bool,
+    /// Where prediction records wait for feedback: auto (Redis when --redis-url is set, so any
+    /// replica matches feedback for any other), memory (this process only) or redis.
+    #[arg(long = s::PREDICTION_STORE.flag, env = s::PREDICTION_STORE.env, value_enum, default_value_t = crate::quality::StoreKind::Auto)]
+    pub prediction_store: crate::quality::StoreKind,
+    /// How long a prediction waits for its feedback, in seconds.
+    #[arg(long = s::PREDICTION_TTL_SECS.flag, env = s::PREDICTION_TTL_SECS.env, default_value_t = defaults::PREDICTION_TTL_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub prediction_ttl_secs: u64,
+    /// Most records the memory store keeps (the oldest go first).
+    #[arg(long = s::PREDICTION_STORE_MAX_RECORDS.flag, env = s::PREDICTION_STORE_MAX_RECORDS.env, default_value_t = defaults::PREDICTION_STORE_MAX_RECORDS)]
+    pub prediction_store_max_records: usize,
+    /// Most items per feedback request.
+    #[arg(long = s::MAX_FEEDBACK_ITEMS.flag, env = s::MAX_FEEDBACK_ITEMS.env, default_value_t = defaults::MAX_FEEDBACK_ITEMS)]
+    pub max_feedback_items: usize,
     #[arg(long = s::LOG_FORMAT.flag, env = s::LOG_FORMAT.env, value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
     /// Log filter (tracing env-filter syntax).

@@ -16,6 +16,8 @@ pub mod models;
 pub mod package;
 pub mod predict;
 pub mod probe;
+pub mod quality;
+pub mod redis_client;
 pub mod runtime;
 pub mod server;
 pub mod store;

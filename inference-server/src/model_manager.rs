@@ -209,7 +209,10 @@ impl ModelManager {
             ManagerError::Load { model: name.into(), source: e }
         })?;
         let read = start.elapsed();
-        let model_metrics = self.per_model_metrics.then(|| telemetry::ModelMetrics::new(&self.metrics, &meta));
+        let model_metrics = self.per_model_metrics.then(|| {
+            self.metrics.quality_series(&meta);
+            telemetry::ModelMetrics::new(&self.metrics, &meta)
+        });
         // Parsing, optimizing and the warm-up run are CPU work: keep them off the async workers.
         let built = tokio::task::spawn_blocking(move || LoadedModel::build(meta, &files, source, model_metrics))
             .await

@@ -5,6 +5,7 @@ use crate::http::{self, AppState};
 use crate::jobs::{worker, Queue, QueueConfig};
 use crate::model_manager::{CacheLimits, ModelManager};
 use crate::predict::Limits;
+use crate::quality::{Quality, QualityConfig};
 use crate::store::mlflow::{MlflowConfig, MlflowStore};
 use crate::store::s3::{S3Config, S3Store};
 use crate::store::{LocalStore, ModelStore};
@@ -97,6 +98,18 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         )));
     }
     let queue = queue(config, &metrics)?;
+    let quality = Quality::new(
+        &QualityConfig {
+            enabled: config.prediction_ids,
+            store: config.prediction_store,
+            redis_url: config.redis_url.clone(),
+            ttl: Duration::from_secs(config.prediction_ttl_secs),
+            max_records: config.prediction_store_max_records,
+            max_feedback_items: config.max_feedback_items,
+        },
+        metrics.clone(),
+    )
+    .map_err(|e| StartError::Config(e.to_string()))?;
     Ok(Arc::new(http::ServerState {
         manager,
         metrics,
@@ -113,6 +126,7 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         record_metrics: config.metrics,
         queue,
         store,
+        quality: Arc::new(quality),
     }))
 }
 
@@ -208,8 +222,13 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     if state.store.dependency().is_some() {
         tokio::spawn(watch_store(state.store.clone(), state.manager.clone()));
     }
-    let context =
-        worker::Context { manager: state.manager.clone(), metrics: state.metrics.clone(), limits: state.limits };
+    let context = worker::Context {
+        manager: state.manager.clone(),
+        metrics: state.metrics.clone(),
+        limits: state.limits,
+        quality: state.quality.clone(),
+    };
+    let quality = state.quality.clone();
     let workers = match &state.queue {
         Some(q) => worker::spawn(q.clone(), context, stop_rx),
         None => Vec::new(),
@@ -223,6 +242,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     for w in workers {
         let _ = w.await;
     }
+    // Records still on their way to Redis are written before the process exits.
+    quality.flush().await;
     tracing::info!("stopped");
     Ok(())
 }

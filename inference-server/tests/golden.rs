@@ -137,9 +137,9 @@ async fn trend_reproduces_forecasts_and_analysis() {
         };
         let out = m.forecast(&input, &mut Stages::default()).unwrap();
         assert_eq!(out.season_length as u64, case["season_length"].as_u64().unwrap(), "case {i}");
-        let method = if out.method == Method::Model { "model" } else { "fallback_naive" };
+        let method = if out.method == Method::Model { "model" } else { "trend_line" };
         assert_eq!(method, case["method"].as_str().unwrap(), "case {i}");
-        fallbacks += usize::from(out.method == Method::FallbackNaive);
+        fallbacks += usize::from(out.method == Method::TrendLine);
         let expected = floats(&case["forecast"]);
         assert_eq!(out.forecast.len(), expected.len());
         for (a, e) in out.forecast.iter().zip(&expected) {

@@ -190,8 +190,12 @@ async fn trend_forecasts_detects_direction_and_flags_anomalies() {
         (0..48).map(|t| 100.0 + 0.8 * f64::from(t) + 5.0 * (f64::from(t) * std::f64::consts::PI / 6.0).sin()).collect();
     values[30] += 40.0;
     let ts: Vec<f64> = (0..48).map(|t| 1_600_000_000.0 + 86400.0 * f64::from(t)).collect();
-    let (status, body) =
-        s.post("/v1/models/trend/predict", json!({"values": values, "timestamps": ts, "horizon": 12})).await;
+    let (status, body) = s
+        .post(
+            "/v1/models/trend/predict",
+            json!({"values": values, "timestamps": ts, "horizon": 12, "season_length": 12}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["direction"], "up");
     assert_eq!(body["method"], "model");
@@ -206,8 +210,31 @@ async fn short_trend_series_gets_the_labelled_fallback() {
     let s = Server::ready(&[]).await;
     let (status, body) = s.post("/v1/models/trend/predict", json!({"values": [1.0, 2.0, 3.0], "horizon": 2})).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["method"], "fallback_naive");
-    assert_eq!(body["forecast"], json!([3.0, 3.0]));
+    assert_eq!(body["method"], "trend_line");
+    assert_eq!(body["forecast"], json!([2.0, 2.0]), "three points are no significant trend: flat at their mean");
+    assert!(body["note"].as_str().unwrap().contains("no season found in 3 values"), "{body}");
+}
+
+/// The README's example: two years of AirPassengers. Its season cannot be detected from two
+/// repetitions, and the trend is not significant: the forecast must be flat, not the climb
+/// from 169 to 316 the trained model made from the last single step.
+#[tokio::test]
+async fn the_readme_trend_example_gets_a_forecast_consistent_with_its_direction() {
+    let s = Server::ready(&[]).await;
+    let values = json!([
+        112, 118, 132, 129, 121, 135, 148, 148, 136, 119, 104, 118, 115, 126, 141, 135, 125, 149, 170, 170, 158, 133,
+        114, 140
+    ]);
+    let (status, body) = s.post("/v1/models/trend/predict", json!({"values": values, "horizon": 6})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["direction"], "flat");
+    assert_eq!(body["method"], "trend_line");
+    let forecast: Vec<f64> = body["forecast"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!(forecast.iter().all(|v| (v - forecast[0]).abs() < 1e-9 && (100.0..=180.0).contains(v)), "{forecast:?}");
+    // With the season given, two seasons are enough for the model, and it climbs by the drift.
+    let (_, seasonal) =
+        s.post("/v1/models/trend/predict", json!({"values": values, "horizon": 6, "season_length": 12})).await;
+    assert_eq!(seasonal["method"], "model", "{seasonal}");
 }
 
 #[tokio::test]
@@ -375,7 +402,7 @@ async fn metrics_cover_http_models_cache_and_process_after_traffic() {
         r#"inferwatch_predicted_labels_total{model="sentiment",version="1.0.0",label="positive"} 1"#,
         r#"inferwatch_prediction_stage_duration_seconds_count{model="sentiment",version="1.0.0",stage="infer"} 1"#,
         r#"inferwatch_recsys_cold_starts_total{model="recsys",version="1.0.0",kind="unknown_user"} 1"#,
-        r#"inferwatch_trend_fallbacks_total{model="trend",version="1.0.0",reason="too_short"} 1"#,
+        r#"inferwatch_trend_fallbacks_total{model="trend",version="1.0.0",reason="no_season"} 1"#,
         r#"inferwatch_model_cache_models 5"#,
         r#"inferwatch_model_load_duration_seconds_count{model="topic",phase="warmup"} 1"#,
         r#"inferwatch_model_info{model="email",kind="email",version="1.0.0""#,

@@ -42,7 +42,22 @@ async fn a_job_is_accepted_processed_and_matches_direct_predictions() {
     let preds = done["predictions"].as_array().unwrap();
     assert_eq!(preds.len(), 600);
     let (_, direct) = s.post("/v1/models/sentiment/predict", json!({"inputs": items[..256].to_vec()})).await;
-    assert_eq!(preds[..256], direct["predictions"].as_array().unwrap()[..], "same answers as /predict");
+    // Every item has its own prediction id; apart from it, the answers are /predict's.
+    let ids: std::collections::HashSet<&str> = preds.iter().filter_map(|p| p["prediction_id"].as_str()).collect();
+    assert_eq!(ids.len(), 600, "one distinct prediction id per job item");
+    let without_id = |v: &[Value]| -> Vec<Value> {
+        v.iter()
+            .map(|p| {
+                let mut p = p.clone();
+                p.as_object_mut().map(|o| o.remove("prediction_id"));
+                p
+            })
+            .collect()
+    };
+    assert!(
+        without_id(&preds[..256]) == without_id(direct["predictions"].as_array().unwrap()),
+        "same answers as /predict"
+    );
     assert!(done["finished_at_ms"].as_u64() >= done["started_at_ms"].as_u64());
 
     let (_, _, metrics) = s.text("/metrics").await;

@@ -73,17 +73,48 @@ async fn sink() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
     (format!("http://{addr}"), seen)
 }
 
+/// Ground truth for a prediction answer (one item or `predictions`): one feedback item per
+/// prediction, from `truth(i)`, sent to the model's feedback route.
+async fn feed_back(
+    c: &reqwest::Client,
+    s: &Server,
+    model: &str,
+    answer: Option<Value>,
+    truth: impl Fn(usize) -> Value,
+) {
+    let Some(answer) = answer else { return };
+    let items: Vec<Value> = answer["predictions"].as_array().cloned().unwrap_or_else(|| vec![answer.clone()]);
+    let feedback: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let mut f = truth(i);
+            f["prediction_id"] = p.get("prediction_id")?.clone();
+            Some(f)
+        })
+        .collect();
+    let _ = c.post(s.url(&format!("/v1/models/{model}/feedback"))).json(&json!({ "feedback": feedback })).send().await;
+}
+
 async fn traffic(s: &Server) {
     let c = reqwest::Client::new();
     let post = |path: &str, body: Value| c.post(s.url(path)).json(&body).send();
+    let answer = |r: reqwest::Result<reqwest::Response>| async move { r.ok()?.json::<Value>().await.ok() };
     for i in 0..30 {
-        let _ = post("/v1/models/sentiment/predict", json!({"inputs": [{"text": format!("a wonderful film {i}")}, {"text": "dull and awful"}, {"text": "it is a film"}]})).await;
-        let _ = post("/v1/models/topic/predict", json!({"text": "the space shuttle orbit and nasa launch"})).await;
-        let _ = post("/v1/models/email/predict", json!({"inputs": [{"subject": "WIN MONEY", "body": "click here free prize"}, {"subject": "meeting", "body": "see you at the standup"}]})).await;
-        let _ = post("/v1/models/recsys/predict", json!({"inputs": [{"user_id": "196", "item_id": "242"}, {"user_id": format!("new-{i}"), "item_id": "242"}]})).await;
-        let _ =
+        let r = post("/v1/models/sentiment/predict", json!({"inputs": [{"text": format!("a wonderful film {i}")}, {"text": "dull and awful"}, {"text": "it is a film"}]})).await;
+        let labels = ["positive", "negative", "neutral"];
+        feed_back(&c, s, "sentiment", answer(r).await, |k| json!({"label": labels[k], "satisfaction": 4})).await;
+        let r = post("/v1/models/topic/predict", json!({"text": "the space shuttle orbit and nasa launch"})).await;
+        feed_back(&c, s, "topic", answer(r).await, |_| json!({"label": "sci.space"})).await;
+        let r = post("/v1/models/email/predict", json!({"inputs": [{"subject": "WIN MONEY", "body": "click here free prize"}, {"subject": "meeting", "body": "see you at the standup"}]})).await;
+        let labels = ["spam", "ham"];
+        feed_back(&c, s, "email", answer(r).await, |k| json!({"label": labels[k], "thumbs": "up"})).await;
+        let r = post("/v1/models/recsys/predict", json!({"inputs": [{"user_id": "196", "item_id": "242"}, {"user_id": format!("new-{i}"), "item_id": "242"}]})).await;
+        feed_back(&c, s, "recsys", answer(r).await, |k| json!({"rating": 4.0 - k as f64})).await;
+        let r =
             post("/v1/models/trend/predict", json!({"values": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], "horizon": 3}))
                 .await;
+        feed_back(&c, s, "trend", answer(r).await, |_| json!({"values": [13.5, 14.0, 15.5]})).await;
         let _ = post("/v1/models/trend/predict", json!({"values": [1, 2, 3], "horizon": 2})).await;
         let _ = post(
             "/v2/models/sentiment/infer",

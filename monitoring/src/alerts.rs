@@ -25,6 +25,51 @@ pub struct Slo {
     pub drift_distance: f64,
     /// Age of the oldest pending batch job above which P2 fires (seconds).
     pub queue_delay_seconds: f64,
+    /// Online model quality targets (ground truth fed back).
+    pub quality: Quality,
+}
+
+/// One online quality metric's target. Without a fixed `target`, the target is the model's
+/// held-out figure (`inferwatch_model_heldout_quality`, from `model.json`) moved by
+/// `tolerance` in the bad direction: accuracy below held-out minus tolerance, an error above
+/// held-out plus tolerance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Target {
+    /// A fixed target, in the metric's unit.
+    pub target: Option<f64>,
+    /// How far from the held-out figure the metric may go, in the metric's unit.
+    pub tolerance: f64,
+}
+
+/// Online quality settings of a model service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Quality {
+    /// Render the quality alerts.
+    pub enabled: bool,
+    /// Classifier accuracy (a ratio).
+    pub accuracy: Target,
+    /// Recommender RMSE (stars).
+    pub rmse: Target,
+    /// Forecast MAPE (a ratio: 0.1 is 10%).
+    pub mape: Target,
+    /// Fewest labelled predictions in the hour before an accuracy or error alert may fire.
+    pub min_feedback: u64,
+    /// Traffic without any matched feedback for this long fires the starvation alert (a
+    /// Prometheus duration, e.g. `24h`).
+    pub feedback_starvation: String,
+}
+
+impl Default for Quality {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            accuracy: Target { target: None, tolerance: 0.05 },
+            rmse: Target { target: None, tolerance: 0.10 },
+            mape: Target { target: None, tolerance: 0.05 },
+            min_feedback: 50,
+            feedback_starvation: "24h".into(),
+        }
+    }
 }
 
 impl Default for Slo {
@@ -37,6 +82,7 @@ impl Default for Slo {
             cache_hit_ratio_floor: 0.80,
             drift_distance: 0.20,
             queue_delay_seconds: 300.0,
+            quality: Quality::default(),
         }
     }
 }
@@ -176,6 +222,10 @@ pub const ALERTS: &[(&str, Severity)] = &[
     ("InferwatchPredictionDrift", Severity::Info),
     ("InferwatchCacheMissRateRising", Severity::Info),
     ("InferwatchBatchQueueDelay", Severity::Info),
+    ("InferwatchModelAccuracyBelowTarget", Severity::Warning),
+    ("InferwatchRatingErrorAboveTarget", Severity::Warning),
+    ("InferwatchForecastErrorAboveTarget", Severity::Warning),
+    ("InferwatchFeedbackStarvation", Severity::Info),
 ];
 
 /// Names of the recording rules (dashboards query them too).
@@ -198,7 +248,39 @@ pub mod records {
     pub const LABEL_SHARE: &str = "inferwatch:predicted_label:share";
     /// Total-variation distance to the reference distribution per model.
     pub const DRIFT: &str = "inferwatch:prediction_drift:distance";
+    /// Online accuracy per model and version over 1 h (labelled predictions only).
+    pub const ACCURACY_1H: &str = "inferwatch:model_accuracy:ratio_rate1h";
+    /// Online accuracy over 1 d.
+    pub const ACCURACY_1D: &str = "inferwatch:model_accuracy:ratio_rate1d";
+    /// Accuracy a calibrated model expects on the same labelled predictions (mean
+    /// confidence), over 1 h: beside [`ACCURACY_1H`] it shows calibration holding or not.
+    pub const EXPECTED_ACCURACY_1H: &str = "inferwatch:model_expected_accuracy:ratio_rate1h";
+    /// Estimated accuracy of all predictions (mean confidence, labelled or not) over 1 h:
+    /// the estimate while truth is still pending.
+    pub const ESTIMATED_ACCURACY_1H: &str = "inferwatch:model_estimated_accuracy:ratio_rate1h";
+    /// Recall per true label over 1 h.
+    pub const RECALL_1H: &str = "inferwatch:model_recall:ratio_rate1h";
+    /// Recall per true label over 1 d.
+    pub const RECALL_1D: &str = "inferwatch:model_recall:ratio_rate1d";
+    /// Macro recall (mean over the labels that got feedback) over 1 h.
+    pub const MACRO_RECALL_1H: &str = "inferwatch:model_macro_recall:ratio_rate1h";
+    /// Macro recall over 1 d.
+    pub const MACRO_RECALL_1D: &str = "inferwatch:model_macro_recall:ratio_rate1d";
+    /// Recommender RMSE over 1 h.
+    pub const RMSE_1H: &str = "inferwatch:rating_rmse:rate1h";
+    /// Recommender RMSE over 1 d.
+    pub const RMSE_1D: &str = "inferwatch:rating_rmse:rate1d";
+    /// Forecast MAPE (a ratio) over 1 h.
+    pub const MAPE_1H: &str = "inferwatch:forecast_mape:ratio_rate1h";
+    /// Forecast MAPE over 1 d.
+    pub const MAPE_1D: &str = "inferwatch:forecast_mape:ratio_rate1d";
+    /// Matched feedback per successful prediction over 1 d (feedback arrives later than its
+    /// prediction, so this is an approximation of coverage).
+    pub const FEEDBACK_COVERAGE_1D: &str = "inferwatch:feedback_coverage:ratio_rate1d";
 }
+
+/// The label set of one model version of one service.
+pub const MODEL_BY: &str = "namespace, job, model, version";
 
 /// The label set that identifies one service.
 pub const SERVICE_BY: &str = "namespace, job";
@@ -313,6 +395,140 @@ pub fn recording_rules(scope: &Scope, t: &Timing) -> RuleGroup {
         ),
     ));
     RuleGroup { name: format!("{}.rules", scope.name), rules }
+}
+
+/// Recording rules of online model quality (1 h and 1 d windows).
+pub fn quality_recording_rules(scope: &Scope) -> RuleGroup {
+    let s = sel(scope, "");
+    let by = MODEL_BY;
+    let ratio = |num: &str, den: &str, w: &str| {
+        format!("sum by ({by}) (rate({num}{s}[{w}])) / sum by ({by}) (rate({den}{s}[{w}]))")
+    };
+    let recall = |w: &str| {
+        format!(
+            "sum by ({by}, true_label) (rate({c}{s}[{w}])) / (sum by ({by}, true_label) (rate({l}{s}[{w}])) > 0)",
+            c = m::CORRECT_PREDICTIONS.name,
+            l = m::LABELLED_PREDICTIONS.name
+        )
+    };
+    let rmse = |w: &str| {
+        format!("sqrt({})", ratio(m::RATING_SQUARED_ERROR.name, &format!("{}_count", m::RATING_ABSOLUTE_ERROR.name), w))
+    };
+    let ape = m::FORECAST_PERCENTAGE_ERROR.name;
+    let mut rules = Vec::new();
+    for (w, acc, rec, macro_rec, rm, mape) in [
+        ("1h", records::ACCURACY_1H, records::RECALL_1H, records::MACRO_RECALL_1H, records::RMSE_1H, records::MAPE_1H),
+        ("1d", records::ACCURACY_1D, records::RECALL_1D, records::MACRO_RECALL_1D, records::RMSE_1D, records::MAPE_1D),
+    ] {
+        rules.push(record(acc, ratio(m::CORRECT_PREDICTIONS.name, m::LABELLED_PREDICTIONS.name, w)));
+        rules.push(record(rec, recall(w)));
+        rules.push(record(macro_rec, format!("avg by ({by}) ({rec})")));
+        rules.push(record(rm, rmse(w)));
+        rules.push(record(mape, ratio(&format!("{ape}_sum"), &format!("{ape}_count"), w)));
+    }
+    rules.push(record(
+        records::EXPECTED_ACCURACY_1H,
+        ratio(m::EXPECTED_CORRECT.name, m::LABELLED_PREDICTIONS.name, "1h"),
+    ));
+    let conf = m::PREDICTION_CONFIDENCE.name;
+    rules.push(record(records::ESTIMATED_ACCURACY_1H, ratio(&format!("{conf}_sum"), &format!("{conf}_count"), "1h")));
+    rules.push(record(
+        records::FEEDBACK_COVERAGE_1D,
+        format!(
+            "sum by (namespace, job, model) (rate({f}{m}[1d])) / sum by (namespace, job, model) (rate({p}{ok}[1d]))",
+            f = m::FEEDBACK.name,
+            m = sel(scope, r#"outcome="matched""#),
+            p = m::PREDICTIONS.name,
+            ok = sel(scope, r#"outcome="success""#)
+        ),
+    ));
+    RuleGroup { name: format!("{}.quality.rules", scope.name), rules }
+}
+
+/// `record < target` (or `>` for an error): against the fixed target, or against the held-out
+/// figure moved by the tolerance; and only with at least `min` labelled items in the hour.
+fn below_target(
+    scope: &Scope,
+    record_name: &str,
+    metric: &str,
+    t: &Target,
+    lower_is_bad: bool,
+    volume: &str,
+) -> String {
+    let by = MODEL_BY;
+    let (op, sign) = if lower_is_bad { ("<", "-") } else { (">", "+") };
+    let target = match t.target {
+        Some(v) => format!("{v}"),
+        None => format!(
+            "on({by}) (max by ({by}) ({h}{s}) {sign} {tol})",
+            h = m::MODEL_HELDOUT_QUALITY.name,
+            s = sel(scope, &format!("metric=\"{metric}\"")),
+            tol = t.tolerance
+        ),
+    };
+    format!("{record_name}{s} {op} {target} and on({by}) {volume}", s = sel(scope, ""))
+}
+
+/// Quality alerts: accuracy / rating error / forecast error against their targets (warning),
+/// and traffic without feedback (info).
+pub fn quality_alert_rules(slo: &Slo, scope: &Scope, t: &Timing) -> RuleGroup {
+    let q = &slo.quality;
+    let by = MODEL_BY;
+    let s = |extra: &str| sel(scope, extra);
+    let a = |spec| alert(scope, spec);
+    let min = q.min_feedback;
+    let labelled = format!("sum by ({by}) (increase({}{}[1h])) >= {min}", m::LABELLED_PREDICTIONS.name, s(""));
+    let rated = format!("sum by ({by}) (increase({}_count{}[1h])) >= {min}", m::RATING_ABSOLUTE_ERROR.name, s(""));
+    let forecast =
+        format!("sum by ({by}) (increase({}_count{}[1h])) >= {min}", m::FORECAST_PERCENTAGE_ERROR.name, s(""));
+    let describe = |what: &str, target: &Target, unit: &str, value: &str| {
+        match target.target {
+        Some(v) => format!("{what} of {{{{ $labels.model }}}} {{{{ $labels.version }}}} is {value} over the last hour (target {v}{unit})."),
+        None => format!("{what} of {{{{ $labels.model }}}} {{{{ $labels.version }}}} is {value} over the last hour, worse than its held-out figure by more than {}{unit}.", target.tolerance),
+    }
+    };
+    let (ratio, plain) = ("{{ $value | humanizePercentage }}", "{{ $value }}");
+    let rules = vec![
+        a(AlertSpec {
+            name: "InferwatchModelAccuracyBelowTarget",
+            expr: below_target(scope, records::ACCURACY_1H, "accuracy", &q.accuracy, true, &labelled),
+            for_: &t.warning,
+            summary: "Online accuracy (ground truth fed back) is below its target.",
+            description: describe("Accuracy", &q.accuracy, "", ratio),
+        }),
+        a(AlertSpec {
+            name: "InferwatchRatingErrorAboveTarget",
+            expr: below_target(scope, records::RMSE_1H, "rmse", &q.rmse, false, &rated),
+            for_: &t.warning,
+            summary: "Online RMSE of rating predictions is above its target.",
+            description: describe("RMSE", &q.rmse, " stars", plain),
+        }),
+        a(AlertSpec {
+            name: "InferwatchForecastErrorAboveTarget",
+            expr: below_target(scope, records::MAPE_1H, "mape", &q.mape, false, &forecast),
+            for_: &t.warning,
+            summary: "Online MAPE of forecasts is above its target.",
+            description: describe("MAPE", &q.mape, " (a ratio)", ratio),
+        }),
+        a(AlertSpec {
+            name: "InferwatchFeedbackStarvation",
+            expr: format!(
+                "sum by (namespace, job, model) (increase({p}{ok}[{w}])) > 0 unless on(namespace, job, model) sum by (namespace, job, model) (increase({f}{matched}[{w}])) > 0",
+                p = m::PREDICTIONS.name,
+                ok = s(r#"outcome="success""#),
+                f = m::FEEDBACK.name,
+                matched = s(r#"outcome="matched""#),
+                w = q.feedback_starvation
+            ),
+            for_: &t.info,
+            summary: "A model serves traffic but gets no ground truth back.",
+            description: format!(
+                "{{{{ $labels.model }}}} of {{{{ $labels.job }}}} answered predictions but no feedback matched any of them in {}: its online accuracy is unknown.",
+                q.feedback_starvation
+            ),
+        }),
+    ];
+    RuleGroup { name: format!("{}.quality", scope.name), rules }
 }
 
 /// Alerts for one scope.
@@ -497,6 +713,10 @@ pub fn alert_rules(slo: &Slo, scope: &Scope, t: &Timing) -> Vec<RuleGroup> {
 pub fn rule_file(slo: &Slo, scope: &Scope, timing: &Timing) -> RuleFile {
     let mut groups = vec![recording_rules(scope, timing)];
     groups.extend(alert_rules(slo, scope, timing));
+    if slo.quality.enabled {
+        groups.push(quality_recording_rules(scope));
+        groups.push(quality_alert_rules(slo, scope, timing));
+    }
     RuleFile { groups }
 }
 
@@ -537,6 +757,36 @@ mod tests {
         let yaml = serde_json::to_string(&file).unwrap();
         assert!(yaml.contains(r#"{quantile=\"0.95\"} > 0.75"#), "{yaml}");
         assert!(yaml.contains("> 0.2 and"));
+    }
+
+    #[test]
+    fn quality_targets_are_fixed_when_set_and_follow_the_held_out_figure_otherwise() {
+        let expr_of = |slo: &Slo, name: &str| {
+            rule_file(slo, &Scope::default(), &Timing::default())
+                .groups
+                .into_iter()
+                .flat_map(|g| g.rules)
+                .find_map(|r| match r {
+                    Rule::Alert { alert, expr, .. } if alert == name => Some(expr),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        let default = expr_of(&Slo::default(), "InferwatchModelAccuracyBelowTarget");
+        assert!(
+            default.contains(r#"inferwatch_model_heldout_quality{job=~".*inferwatch.*",metric="accuracy"}) - 0.05"#),
+            "{default}"
+        );
+        assert!(default.contains(">= 50"), "{default}");
+        let mut slo = Slo::default();
+        slo.quality.accuracy.target = Some(0.9);
+        slo.quality.rmse.tolerance = 0.25;
+        let fixed = expr_of(&slo, "InferwatchModelAccuracyBelowTarget");
+        assert!(fixed.contains("< 0.9 and") && !fixed.contains("heldout"), "{fixed}");
+        assert!(expr_of(&slo, "InferwatchRatingErrorAboveTarget").contains(r#"metric="rmse"}) + 0.25"#));
+        slo.quality.enabled = false;
+        let off = rule_file(&slo, &Scope::default(), &Timing::default());
+        assert!(off.groups.iter().all(|g| !g.name.contains("quality")));
     }
 
     #[test]

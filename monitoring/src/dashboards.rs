@@ -19,6 +19,8 @@ pub enum PanelKind {
     BarGauge,
     /// Table of the latest values.
     Table,
+    /// A row header that starts a new section (no queries).
+    Row,
 }
 
 impl PanelKind {
@@ -29,6 +31,7 @@ impl PanelKind {
             Self::Heatmap => "heatmap",
             Self::BarGauge => "bargauge",
             Self::Table => "table",
+            Self::Row => "row",
         }
     }
 }
@@ -201,6 +204,162 @@ fn label_panels(what: &str) -> Vec<Panel> {
     ]
 }
 
+fn row(title: &str) -> Panel {
+    panel(title, PanelKind::Row, "short", "", &[])
+}
+
+/// Online accuracy, recall, confusion: the classifiers' "Model quality" panels.
+fn classifier_quality(small_label_set: bool) -> Vec<Panel> {
+    let (c, l, x) = (m::CORRECT_PREDICTIONS.name, m::LABELLED_PREDICTIONS.name, m::EXPECTED_CORRECT.name);
+    let conf = m::PREDICTION_CONFIDENCE.name;
+    let by = "namespace, job, model, version";
+    let mut panels = vec![
+        panel(
+            "Online accuracy vs held-out",
+            PanelKind::TimeSeries,
+            "percentunit",
+            "Accuracy of the predictions whose true label came back as feedback (1 h and 1 d windows), the held-out accuracy from model.json, what a calibrated model expects on the same labelled predictions (mean confidence), and the estimate over all predictions while truth is pending (confidence-based; only as good as the held-out ECE).",
+            &[
+                (format!("sum by ({by}) (rate({c}{{{MODEL}}}[1h])) / sum by ({by}) (rate({l}{{{MODEL}}}[1h]))"), "{{model}} {{version}} online (1h)"),
+                (format!("sum by ({by}) (rate({c}{{{MODEL}}}[1d])) / sum by ({by}) (rate({l}{{{MODEL}}}[1d]))"), "{{model}} {{version}} online (1d)"),
+                (format!("max by (model, version) ({}{{{MODEL},metric=\"accuracy\"}})", m::MODEL_HELDOUT_QUALITY.name), "{{model}} {{version}} held-out"),
+                (format!("sum by ({by}) (rate({x}{{{MODEL}}}[1h])) / sum by ({by}) (rate({l}{{{MODEL}}}[1h]))"), "{{model}} {{version}} expected on labelled (1h)"),
+                (format!("sum by ({by}) (rate({conf}_sum{{{MODEL}}}[1h])) / sum by ({by}) (rate({conf}_count{{{MODEL}}}[1h]))"), "{{model}} {{version}} estimated, all predictions (1h)"),
+            ],
+        ),
+        panel(
+            "Recall by true label (1d)",
+            PanelKind::BarGauge,
+            "percentunit",
+            "Share of each true label the model got right, over the labelled predictions of the last day.",
+            &[(format!("sum by (true_label) (increase({c}{{{MODEL}}}[1d])) / (sum by (true_label) (increase({l}{{{MODEL}}}[1d])) > 0)"), "{{true_label}}")],
+        ),
+        panel(
+            "Held-out calibration error (ECE)",
+            PanelKind::Stat,
+            "percentunit",
+            "Expected calibration error on held-out data (model.json): how far confidence and accuracy differ on average. The estimated accuracy is off by about this much.",
+            &[(format!("max({}{{{MODEL},metric=\"ece\"}})", m::MODEL_HELDOUT_QUALITY.name), "ECE")],
+        ),
+    ];
+    if small_label_set {
+        panels.push(panel(
+            "Confusion (true vs predicted, 1d)",
+            PanelKind::Table,
+            "short",
+            "Labelled predictions of the last day by true and predicted label.",
+            &[(
+                format!("sum by (true_label, predicted_label) (increase({}{{{MODEL}}}[1d]))", m::CONFUSION.name),
+                "{{true_label}} -> {{predicted_label}}",
+            )],
+        ));
+    }
+    panels
+}
+
+/// Feedback coverage, outcomes, delay and satisfaction: every kind's quality panels.
+fn feedback_panels() -> Vec<Panel> {
+    let f = m::FEEDBACK.name;
+    let d = m::FEEDBACK_DELAY.name;
+    let s = m::SATISFACTION.name;
+    vec![
+        panel(
+            "Feedback by outcome",
+            PanelKind::TimeSeries,
+            "reqps",
+            "Feedback items per second: matched, or rejected (unknown or expired id, duplicate, model mismatch, invalid).",
+            &[(format!("sum by (outcome) (rate({f}{{{MODEL}}}[5m]))"), "{{outcome}}")],
+        ),
+        panel(
+            "Feedback coverage (1d)",
+            PanelKind::Stat,
+            "percentunit",
+            "Matched feedback per successful prediction over the last day (feedback comes later than its prediction, so this trails).",
+            &[(
+                format!(
+                    "sum(increase({f}{{{MODEL},outcome=\"matched\"}}[1d])) / sum(increase({p}{{{MODEL},outcome=\"success\"}}[1d]))",
+                    p = m::PREDICTIONS.name
+                ),
+                "coverage",
+            )],
+        ),
+        panel(
+            "Feedback delay (p50 / p95)",
+            PanelKind::TimeSeries,
+            "s",
+            "Time from a prediction to its matched feedback.",
+            &[("0.5", "p50"), ("0.95", "p95")]
+                .iter()
+                .map(|(q, l)| (format!("histogram_quantile({q}, sum by (le) (rate({d}_bucket{{{MODEL}}}[1h])))"), *l))
+                .collect::<Vec<_>>(),
+        ),
+        panel(
+            "User satisfaction",
+            PanelKind::TimeSeries,
+            "short",
+            "Mean satisfaction score (1 to 5) over the last hour, and thumbs per hour.",
+            &[
+                (format!("sum(rate({s}_sum{{{MODEL}}}[1h])) / sum(rate({s}_count{{{MODEL}}}[1h]))"), "mean score"),
+                (format!("sum by (vote) (increase({}{{{MODEL}}}[1h]))", m::FEEDBACK_VOTES.name), "thumbs {{vote}} / h"),
+            ],
+        ),
+    ]
+}
+
+/// The "Model quality" row of one kind's dashboard.
+fn quality_panels(kind: ModelKind) -> Vec<Panel> {
+    let held = m::MODEL_HELDOUT_QUALITY.name;
+    let mut panels = vec![row("Model quality (ground truth fed back)")];
+    match kind {
+        ModelKind::Sentiment | ModelKind::Email => panels.extend(classifier_quality(true)),
+        ModelKind::Topic => panels.extend(classifier_quality(false)),
+        ModelKind::Recsys => {
+            let (sq, abs) = (m::RATING_SQUARED_ERROR.name, m::RATING_ABSOLUTE_ERROR.name);
+            panels.push(panel(
+                "Online RMSE vs held-out",
+                PanelKind::TimeSeries,
+                "short",
+                "RMSE of rating predictions whose observed rating came back (1 h and 1 d), and the held-out RMSE from model.json.",
+                &[
+                    (format!("sqrt(sum by (model, version) (rate({sq}{{{MODEL}}}[1h])) / sum by (model, version) (rate({abs}_count{{{MODEL}}}[1h])))"), "{{model}} {{version}} online (1h)"),
+                    (format!("sqrt(sum by (model, version) (rate({sq}{{{MODEL}}}[1d])) / sum by (model, version) (rate({abs}_count{{{MODEL}}}[1d])))"), "{{model}} {{version}} online (1d)"),
+                    (format!("max by (model, version) ({held}{{{MODEL},metric=\"rmse\"}})"), "{{model}} {{version}} held-out"),
+                ],
+            ));
+            panels.push(panel(
+                "Absolute rating error",
+                PanelKind::Heatmap,
+                "short",
+                "Distribution of |predicted - observed| rating (stars).",
+                &[(format!("sum by (le) (rate({abs}_bucket{{{MODEL}}}[5m]))"), "{{le}}")],
+            ));
+        }
+        ModelKind::Trend => {
+            let ape = m::FORECAST_PERCENTAGE_ERROR.name;
+            panels.push(panel(
+                "Online MAPE vs held-out",
+                PanelKind::TimeSeries,
+                "percentunit",
+                "Mean absolute percentage error of forecast points whose observed value came back (1 h and 1 d), and the held-out MAPE from model.json.",
+                &[
+                    (format!("sum by (model, version) (rate({ape}_sum{{{MODEL}}}[1h])) / sum by (model, version) (rate({ape}_count{{{MODEL}}}[1h]))"), "{{model}} {{version}} online (1h)"),
+                    (format!("sum by (model, version) (rate({ape}_sum{{{MODEL}}}[1d])) / sum by (model, version) (rate({ape}_count{{{MODEL}}}[1d]))"), "{{model}} {{version}} online (1d)"),
+                    (format!("max by (model, version) ({held}{{{MODEL},metric=\"mape\"}})"), "{{model}} {{version}} held-out"),
+                ],
+            ));
+            panels.push(panel(
+                "Absolute percentage error",
+                PanelKind::Heatmap,
+                "percentunit",
+                "Distribution of the forecast points' |forecast - observed| / |observed|.",
+                &[(format!("sum by (le) (rate({ape}_bucket{{{MODEL}}}[5m]))"), "{{le}}")],
+            ));
+        }
+    }
+    panels.extend(feedback_panels());
+    panels
+}
+
 /// Executive overview: traffic, success, health, top models, SLO attainment.
 pub fn executive() -> Dashboard {
     let req = m::HTTP_REQUESTS.name;
@@ -270,6 +429,54 @@ pub fn executive() -> Dashboard {
             "short",
             "Predicted items in the last hour.",
             &[(format!("topk(10, sum by (model) (increase({}{{{NS}}}[1h])))", m::PREDICTIONS.name), "{{model}}")],
+        ),
+        panel(
+            "Top models by online accuracy (1d)",
+            PanelKind::BarGauge,
+            "percentunit",
+            "Classifiers ranked by the accuracy of their predictions whose true label came back in the last day.",
+            &[(
+                format!(
+                    "topk(10, sum by (model) (increase({c}{{{NS}}}[1d])) / (sum by (model) (increase({l}{{{NS}}}[1d])) > 0))",
+                    c = m::CORRECT_PREDICTIONS.name,
+                    l = m::LABELLED_PREDICTIONS.name
+                ),
+                "{{model}}",
+            )],
+        ),
+        panel(
+            "Online quality against held-out (1d)",
+            PanelKind::Table,
+            "short",
+            "Each model's online figure over the last day divided by its held-out figure, oriented so that above 1 is better than in training: accuracy / held-out accuracy for classifiers, held-out RMSE / RMSE for recommenders, held-out MAPE / MAPE for forecasts.",
+            &[
+                (
+                    format!(
+                        "(sum by (model) (increase({c}{{{NS}}}[1d])) / (sum by (model) (increase({l}{{{NS}}}[1d])) > 0)) / max by (model) ({h}{{{NS},metric=\"accuracy\"}})",
+                        c = m::CORRECT_PREDICTIONS.name,
+                        l = m::LABELLED_PREDICTIONS.name,
+                        h = m::MODEL_HELDOUT_QUALITY.name
+                    ),
+                    "{{model}} accuracy",
+                ),
+                (
+                    format!(
+                        "max by (model) ({h}{{{NS},metric=\"rmse\"}}) / sqrt(sum by (model) (increase({sq}{{{NS}}}[1d])) / (sum by (model) (increase({a}_count{{{NS}}}[1d])) > 0))",
+                        h = m::MODEL_HELDOUT_QUALITY.name,
+                        sq = m::RATING_SQUARED_ERROR.name,
+                        a = m::RATING_ABSOLUTE_ERROR.name
+                    ),
+                    "{{model}} rmse",
+                ),
+                (
+                    format!(
+                        "max by (model) ({h}{{{NS},metric=\"mape\"}}) / (sum by (model) (increase({e}_sum{{{NS}}}[1d])) / (sum by (model) (increase({e}_count{{{NS}}}[1d])) > 0))",
+                        h = m::MODEL_HELDOUT_QUALITY.name,
+                        e = m::FORECAST_PERCENTAGE_ERROR.name
+                    ),
+                    "{{model}} mape",
+                ),
+            ],
         ),
     ];
     Dashboard {
@@ -596,10 +803,10 @@ pub fn model_kind(model_kind: ModelKind) -> Dashboard {
                 )],
             ));
             panels.push(panel(
-                "Fallback (placeholder) forecasts",
+                "Forecasts without the model (trend line)",
                 PanelKind::TimeSeries,
                 "reqps",
-                "Series too short for the model, answered with the last value repeated.",
+                "Series with no season, or fewer than two seasons, answered with the trend analysis' line (continued when significant, else flat at the recent mean).",
                 &[(format!("sum by (reason) (rate({}{{{MODEL}}}[5m]))", m::TREND_FALLBACKS.name), "{{reason}}")],
             ));
             panels.push(panel(
@@ -622,6 +829,7 @@ pub fn model_kind(model_kind: ModelKind) -> Dashboard {
             ));
         }
     }
+    panels.extend(quality_panels(model_kind));
     Dashboard {
         uid: format!("inferwatch-model-{kind}"),
         title: format!("Inferwatch / Model: {kind}"),
@@ -668,8 +876,12 @@ pub fn render(d: &Dashboard) -> Value {
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let (w, h) = if p.kind == PanelKind::Stat { (6, 4) } else { (12, 8) };
-            if x + w > 24 {
+            let (w, h) = match p.kind {
+                PanelKind::Stat => (6, 4),
+                PanelKind::Row => (24, 1),
+                _ => (12, 8),
+            };
+            if x + w > 24 || (p.kind == PanelKind::Row && x > 0) {
                 x = 0;
                 y += row_h;
                 row_h = 0;
@@ -697,6 +909,9 @@ pub fn render(d: &Dashboard) -> Value {
                     t
                 })
                 .collect();
+            if p.kind == PanelKind::Row {
+                return json!({"id": i + 1, "type": "row", "title": p.title, "gridPos": grid, "collapsed": false, "panels": []});
+            }
             json!({
                 "id": i + 1, "type": p.kind.grafana_type(), "title": p.title, "description": p.description,
                 "gridPos": grid, "datasource": {"type": "prometheus", "uid": "${datasource}"},

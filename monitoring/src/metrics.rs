@@ -57,6 +57,15 @@ pub const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0,
 pub const JOB_ITEM_BUCKETS: &[f64] = &[1.0, 10.0, 100.0, 1000.0, 5000.0, 10000.0, 50000.0];
 /// Predicted rating buckets (1..5 stars).
 pub const RATING_BUCKETS: &[f64] = &[1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0];
+/// Absolute rating error buckets (stars).
+pub const RATING_ERROR_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0];
+/// Absolute percentage error buckets of forecasts (a ratio: 0.05 is 5%).
+pub const PERCENTAGE_ERROR_BUCKETS: &[f64] = &[0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0];
+/// Satisfaction score buckets (scores 1 to 5).
+pub const SATISFACTION_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 5.0];
+/// Delay between a prediction and its feedback (seconds): a minute to two weeks.
+pub const FEEDBACK_DELAY_BUCKETS: &[f64] =
+    &[60.0, 300.0, 900.0, 3600.0, 14_400.0, 43_200.0, 86_400.0, 259_200.0, 604_800.0, 1_209_600.0];
 /// Points per analysed series.
 pub const SERIES_POINT_BUCKETS: &[f64] = &[4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0];
 
@@ -195,7 +204,7 @@ metric!(
     "inferwatch_trend_fallbacks_total",
     MetricKind::Counter,
     &["model", "version", "reason"],
-    "Placeholder forecasts (last value repeated) because a series was too short for the model."
+    "Forecasts made without the trained model, by reason: no_season (none detected or given) or too_short (fewer than two seasons); they follow the trend analysis' line."
 );
 
 // Model cache
@@ -263,6 +272,106 @@ metric!(
     MetricKind::Gauge,
     &["model", "version", "label"],
     "Share of each label in the model's predictions on held-out data (model.json), the reference for drift."
+);
+
+// Model quality: ground truth fed back for predictions (POST /v1/models/{name}/feedback).
+metric!(
+    FEEDBACK,
+    "inferwatch_feedback_total",
+    MetricKind::Counter,
+    &["model", "outcome"],
+    "Feedback received, by outcome: matched, or rejected as unknown_prediction (unknown or expired id), duplicate, model_mismatch (items), or invalid (a refused request counts once)."
+);
+metric!(
+    LABELLED_PREDICTIONS,
+    "inferwatch_labelled_predictions_total",
+    MetricKind::Counter,
+    &["model", "version", "true_label"],
+    "Classifications whose true label arrived as feedback, by true label."
+);
+metric!(
+    CORRECT_PREDICTIONS,
+    "inferwatch_correct_predictions_total",
+    MetricKind::Counter,
+    &["model", "version", "true_label"],
+    "Labelled classifications whose predicted label was the true label, by true label."
+);
+metric!(
+    EXPECTED_CORRECT,
+    "inferwatch_labelled_predictions_expected_correct_total",
+    MetricKind::Counter,
+    M,
+    "Sum of the confidence of labelled classifications: how many a calibrated model expects to be correct (confidence-based performance estimation)."
+);
+metric!(
+    CONFUSION,
+    "inferwatch_confusion_total",
+    MetricKind::Counter,
+    &["model", "version", "true_label", "predicted_label"],
+    "Labelled classifications by true and predicted label, for models with at most 8 labels."
+);
+metric!(
+    RATING_SQUARED_ERROR,
+    "inferwatch_rating_squared_error_total",
+    MetricKind::Counter,
+    M,
+    "Sum of squared errors of rating predictions whose observed rating arrived as feedback (RMSE = sqrt(this / inferwatch_rating_absolute_error_count))."
+);
+metric!(
+    RATING_ABSOLUTE_ERROR,
+    "inferwatch_rating_absolute_error",
+    MetricKind::Histogram(RATING_ERROR_BUCKETS),
+    M,
+    "Absolute error of rating predictions whose observed rating arrived as feedback (stars)."
+);
+metric!(
+    FORECAST_PERCENTAGE_ERROR,
+    "inferwatch_forecast_absolute_percentage_error",
+    MetricKind::Histogram(PERCENTAGE_ERROR_BUCKETS),
+    M,
+    "Absolute percentage error of each forecast point whose observed value arrived as feedback, as a ratio (MAPE = sum / count); observed zeros are skipped."
+);
+metric!(
+    SATISFACTION,
+    "inferwatch_satisfaction_score",
+    MetricKind::Histogram(SATISFACTION_BUCKETS),
+    M,
+    "User satisfaction scores (1 to 5) fed back for predictions."
+);
+metric!(
+    FEEDBACK_VOTES,
+    "inferwatch_feedback_votes_total",
+    MetricKind::Counter,
+    &["model", "version", "vote"],
+    "Thumbs fed back for predictions, by vote: up or down."
+);
+metric!(
+    FEEDBACK_DELAY,
+    "inferwatch_feedback_delay_seconds",
+    MetricKind::Histogram(FEEDBACK_DELAY_BUCKETS),
+    M,
+    "Time from a prediction to the matched feedback for it."
+);
+metric!(
+    PREDICTION_RECORDS,
+    "inferwatch_prediction_records",
+    MetricKind::Gauge,
+    &["store"],
+    "Prediction records kept for feedback matching by this process (the memory store; Redis keeps its own count)."
+);
+metric!(
+    PREDICTION_RECORDS_DROPPED,
+    "inferwatch_prediction_records_dropped_total",
+    MetricKind::Counter,
+    &["store", "reason"],
+    "Prediction records lost before their age limit: capacity (memory store full, oldest dropped), backlog (Redis writes fell behind) or store_error (Redis refused or unreachable)."
+);
+metric!(
+    MODEL_HELDOUT_QUALITY,
+    "inferwatch_model_heldout_quality",
+    MetricKind::Gauge,
+    &["model", "version", "metric"],
+    "Quality measured on held-out data when the model was trained (model.json): accuracy, macro_f1 and ece (expected calibration error) for classifiers, rmse for recsys, mape (a ratio) for trend."
 );
 
 // Dependencies and batch queue: registered always; series appear once a store, registry or queue is configured.
@@ -378,6 +487,10 @@ metric!(
     "Start time of the process since unix epoch in seconds."
 );
 
+/// Classifiers with at most this many labels get the confusion counters (sentiment 3, email 2;
+/// topic's 20 labels would make 400 series).
+pub const CONFUSION_MAX_LABELS: usize = 8;
+
 /// Every metric the server exports, in exposition order.
 pub const CATALOGUE: &[MetricDef] = &[
     HTTP_REQUESTS,
@@ -409,6 +522,20 @@ pub const CATALOGUE: &[MetricDef] = &[
     MODEL_LOAD_FAILURES,
     MODEL_READY,
     MODEL_REFERENCE_LABEL_RATIO,
+    FEEDBACK,
+    LABELLED_PREDICTIONS,
+    CORRECT_PREDICTIONS,
+    EXPECTED_CORRECT,
+    CONFUSION,
+    RATING_SQUARED_ERROR,
+    RATING_ABSOLUTE_ERROR,
+    FORECAST_PERCENTAGE_ERROR,
+    SATISFACTION,
+    FEEDBACK_VOTES,
+    FEEDBACK_DELAY,
+    PREDICTION_RECORDS,
+    PREDICTION_RECORDS_DROPPED,
+    MODEL_HELDOUT_QUALITY,
     DEPENDENCY_UP,
     QUEUE_OLDEST_AGE,
     QUEUE_DEPTH,

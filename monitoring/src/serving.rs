@@ -80,6 +80,13 @@ pub mod defaults {
     pub const JOB_RESULT_TTL_SECS: u64 = 86_400;
     /// Idle time after which a taken job is reclaimed, in milliseconds.
     pub const JOB_CLAIM_IDLE_MS: u64 = 60_000;
+    /// How long a prediction waits for its feedback, in seconds (seven days; Arize joins
+    /// delayed actuals over 14).
+    pub const PREDICTION_TTL_SECS: u64 = 7 * 86_400;
+    /// Most prediction records the in-memory store keeps (the oldest go first).
+    pub const PREDICTION_STORE_MAX_RECORDS: usize = 200_000;
+    /// Most items in one feedback request.
+    pub const MAX_FEEDBACK_ITEMS: usize = 1_000;
 }
 
 /// One server setting: its command-line flag (without `--`) and its environment variable.
@@ -156,6 +163,17 @@ settings! {
     JOB_RESULT_TTL_SECS = "job-result-ttl-secs", "INFERWATCH_JOB_RESULT_TTL_SECS";
     /// Idle time before a taken job is reclaimed.
     JOB_CLAIM_IDLE_MS = "job-claim-idle-ms", "INFERWATCH_JOB_CLAIM_IDLE_MS";
+    /// Prediction ids and records for feedback on or off.
+    PREDICTION_IDS = "prediction-ids", "INFERWATCH_PREDICTION_IDS";
+    /// Where prediction records wait for feedback: auto (Redis when `--redis-url` is set),
+    /// memory or redis.
+    PREDICTION_STORE = "prediction-store", "INFERWATCH_PREDICTION_STORE";
+    /// How long a prediction record waits for feedback.
+    PREDICTION_TTL_SECS = "prediction-ttl-secs", "INFERWATCH_PREDICTION_TTL_SECS";
+    /// Most records the memory store keeps.
+    PREDICTION_STORE_MAX_RECORDS = "prediction-store-max-records", "INFERWATCH_PREDICTION_STORE_MAX_RECORDS";
+    /// Most items per feedback request.
+    MAX_FEEDBACK_ITEMS = "max-feedback-items", "INFERWATCH_MAX_FEEDBACK_ITEMS";
     /// json or pretty.
     LOG_FORMAT = "log-format", "INFERWATCH_LOG_FORMAT";
     /// tracing env-filter.

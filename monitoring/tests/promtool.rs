@@ -140,6 +140,95 @@ fn cases() -> Vec<Case> {
         Case { alert: "InferwatchCacheMissRateRising", series: &[("inferwatch_model_cache_misses_total{J,model=\"topic\"}", "0+3x130")], eval: "115m", fires: false, pending_at: None },
         Case { alert: "InferwatchBatchQueueDelay", series: &[("inferwatch_batch_queue_oldest_job_age_seconds{J}", "600x40")], eval: "35m", fires: true, pending_at: Some("20m") },
         Case { alert: "InferwatchBatchQueueDelay", series: &[("inferwatch_batch_queue_oldest_job_age_seconds{J}", "100x40")], eval: "35m", fires: false, pending_at: None },
+        // Online accuracy 0.5 against a held-out 0.70 (target 0.65 with the default tolerance).
+        Case {
+            alert: "InferwatchModelAccuracyBelowTarget",
+            series: &[
+                ("inferwatch_labelled_predictions_total{J,model=\"sentiment\",version=\"1\",true_label=\"positive\"}", "0+60x40"),
+                ("inferwatch_correct_predictions_total{J,model=\"sentiment\",version=\"1\",true_label=\"positive\"}", "0+30x40"),
+                ("inferwatch_model_heldout_quality{J,model=\"sentiment\",version=\"1\",metric=\"accuracy\"}", "0.70x40"),
+            ],
+            eval: "20m", fires: true, pending_at: Some("5m"),
+        },
+        // 0.667 is above the 0.65 target.
+        Case {
+            alert: "InferwatchModelAccuracyBelowTarget",
+            series: &[
+                ("inferwatch_labelled_predictions_total{J,model=\"sentiment\",version=\"1\",true_label=\"positive\"}", "0+60x40"),
+                ("inferwatch_correct_predictions_total{J,model=\"sentiment\",version=\"1\",true_label=\"positive\"}", "0+40x40"),
+                ("inferwatch_model_heldout_quality{J,model=\"sentiment\",version=\"1\",metric=\"accuracy\"}", "0.70x40"),
+            ],
+            eval: "20m", fires: false, pending_at: None,
+        },
+        // Accuracy 0.0, but 40 labelled items in the hour are fewer than the 50 an alert needs.
+        Case {
+            alert: "InferwatchModelAccuracyBelowTarget",
+            series: &[
+                ("inferwatch_labelled_predictions_total{J,model=\"sentiment\",version=\"1\",true_label=\"positive\"}", "0+1x40"),
+                ("inferwatch_correct_predictions_total{J,model=\"sentiment\",version=\"1\",true_label=\"positive\"}", "0x40"),
+                ("inferwatch_model_heldout_quality{J,model=\"sentiment\",version=\"1\",metric=\"accuracy\"}", "0.70x40"),
+            ],
+            eval: "35m", fires: false, pending_at: None,
+        },
+        // RMSE sqrt(90/60) = 1.22 against a held-out 0.93 (target 1.03).
+        Case {
+            alert: "InferwatchRatingErrorAboveTarget",
+            series: &[
+                ("inferwatch_rating_squared_error_total{J,model=\"recsys\",version=\"1\"}", "0+90x40"),
+                ("inferwatch_rating_absolute_error_count{J,model=\"recsys\",version=\"1\"}", "0+60x40"),
+                ("inferwatch_model_heldout_quality{J,model=\"recsys\",version=\"1\",metric=\"rmse\"}", "0.93x40"),
+            ],
+            eval: "20m", fires: true, pending_at: Some("5m"),
+        },
+        // RMSE 1.0 is within the target.
+        Case {
+            alert: "InferwatchRatingErrorAboveTarget",
+            series: &[
+                ("inferwatch_rating_squared_error_total{J,model=\"recsys\",version=\"1\"}", "0+60x40"),
+                ("inferwatch_rating_absolute_error_count{J,model=\"recsys\",version=\"1\"}", "0+60x40"),
+                ("inferwatch_model_heldout_quality{J,model=\"recsys\",version=\"1\",metric=\"rmse\"}", "0.93x40"),
+            ],
+            eval: "20m", fires: false, pending_at: None,
+        },
+        // MAPE 0.2 against a held-out 0.063 (target 0.113).
+        Case {
+            alert: "InferwatchForecastErrorAboveTarget",
+            series: &[
+                ("inferwatch_forecast_absolute_percentage_error_sum{J,model=\"trend\",version=\"1\"}", "0+12x40"),
+                ("inferwatch_forecast_absolute_percentage_error_count{J,model=\"trend\",version=\"1\"}", "0+60x40"),
+                ("inferwatch_model_heldout_quality{J,model=\"trend\",version=\"1\",metric=\"mape\"}", "0.063x40"),
+            ],
+            eval: "20m", fires: true, pending_at: Some("5m"),
+        },
+        // MAPE 0.1 is within it.
+        Case {
+            alert: "InferwatchForecastErrorAboveTarget",
+            series: &[
+                ("inferwatch_forecast_absolute_percentage_error_sum{J,model=\"trend\",version=\"1\"}", "0+6x40"),
+                ("inferwatch_forecast_absolute_percentage_error_count{J,model=\"trend\",version=\"1\"}", "0+60x40"),
+                ("inferwatch_model_heldout_quality{J,model=\"trend\",version=\"1\",metric=\"mape\"}", "0.063x40"),
+            ],
+            eval: "20m", fires: false, pending_at: None,
+        },
+        // Traffic, and feedback that never matches.
+        Case {
+            alert: "InferwatchFeedbackStarvation",
+            series: &[
+                ("inferwatch_predictions_total{J,model=\"email\",version=\"1\",outcome=\"success\"}", "0+60x60"),
+                ("inferwatch_feedback_total{J,model=\"email\",outcome=\"matched\"}", "0x60"),
+                ("inferwatch_feedback_total{J,model=\"email\",outcome=\"unknown_prediction\"}", "0+5x60"),
+            ],
+            eval: "45m", fires: true, pending_at: Some("15m"),
+        },
+        // A trickle of matched feedback is enough.
+        Case {
+            alert: "InferwatchFeedbackStarvation",
+            series: &[
+                ("inferwatch_predictions_total{J,model=\"email\",version=\"1\",outcome=\"success\"}", "0+60x60"),
+                ("inferwatch_feedback_total{J,model=\"email\",outcome=\"matched\"}", "0x20 1x40"),
+            ],
+            eval: "45m", fires: false, pending_at: None,
+        },
     ]
 }
 

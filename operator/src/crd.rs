@@ -54,6 +54,113 @@ pub struct ModelServiceSpec {
     /// What watches the model: ServiceMonitor, alert rules, dashboard.
     #[serde(default)]
     pub monitoring: MonitoringSpec,
+    /// Online model quality: prediction ids, ground-truth feedback and its targets.
+    #[serde(default)]
+    pub quality: QualitySpec,
+}
+
+/// Online model quality. Every prediction gets an id; clients send the truth later to
+/// `POST /v1/models/{name}/feedback`. Records wait in the batch queue's Redis when
+/// `spec.serving.batchQueue` is set (any replica matches feedback for any other, restarts lose
+/// nothing), else in each replica's memory (feedback must then reach the replica that
+/// predicted: use Redis with more than one replica). Targets left unset default to the model's
+/// held-out figure from `model.json`, moved by the tolerance.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QualitySpec {
+    /// Prediction ids, feedback and the quality alerts (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Online accuracy below which a warning fires (classifiers; 0 < x <= 1). Unset: held-out
+    /// accuracy minus `accuracyTolerance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self <= 1.0").message("spec.quality.accuracyTarget must be above 0 and at most 1"))]
+    pub accuracy_target: Option<f64>,
+    /// How far below its held-out accuracy a classifier may go (0 <= x < 1; default 0.05).
+    #[serde(default = "accuracy_tolerance")]
+    #[x_kube(validation = Rule::new("self >= 0.0 && self < 1.0").message("spec.quality.accuracyTolerance must be at least 0 and below 1"))]
+    pub accuracy_tolerance: f64,
+    /// Online RMSE above which a warning fires (recsys; stars, 0 < x <= 4). Unset: held-out RMSE
+    /// plus `rmseTolerance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self <= 4.0").message("spec.quality.rmseTarget must be above 0 and at most 4"))]
+    pub rmse_target: Option<f64>,
+    /// How far above its held-out RMSE a recommender may go (stars, 0 <= x <= 4; default 0.1).
+    #[serde(default = "rmse_tolerance")]
+    #[x_kube(validation = Rule::new("self >= 0.0 && self <= 4.0").message("spec.quality.rmseTolerance must be between 0 and 4"))]
+    pub rmse_tolerance: f64,
+    /// Online MAPE above which a warning fires (trend; a ratio, 0.1 is 10%, 0 < x <= 10). Unset:
+    /// held-out MAPE plus `mapeTolerance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self <= 10.0").message("spec.quality.mapeTarget must be above 0 and at most 10"))]
+    pub mape_target: Option<f64>,
+    /// How far above its held-out MAPE a forecast may go (a ratio, 0 <= x <= 10; default 0.05).
+    #[serde(default = "mape_tolerance")]
+    #[x_kube(validation = Rule::new("self >= 0.0 && self <= 10.0").message("spec.quality.mapeTolerance must be between 0 and 10"))]
+    pub mape_tolerance: f64,
+    /// Fewest labelled predictions in an hour before a quality alert may fire (1 to 1000000;
+    /// default 50): a handful of answers is not an accuracy.
+    #[serde(default = "min_feedback")]
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 1000000").message("spec.quality.minFeedback must be between 1 and 1000000"))]
+    pub min_feedback: i64,
+    /// Traffic without any matched feedback for this long fires the info alert
+    /// InferwatchFeedbackStarvation (a duration like 6h or 2d; default 24h).
+    #[serde(default = "starvation")]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+(m|h|d)$')").message("spec.quality.feedbackStarvation must be a duration like 30m, 6h or 2d"))]
+    pub feedback_starvation: String,
+    /// How long a prediction waits for its feedback, in seconds (60 to 7776000, 90 days;
+    /// default 604800, 7 days). In Redis each waiting prediction takes about 200 bytes.
+    #[serde(default = "prediction_ttl")]
+    #[x_kube(validation = Rule::new("self >= 60 && self <= 7776000").message("spec.quality.predictionTtlSeconds must be between 60 and 7776000"))]
+    pub prediction_ttl_seconds: i64,
+    /// Most predictions each replica keeps in memory when there is no Redis (1000 to 10000000;
+    /// default 200000); the oldest go first, counted in inferwatch_prediction_records_dropped_total.
+    #[serde(default = "memory_records")]
+    #[x_kube(validation = Rule::new("self >= 1000 && self <= 10000000").message("spec.quality.memoryMaxRecords must be between 1000 and 10000000"))]
+    pub memory_max_records: i64,
+}
+
+fn quality_defaults() -> inferwatch_monitoring::alerts::Quality {
+    inferwatch_monitoring::alerts::Quality::default()
+}
+fn accuracy_tolerance() -> f64 {
+    quality_defaults().accuracy.tolerance
+}
+fn rmse_tolerance() -> f64 {
+    quality_defaults().rmse.tolerance
+}
+fn mape_tolerance() -> f64 {
+    quality_defaults().mape.tolerance
+}
+fn min_feedback() -> i64 {
+    i64::try_from(quality_defaults().min_feedback).unwrap_or(i64::MAX)
+}
+fn starvation() -> String {
+    quality_defaults().feedback_starvation
+}
+fn prediction_ttl() -> i64 {
+    i64::try_from(defaults::PREDICTION_TTL_SECS).unwrap_or(i64::MAX)
+}
+fn memory_records() -> i64 {
+    i64::try_from(defaults::PREDICTION_STORE_MAX_RECORDS).unwrap_or(i64::MAX)
+}
+
+impl Default for QualitySpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            accuracy_target: None,
+            accuracy_tolerance: accuracy_tolerance(),
+            rmse_target: None,
+            rmse_tolerance: rmse_tolerance(),
+            mape_target: None,
+            mape_tolerance: mape_tolerance(),
+            min_feedback: min_feedback(),
+            feedback_starvation: starvation(),
+            prediction_ttl_seconds: prediction_ttl(),
+            memory_max_records: memory_records(),
+        }
+    }
 }
 
 /// The five built-in model kinds (the serving contract's one definition).

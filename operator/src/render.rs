@@ -271,6 +271,7 @@ fn default_resources() -> ResourceRequirements {
 
 fn container(ms: &ModelService, cfg: &OperatorConfig) -> Container {
     let s = &ms.spec.serving;
+    let q = &ms.spec.quality;
     let model = ms.spec.model.name.clone().unwrap_or_else(|| ms.spec.model.kind.as_str().to_string());
     let mut env = source_env(ms);
     env.extend(ms.spec.env.iter().cloned());
@@ -286,6 +287,9 @@ fn container(ms: &ModelService, cfg: &OperatorConfig) -> Container {
             arg(settings::CONCURRENCY_LIMIT, s.concurrency_limit),
             arg(settings::REQUEST_TIMEOUT_MS, s.request_timeout_ms),
             arg(settings::LOG_FORMAT, "json"),
+            arg(settings::PREDICTION_IDS, q.enabled),
+            arg(settings::PREDICTION_TTL_SECS, q.prediction_ttl_seconds),
+            arg(settings::PREDICTION_STORE_MAX_RECORDS, q.memory_max_records),
         ]),
         env: (!env.is_empty()).then_some(env),
         ports: Some(vec![ContainerPort {
@@ -442,6 +446,7 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
             error_ratio_warning: a.error_ratio_warning,
             memory_ratio: a.memory_ratio,
             cache_hit_ratio_floor: a.cache_hit_ratio_floor,
+            quality: quality_targets(&ms.spec.quality),
             ..alerts::Slo::default()
         };
         let scope = alerts::Scope {
@@ -478,6 +483,18 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
         None
     };
     Ok(Desired { deployment, service, hpa, pdb, service_monitor, prometheus_rule, dashboard })
+}
+
+/// The quality alerts' settings from `spec.quality`.
+fn quality_targets(q: &crate::crd::QualitySpec) -> alerts::Quality {
+    alerts::Quality {
+        enabled: q.enabled,
+        accuracy: alerts::Target { target: q.accuracy_target, tolerance: q.accuracy_tolerance },
+        rmse: alerts::Target { target: q.rmse_target, tolerance: q.rmse_tolerance },
+        mape: alerts::Target { target: q.mape_target, tolerance: q.mape_tolerance },
+        min_feedback: u64::try_from(q.min_feedback).unwrap_or(1),
+        feedback_starvation: q.feedback_starvation.clone(),
+    }
 }
 
 impl Desired {

@@ -63,7 +63,23 @@ pub fn detect_season(y: &[f64], settings: &TrendSettings) -> usize {
 
 /// Whether the model has enough history; otherwise the answer is the naive fallback.
 pub fn model_applies(n: usize, p: usize) -> bool {
-    n >= (2 * p).max(4)
+    p >= 2 && n >= 2 * p
+}
+
+/// Values the flat fallback level averages at least (one year of monthly data).
+pub const LEVEL_WINDOW: usize = 12;
+
+/// The forecast when the model does not apply, consistent with the trend analysis: the OLS
+/// line continued when the trend is significant (`up`/`down`), else flat at the mean of the
+/// last max(p, 12) values (or all of them).
+pub fn trend_line(y: &[f64], p: usize, horizon: usize, direction: Direction) -> Vec<f64> {
+    let n = y.len();
+    if direction == Direction::Flat {
+        let tail = &y[n - n.min(p.max(LEVEL_WINDOW))..];
+        return vec![mean(tail); horizon];
+    }
+    let (slope, intercept) = ols(y);
+    (1..=horizon).map(|h| intercept + slope * ((n - 1 + h) as f64)).collect()
 }
 
 /// Mean absolute value of the last max(p, 4) points (1 when that is ~0).

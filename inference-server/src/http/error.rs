@@ -6,6 +6,8 @@ use crate::jobs::QueueError;
 use crate::model_manager::ManagerError;
 use crate::predict::items::BodyError;
 use crate::predict::PredictError;
+use crate::quality::score::Reject;
+use crate::quality::FeedbackUnavailable;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -64,6 +66,24 @@ pub enum ApiError {
         /// More fields of the answer (models, dependencies).
         detail: serde_json::Map<String, serde_json::Value>,
     },
+    /// More items than a per-request limit allows (413).
+    #[error("{0}")]
+    TooManyItems(String),
+    /// A feedback item names a prediction this server's store does not know (404).
+    #[error("{0}; ids expire after --prediction-ttl-secs")]
+    UnknownPrediction(String),
+    /// Feedback for this prediction was already counted (409).
+    #[error("{0}; it is counted once")]
+    DuplicateFeedback(String),
+    /// The prediction was made by another model (422).
+    #[error("{0}")]
+    ModelMismatch(String),
+    /// Prediction ids are off: feedback has nothing to match (404).
+    #[error("{0}")]
+    FeedbackDisabled(String),
+    /// The prediction store cannot be reached (503); predictions still work.
+    #[error("{0}; predictions still work, retry the feedback later")]
+    FeedbackStoreUnavailable(String),
     /// A bug or runtime failure (500).
     #[error("internal error: {0}")]
     Internal(String),
@@ -103,6 +123,12 @@ impl ApiError {
             Self::QueueUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable"),
             Self::JobNotFound(_) => (StatusCode::NOT_FOUND, "job_not_found"),
             Self::NotReady { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            Self::TooManyItems(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_many_items"),
+            Self::UnknownPrediction(_) => (StatusCode::NOT_FOUND, "unknown_prediction"),
+            Self::DuplicateFeedback(_) => (StatusCode::CONFLICT, "duplicate_feedback"),
+            Self::ModelMismatch(_) => (StatusCode::UNPROCESSABLE_ENTITY, "model_mismatch"),
+            Self::FeedbackDisabled(_) => (StatusCode::NOT_FOUND, "feedback_disabled"),
+            Self::FeedbackStoreUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "feedback_store_unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -143,6 +169,26 @@ impl From<BodyError> for ApiError {
         match e {
             BodyError::Syntax(m) => Self::InvalidJson(m),
             BodyError::Request(e) => e.into(),
+        }
+    }
+}
+
+impl From<Reject> for ApiError {
+    fn from(r: Reject) -> Self {
+        match r {
+            Reject::Unknown(_) => Self::UnknownPrediction(r.to_string()),
+            Reject::Duplicate(_) => Self::DuplicateFeedback(r.to_string()),
+            Reject::ModelMismatch { .. } => Self::ModelMismatch(r.to_string()),
+            Reject::Invalid(m) => Self::Validation(m),
+        }
+    }
+}
+
+impl From<FeedbackUnavailable> for ApiError {
+    fn from(e: FeedbackUnavailable) -> Self {
+        match e {
+            FeedbackUnavailable::Disabled => Self::FeedbackDisabled(e.to_string()),
+            FeedbackUnavailable::Store(s) => Self::FeedbackStoreUnavailable(s.to_string()),
         }
     }
 }

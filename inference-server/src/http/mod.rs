@@ -3,11 +3,13 @@
 //! file here decides anything per model kind: that is the prediction layer's job.
 
 pub mod error;
+pub mod feedback;
 pub mod jobs;
 pub mod limit;
 pub mod observe;
 pub mod openapi;
 pub mod ops;
+pub mod request_id;
 pub mod v1;
 pub mod v2;
 
@@ -51,6 +53,8 @@ pub struct ServerState {
     pub queue: Option<Arc<crate::jobs::Queue>>,
     /// Where the models come from (its health answers `/storage/health` or `/mlflow/health`).
     pub store: Arc<dyn ModelStore>,
+    /// Prediction ids, records and feedback.
+    pub quality: Arc<crate::quality::Quality>,
 }
 
 /// The handlers' state.
@@ -102,7 +106,8 @@ pub fn router(state: AppState) -> Router {
     let s = &state;
     // The limit sits inside the metrics layer, so 429 and 504 answers are counted too.
     let limited = |h: axum::routing::MethodRouter<AppState>| h.layer(limit::LimitLayer(state.clone()));
-    let post_routes: [(&'static str, axum::routing::MethodRouter<AppState>); 5] = [
+    let post_routes: [(&'static str, axum::routing::MethodRouter<AppState>); 6] = [
+        ("/v1/models/{name}/feedback", limited(post(feedback::submit))),
         ("/v1/models/{name}/jobs", limited(post(jobs::submit))),
         ("/v1/models/{name}/predict", limited(post(v1::predict))),
         ("/v1/models/{name}/recommend", limited(post(v1::recommend))),
@@ -136,5 +141,6 @@ pub fn router(state: AppState) -> Router {
     }
     app.fallback(observed(s, "unmatched", "ANY", axum::routing::any(fallback)))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(axum::middleware::from_fn(request_id::echo))
         .with_state(state)
 }

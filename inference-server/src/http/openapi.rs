@@ -19,6 +19,7 @@ use utoipa::OpenApi;
         openapi,
         crate::http::v1::predict,
         crate::http::v1::recommend,
+        crate::http::feedback::submit,
         crate::http::v1::list,
         crate::http::v1::describe,
         crate::http::jobs::submit,
@@ -44,6 +45,9 @@ use utoipa::OpenApi;
         crate::http::v2::RequestedOutput,
         crate::http::v2::OutputTensor,
         crate::model_manager::ModelStatus,
+        crate::quality::Identified,
+        crate::http::feedback::FeedbackResponse,
+        crate::http::feedback::ItemResult,
     ))
 )]
 pub struct ApiDoc;

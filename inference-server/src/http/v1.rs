@@ -6,7 +6,10 @@ use super::error::{ApiError, ErrorBody};
 use super::{ApiJson, AppState};
 use crate::models::LoadedModel;
 use crate::predict::{self, items, Prediction};
+use crate::quality::Identified;
 use axum::extract::{Path, State};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -37,22 +40,38 @@ pub async fn predict(
     State(state): State<AppState>,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Box<RawValue>>,
-) -> Result<Json<PredictResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let model = model(&state, &name).await?;
     let request = items::decode_body(model.meta.kind, &body)?;
     let batch = request.batch;
-    let mut preds = predict::run(model.clone(), request, state.limits).await?;
-    let (prediction, predictions) = if batch { (None, Some(preds)) } else { (preds.pop(), None) };
-    Ok(Json(PredictResponse {
+    let preds = predict::run(model.clone(), request, state.limits).await?;
+    Ok(answer(&state, &model, preds, batch))
+}
+
+/// The v1 answer: ids for every prediction, the single one's also in `x-prediction-id`.
+fn answer(state: &AppState, model: &LoadedModel, preds: Vec<Prediction>, batch: bool) -> Response {
+    let ids = state.quality.record(model, &preds);
+    let mut identified: Vec<Identified> = Identified::pair(preds, ids).collect();
+    let header = (!batch).then(|| identified.first().and_then(|p| p.prediction_id.clone())).flatten();
+    let (prediction, predictions) = if batch { (None, Some(identified)) } else { (identified.pop(), None) };
+    let body = PredictResponse {
         model: model.meta.name.clone(),
         version: model.meta.version.clone(),
         prediction,
         predictions,
-    }))
+    };
+    let mut response = Json(body).into_response();
+    if let Some(v) = header.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response.headers_mut().insert(PREDICTION_ID_HEADER, v);
+    }
+    response
 }
 
+/// The response header that carries a single prediction's id.
+pub const PREDICTION_ID_HEADER: &str = "x-prediction-id";
+
 /// `POST /v1/models/{name}/predict` answer: the model and version, then either the one
-/// prediction's fields inline or `predictions` for a batch.
+/// prediction's fields (and `prediction_id`) inline or `predictions` for a batch.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PredictResponse {
     /// Model name.
@@ -61,10 +80,10 @@ pub struct PredictResponse {
     pub version: String,
     /// The prediction of a single-item request, inline.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub prediction: Option<Prediction>,
+    pub prediction: Option<Identified>,
     /// One prediction per input of a batch request.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub predictions: Option<Vec<Prediction>>,
+    pub predictions: Option<Vec<Identified>>,
 }
 
 /// The k best-rated unseen items for a user (recsys models).
@@ -78,16 +97,13 @@ pub async fn recommend(
     State(state): State<AppState>,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Value>,
-) -> Result<Json<PredictResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let model = model(&state, &name).await?;
-    let mut preds = predict::run(model.clone(), items::decode_recommend(body)?, state.limits).await?;
-    let recommendation = preds.pop().ok_or_else(|| ApiError::Internal("recommend produced no answer".into()))?;
-    Ok(Json(PredictResponse {
-        model: model.meta.name.clone(),
-        version: model.meta.version.clone(),
-        prediction: Some(recommendation),
-        predictions: None,
-    }))
+    let preds = predict::run(model.clone(), items::decode_recommend(body)?, state.limits).await?;
+    if preds.is_empty() {
+        return Err(ApiError::Internal("recommend produced no answer".into()));
+    }
+    Ok(answer(&state, &model, preds, false))
 }
 
 /// The models this server can serve.

@@ -121,6 +121,8 @@ async fn run_infer(
     let request = tensors::decode(model.meta.kind, &inputs, req.parameters.as_ref())?;
     let predictions = predict::run(model.clone(), request, state.limits).await?;
     let mut outputs = tensors::encode(model.meta.kind, &predictions);
+    let ids = state.quality.record(&model, &predictions);
+    let parameters = (!ids.is_empty()).then(|| json!({ "prediction_ids": ids }));
     let all_binary = codec::flag(req.parameters.as_ref(), "binary_data_output");
     let wanted: Vec<(&'static str, bool)> = match &req.outputs {
         None => outputs.iter().map(|t| (t.name, all_binary)).collect(),
@@ -137,7 +139,7 @@ async fn run_infer(
     };
     outputs.retain(|t| wanted.iter().any(|(n, _)| *n == t.name));
     let binary_of = |name: &str| wanted.iter().any(|(n, b)| *n == name && *b);
-    Ok(codec::response(&model.meta.name, &model.meta.version, req.id, outputs, binary_of))
+    Ok(codec::response(&model.meta.name, &model.meta.version, req.id, parameters, outputs, binary_of))
 }
 
 /// Inference with JSON tensors or the binary tensor data extension.

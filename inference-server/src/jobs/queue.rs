@@ -4,9 +4,9 @@
 //! marks the queue down until the next successful one.
 
 use super::record::{entry_time_ms, new_job_id, JobRecord, JobState};
-use crate::telemetry::dependency::{Dependency, Outcome};
+use crate::telemetry::dependency::Dependency;
 use crate::telemetry::Metrics;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 use redis::{FromRedisValue, Value};
 use std::collections::HashMap;
@@ -72,18 +72,6 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// A Redis error that means the connection is gone marks the queue down; any other error is an
-/// answer from a live server.
-fn outcome(err: Option<&redis::RedisError>) -> Outcome {
-    match err {
-        None => Outcome::Ok,
-        Some(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_connection_refusal() => {
-            Outcome::Unreachable
-        }
-        Some(_) => Outcome::Failed,
-    }
-}
-
 fn job_key(id: &str) -> String {
     format!("inferwatch:job:{id}")
 }
@@ -91,14 +79,7 @@ fn job_key(id: &str) -> String {
 impl Queue {
     /// A queue on `config.url`; connects on first use and reconnects by itself.
     pub fn new(config: QueueConfig, metrics: Arc<Metrics>) -> Result<Self, QueueError> {
-        let client = redis::Client::open(config.url.as_str()).map_err(|e| QueueError::Config(e.to_string()))?;
-        let cm = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn =
-            ConnectionManager::new_lazy_with_config(client, cm).map_err(|e| QueueError::Config(e.to_string()))?;
+        let conn = crate::redis_client::connect(&config.url).map_err(QueueError::Config)?;
         Ok(Self { conn, config, health: Dependency::new("queue", metrics) })
     }
 
@@ -111,7 +92,7 @@ impl Queue {
         let start = Instant::now();
         let mut conn = self.conn.clone();
         let result: redis::RedisResult<T> = cmd.query_async(&mut conn).await;
-        self.health.record(op, start, outcome(result.as_ref().err()));
+        self.health.record(op, start, crate::redis_client::outcome(result.as_ref().err()));
         result.map_err(|e| QueueError::Unavailable(e.to_string()))
     }
 
@@ -119,7 +100,7 @@ impl Queue {
         let start = Instant::now();
         let mut conn = self.conn.clone();
         let result: redis::RedisResult<T> = pipe.query_async(&mut conn).await;
-        self.health.record(op, start, outcome(result.as_ref().err()));
+        self.health.record(op, start, crate::redis_client::outcome(result.as_ref().err()));
         result.map_err(|e| QueueError::Unavailable(e.to_string()))
     }
 

@@ -27,6 +27,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Per-request limits: a job runs in pieces of `max_batch_items`.
     pub limits: Limits,
+    /// Prediction ids and records (each job item gets an id, like a single prediction).
+    pub quality: Arc<crate::quality::Quality>,
 }
 
 /// Why a job failed.
@@ -193,7 +195,8 @@ async fn run(state: &Context, model: &str, stored: &str) -> Result<String, JobEr
         let predictions = predict::run(model.clone(), predict::Request::new(piece, true), state.limits)
             .await
             .map_err(|e| e.offset(i * size))?;
-        out.extend(predictions);
+        let ids = state.quality.record(&model, &predictions);
+        out.extend(crate::quality::Identified::pair(predictions, ids));
     }
     serde_json::to_string(&out).map_err(|e| JobError::Encode(e.to_string()))
 }

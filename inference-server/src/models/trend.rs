@@ -38,8 +38,40 @@ pub struct TrendInput {
 pub enum Method {
     /// The trained model.
     Model,
-    /// The series is too short for the model: the last value, repeated (a placeholder).
-    FallbackNaive,
+    /// The model does not apply (no season, or fewer than two seasons): the trend analysis'
+    /// line, continued when the trend is significant, else flat at the recent mean.
+    TrendLine,
+}
+
+/// Why the model did not apply to a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackReason {
+    /// No season detected or given (a season must repeat three times to be detected).
+    NoSeason,
+    /// Fewer than two whole seasons.
+    TooShort,
+}
+
+impl FallbackReason {
+    /// The `reason` label of `inferwatch_trend_fallbacks_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoSeason => "no_season",
+            Self::TooShort => "too_short",
+        }
+    }
+
+    /// What the answer says about it.
+    pub fn note(self, n: usize, p: usize) -> String {
+        match self {
+            Self::NoSeason => format!(
+                "no season found in {n} values (one must repeat 3 times to be detected): the forecast follows the trend analysis; pass season_length for a seasonal forecast"
+            ),
+            Self::TooShort => format!(
+                "{n} values are fewer than two seasons of {p}: the forecast follows the trend analysis"
+            ),
+        }
+    }
 }
 
 /// Forecast and analysis of one series.
@@ -51,6 +83,8 @@ pub struct TrendOutput {
     pub season_length: usize,
     /// How the forecast was made.
     pub method: Method,
+    /// Why the model did not apply, when it did not.
+    pub fallback: Option<FallbackReason>,
     /// Slope, significance, anomalies.
     pub analysis: Analysis,
 }
@@ -95,14 +129,21 @@ impl TrendModel {
         let p = input
             .season_length
             .unwrap_or_else(|| stages.time(|s| &mut s.featurize, || tf::detect_season(y, &self.settings)));
-        let (forecast, method) = if tf::model_applies(y.len(), p) {
-            let (features, scale) = stages.time(|s| &mut s.featurize, || tf::features(y, p, input.horizon));
-            let out = stages.time(|s| &mut s.infer, || self.plan.run_f32(&[input.horizon, N_FEATURES], &features))?;
-            (out.into_iter().map(|v| f64::from(v) * scale).collect(), Method::Model)
-        } else {
-            (vec![y[y.len() - 1]; input.horizon], Method::FallbackNaive)
-        };
         let analysis = stages.time(|s| &mut s.postprocess, || tf::analyse(y, p, &self.analysis));
-        Ok(TrendOutput { forecast, season_length: p, method, analysis })
+        if !tf::model_applies(y.len(), p) {
+            let reason = if p < 2 { FallbackReason::NoSeason } else { FallbackReason::TooShort };
+            let forecast = tf::trend_line(y, p, input.horizon, analysis.direction);
+            return Ok(TrendOutput {
+                forecast,
+                season_length: p,
+                method: Method::TrendLine,
+                fallback: Some(reason),
+                analysis,
+            });
+        }
+        let (features, scale) = stages.time(|s| &mut s.featurize, || tf::features(y, p, input.horizon));
+        let out = stages.time(|s| &mut s.infer, || self.plan.run_f32(&[input.horizon, N_FEATURES], &features))?;
+        let forecast = out.into_iter().map(|v| f64::from(v) * scale).collect();
+        Ok(TrendOutput { forecast, season_length: p, method: Method::Model, fallback: None, analysis })
     }
 }

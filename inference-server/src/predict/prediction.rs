@@ -95,8 +95,11 @@ pub enum Prediction {
         mann_kendall_z: f64,
         /// Season length used.
         season_length: usize,
-        /// model or fallback_naive.
+        /// model, or trend_line when the series has no season or fewer than two.
         method: Method,
+        /// Why the trained model did not apply, when it did not.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
         /// Forecast values.
         forecast: Vec<f64>,
         /// Forecast timestamps, when timestamps were given.
@@ -183,7 +186,9 @@ fn classify(kind: ModelKind, rules: &OutputRules, row: Vec<f32>) -> Prediction {
 
 fn trend(t: TrendOutput, series: Option<&Series>) -> Prediction {
     let horizon = t.forecast.len();
+    let n = series.map_or(0, |s| s.input.values.len());
     Prediction::Trend {
+        note: t.fallback.map(|r| r.note(n, t.season_length)),
         direction: t.analysis.direction,
         slope: t.analysis.slope,
         p_value: t.analysis.p_value,

@@ -173,7 +173,7 @@ fn direction(d: Direction) -> &'static str {
 fn method(m: Method) -> &'static str {
     match m {
         Method::Model => "model",
-        Method::FallbackNaive => "fallback_naive",
+        Method::TrendLine => "trend_line",
     }
 }
 

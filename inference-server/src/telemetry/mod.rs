@@ -6,6 +6,7 @@ pub mod cpu_time;
 pub mod dependency;
 pub mod model;
 mod process;
+pub mod quality;
 pub mod registry;
 pub mod sharded;
 pub mod text_format;

@@ -51,7 +51,7 @@ pub struct ModelMetrics {
     trend_points: Histogram,
     trend_completed: Counter,
     trend_failed: Counter,
-    trend_fallback: Counter,
+    trend_fallback: [Counter; 2],
 }
 
 /// How a predict request ended, for `inferwatch_predictions_total`.
@@ -92,7 +92,7 @@ impl ModelMetrics {
             trend_points: m.trend_points.with(&mv),
             trend_completed: with3(&m.trend_analyses, "completed"),
             trend_failed: with3(&m.trend_analyses, "failed"),
-            trend_fallback: with3(&m.trend_fallbacks, "too_short"),
+            trend_fallback: ["no_season", "too_short"].map(|r| with3(&m.trend_fallbacks, r)),
         }
     }
 
@@ -149,13 +149,17 @@ impl ModelMetrics {
         }
     }
 
-    /// A series arrived; `analysed` is whether it completed, `fallback` whether the placeholder was used.
-    pub fn series(&self, points: usize, analysed: bool, fallback: bool) {
+    /// A series arrived; `analysed` is whether it completed, `fallback` why the model did not
+    /// apply, when it did not.
+    pub fn series(&self, points: usize, analysed: bool, fallback: Option<crate::models::trend::FallbackReason>) {
+        use crate::models::trend::FallbackReason;
         self.trend_series.inc();
         self.trend_points.observe(points as f64);
         if analysed { &self.trend_completed } else { &self.trend_failed }.inc();
-        if fallback {
-            self.trend_fallback.inc();
+        match fallback {
+            Some(FallbackReason::NoSeason) => self.trend_fallback[0].inc(),
+            Some(FallbackReason::TooShort) => self.trend_fallback[1].inc(),
+            None => {}
         }
     }
 }

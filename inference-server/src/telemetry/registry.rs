@@ -134,6 +134,23 @@ pub struct Metrics {
     pub dependency_errors: Fam<Counter>,
     /// Bytes transferred with dependencies.
     pub dependency_bytes: Fam<Counter>,
+    /// Feedback items by model and outcome.
+    pub feedback: Fam<Counter>,
+    pub(super) labelled: Fam<Counter>,
+    pub(super) correct: Fam<Counter>,
+    pub(super) expected_correct: Fam<CounterF>,
+    pub(super) confusion: Fam<Counter>,
+    pub(super) rating_squared_error: Fam<CounterF>,
+    pub(super) rating_absolute_error: Fam<Histogram, Buckets>,
+    pub(super) forecast_error: Fam<Histogram, Buckets>,
+    pub(super) satisfaction: Fam<Histogram, Buckets>,
+    pub(super) votes: Fam<Counter>,
+    pub(super) feedback_delay: Fam<Histogram, Buckets>,
+    /// Records the memory prediction store keeps.
+    pub prediction_records: Fam<Gauge>,
+    /// Prediction records lost before their age limit.
+    pub prediction_records_dropped: Fam<Counter>,
+    pub(super) heldout_quality: Fam<Gauge<f64, AtomicU64>>,
     /// Batch jobs not yet finished.
     pub queue_depth: Gauge,
     /// Age of the oldest unfinished batch job, seconds.
@@ -200,6 +217,20 @@ impl Metrics {
             model_ready: gauge(&mut r, cat::MODEL_READY),
             model_info: gauge(&mut r, cat::MODEL_INFO),
             reference_label_ratio: gauge_f(&mut r, cat::MODEL_REFERENCE_LABEL_RATIO),
+            feedback: counter(&mut r, cat::FEEDBACK),
+            labelled: counter(&mut r, cat::LABELLED_PREDICTIONS),
+            correct: counter(&mut r, cat::CORRECT_PREDICTIONS),
+            expected_correct: counter_f(&mut r, cat::EXPECTED_CORRECT),
+            confusion: counter(&mut r, cat::CONFUSION),
+            rating_squared_error: counter_f(&mut r, cat::RATING_SQUARED_ERROR),
+            rating_absolute_error: histogram(&mut r, cat::RATING_ABSOLUTE_ERROR),
+            forecast_error: histogram(&mut r, cat::FORECAST_PERCENTAGE_ERROR),
+            satisfaction: histogram(&mut r, cat::SATISFACTION),
+            votes: counter(&mut r, cat::FEEDBACK_VOTES),
+            feedback_delay: histogram(&mut r, cat::FEEDBACK_DELAY),
+            prediction_records: gauge(&mut r, cat::PREDICTION_RECORDS),
+            prediction_records_dropped: counter(&mut r, cat::PREDICTION_RECORDS_DROPPED),
+            heldout_quality: gauge_f(&mut r, cat::MODEL_HELDOUT_QUALITY),
             // Registered always so the families exist (HELP/TYPE) for dashboards and alerts;
             // their series appear once a dependency or the batch queue is configured.
             dependency_up: gauge(&mut r, cat::DEPENDENCY_UP),
@@ -233,9 +264,13 @@ impl Metrics {
     }
 }
 
-/// Set the info gauge and the reference label shares of a freshly loaded model.
+/// Set the info gauge, the reference label shares and the held-out quality of a freshly loaded
+/// model.
 pub fn model_loaded(metrics: &Metrics, meta: &ModelMeta, source: &str) {
     metrics.model_info.with(&[&meta.name, meta.kind.as_str(), &meta.version, &meta.sha256, source]).set(1);
+    for (metric, value) in super::quality::heldout(meta) {
+        metrics.heldout_quality.with(&[&meta.name, &meta.version, metric]).set(value);
+    }
     let shares = meta.reference_distribution.get("predicted_label_frequencies").and_then(|v| v.as_object());
     for (label, share) in shares.into_iter().flatten() {
         if let Some(share) = share.as_f64() {

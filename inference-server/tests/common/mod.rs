@@ -116,6 +116,19 @@ impl Server {
     pub fn pid(&self) -> i32 {
         i32::try_from(self.child.id()).unwrap()
     }
+
+    /// Stop with SIGTERM (a graceful shutdown) and wait for the process to exit.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+        let _ = self.child.wait();
+    }
+
+    /// The value of one series on `/metrics` (exact label set as the server writes it), or
+    /// `None` when the series is absent.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let (_, _, text) = self.text("/metrics").await;
+        text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.split(' ').next()?.parse().ok())
+    }
 }
 
 impl Drop for Server {

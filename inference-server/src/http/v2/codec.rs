@@ -314,6 +314,9 @@ struct InferResponse {
     model_version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<String>,
+    /// `prediction_ids`: one per batch row, for feedback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameters: Option<serde_json::Value>,
     outputs: Vec<OutputTensor>,
 }
 
@@ -322,6 +325,7 @@ pub fn response(
     model: &str,
     version: &str,
     id: Option<String>,
+    parameters: Option<serde_json::Value>,
     tensors: Vec<Tensor>,
     binary: impl Fn(&str) -> bool,
 ) -> Response {
@@ -345,7 +349,8 @@ pub fn response(
             }
         })
         .collect();
-    let body = InferResponse { model_name: model.to_string(), model_version: version.to_string(), id, outputs };
+    let body =
+        InferResponse { model_name: model.to_string(), model_version: version.to_string(), id, parameters, outputs };
     if tail.is_empty() && !tensors.iter().any(|t| binary(t.name)) {
         return axum::Json(body).into_response();
     }
@@ -410,7 +415,7 @@ mod tests {
             Tensor { name: "label", shape: vec![1], data: Data::Bytes(vec!["spam".into()]) },
             Tensor { name: "confidence", shape: vec![1], data: Data::Fp32(vec![0.5]) },
         ];
-        let r = response("m", "1", None, t, |n| n == "label");
+        let r = response("m", "1", None, None, t, |n| n == "label");
         let n: usize = r.headers()[HEADER_LENGTH].to_str().unwrap().parse().unwrap();
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/octet-stream");
         assert!(n > 0);
