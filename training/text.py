@@ -168,10 +168,12 @@ class CalibratedSVC:
 
 def train(train_texts, y_train, test_texts, y_test, labels, *, min_frequency, vocab_size,
           max_tokens, bigram_buckets, c_grid, lexicon: dict[str, float] | None = None, seed=0,
-          classifier: str = "logistic"):
+          classifier: str = "logistic", class_weights: list | None = None):
     """Fit tokenizer, idf and logistic regression (C chosen on a 10% validation split of the
-    training data, then refit on all of it) and evaluate on the held-out test set. A lexicon
-    (word -> valence) adds one prior feature whose weight is folded into the exported table."""
+    training data by accuracy; then, when `class_weights` lists candidates, the class weighting
+    chosen on the same split by macro-F1; then refit on all of it) and evaluate on the held-out
+    test set. A lexicon (word -> valence) adds one prior feature whose weight is folded into the
+    exported table."""
     tok = build_tokenizer(train_texts, min_frequency, vocab_size, list(lexicon) if lexicon else None)
     fz = Featurizer(tok, max_tokens, bigram_buckets)
     lex, in_lex = None, None
@@ -189,20 +191,31 @@ def train(train_texts, y_train, test_texts, y_test, labels, *, min_frequency, vo
 
     tr, va = train_test_split(np.arange(len(y_train)), test_size=0.1, random_state=seed, stratify=y_train)
     idf_tr = fit_idf(xb_train[tr], in_lex)
-    make = (lambda c: LogisticRegression(C=c, max_iter=1000)) if classifier == "logistic" else CalibratedSVC
+    def make(c, weight=None):
+        return LogisticRegression(C=c, max_iter=1000, class_weight=weight) if classifier == "logistic" else CalibratedSVC(c)
+
     best = None
+    x_tr, x_va = _design(xb_train[tr], idf_tr, lex)[0], _design(xb_train[va], idf_tr, lex)[0]
     for c in c_grid:
         clf = make(c)
-        clf.fit(_design(xb_train[tr], idf_tr, lex)[0], y_train[tr])
-        acc = accuracy_score(y_train[va], clf.predict(_design(xb_train[va], idf_tr, lex)[0]))
+        clf.fit(x_tr, y_train[tr])
+        acc = accuracy_score(y_train[va], clf.predict(x_va))
         print(f"    C={c}: validation accuracy {acc:.4f}", flush=True)
         if best is None or acc > best[1]:
             best = (c, acc, clf)
+    weight, weight_f1 = None, None
+    for w in class_weights or []:
+        clf = make(best[0], w)
+        clf.fit(x_tr, y_train[tr])
+        f1 = f1_score(y_train[va], clf.predict(x_va), average="macro")
+        print(f"    class weight {w}: validation macro-F1 {f1:.4f}", flush=True)
+        if weight_f1 is None or f1 > weight_f1:
+            weight, weight_f1 = w, f1
     temperature = None
     if classifier == "svm":  # temperature from the validation rows, with the train-part model
         temperature = best[2].calibrate(_design(xb_train[va], idf_tr, lex)[0], y_train[va]).temperature
     idf = fit_idf(xb_train, in_lex)
-    clf = make(best[0])
+    clf = make(best[0], weight)
     clf.fit(_design(xb_train, idf, lex)[0], y_train)
     if temperature is not None:
         clf.temperature = temperature
@@ -219,6 +232,8 @@ def train(train_texts, y_train, test_texts, y_test, labels, *, min_frequency, vo
         "classifier": classifier if temperature is None else f"linear SVM, softmax temperature {temperature:.4f}",
         "chosen_C": best[0],
     }
+    if class_weights:
+        metrics["class_weight"] = {labels[k]: v for k, v in weight.items()} if isinstance(weight, dict) else weight
     coef, intercept = clf.coef_, clf.intercept_
     if lex is not None:  # fold the lexicon column into the per-feature weights
         coef = coef[:, :-2] + coef[:, -2:] @ lex.T

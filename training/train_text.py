@@ -53,7 +53,10 @@ def sentiment():
     fz, w, idf2, b, metrics, proba, ref = text.train(
         [texts[i] for i in tr], [y[i] for i in tr], [texts[i] for i in te], [y[i] for i in te], labels,
         min_frequency=1, vocab_size=60000, max_tokens=512, bigram_buckets=1 << 17,
-        c_grid=[0.5, 1.0, 2.0], lexicon=data.vader_lexicon())
+        c_grid=[0.5, 1.0, 2.0], lexicon=data.vader_lexicon(),
+        # neutral is 18% of the sentences and was recalled 0.34 of the time unweighted; the
+        # weighting is chosen on the validation split by macro-F1 (never on the held-out set)
+        class_weights=[None, {0: 1.0, 1: 1.3, 2: 1.0}, {0: 1.0, 1: 1.6, 2: 1.0}, {0: 1.0, 1: 2.0, 2: 1.0}])
     metrics["baseline"] = {"tfidf_1_2gram_linearsvc_accuracy": 0.675, "tfidf_1_2gram_linearsvc_macro_f1": 0.615}
     gold = [texts[i] for i in te[:60]] + ["", "!!!", "zzzzqqqq unknownword", "not good at all", "I love it :)"]
     return _write("sentiment", "sentiment", labels, fz, w, idf2, b, metrics, ref, data.SOURCES["sentiment"],

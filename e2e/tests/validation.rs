@@ -74,6 +74,36 @@ fn invalid_specs_are_rejected_with_a_message_naming_the_field() {
         ),
         (json!({"model": {"kind": "sentiment", "name": "Bad Name"}}), "spec.model.name must be 1-64 lowercase"),
         (json!({"model": kind(), "image": "has space"}), "spec.image must be an image reference without spaces"),
+        (
+            json!({"model": kind(), "quality": {"accuracyTarget": 1.5}}),
+            "spec.quality.accuracyTarget must be above 0 and at most 1",
+        ),
+        (
+            json!({"model": kind(), "quality": {"accuracyTolerance": -0.1}}),
+            "spec.quality.accuracyTolerance must be at least 0",
+        ),
+        (json!({"model": kind(), "quality": {"rmseTarget": 0}}), "spec.quality.rmseTarget must be above 0"),
+        (
+            json!({"model": kind(), "quality": {"mapeTarget": 11}}),
+            "spec.quality.mapeTarget must be above 0 and at most 10",
+        ),
+        (
+            json!({"model": kind(), "quality": {"minFeedback": 0}}),
+            "spec.quality.minFeedback must be between 1 and 1000000",
+        ),
+        (
+            json!({"model": kind(), "quality": {"feedbackStarvation": "forever"}}),
+            "spec.quality.feedbackStarvation must be a duration",
+        ),
+        (
+            json!({"model": kind(), "quality": {"predictionTtlSeconds": 10}}),
+            "spec.quality.predictionTtlSeconds must be between 60 and 7776000",
+        ),
+        (
+            json!({"model": kind(), "quality": {"memoryMaxRecords": 5}}),
+            "spec.quality.memoryMaxRecords must be between 1000 and 10000000",
+        ),
+        (json!({"model": kind(), "quality": {"enabled": "yes"}}), "spec.quality.enabled: Invalid value"),
     ];
     let mut wrong = Vec::new();
     for (spec, want) in &cases {

@@ -118,6 +118,31 @@ fn alert_slos_and_labels_come_from_the_spec() {
     assert!(rule.contains(r#""team":"reviews""#));
 }
 
+#[test]
+fn quality_targets_reach_the_rules_and_store_settings_the_server_flags() {
+    let mut ms = example("sentiment");
+    let defaults = render(&ms, &OperatorConfig::default()).unwrap();
+    let rule = serde_json::to_string(&defaults.prometheus_rule.unwrap()).unwrap();
+    assert!(
+        rule.contains("InferwatchModelAccuracyBelowTarget") && rule.contains(r#"metric=\"accuracy\"}) - 0.05"#),
+        "{rule}"
+    );
+    ms.spec.quality.accuracy_target = Some(0.9);
+    ms.spec.quality.min_feedback = 200;
+    ms.spec.quality.prediction_ttl_seconds = 86_400;
+    let d = render(&ms, &OperatorConfig::default()).unwrap();
+    let rule = serde_json::to_string(&d.prometheus_rule.unwrap()).unwrap();
+    assert!(rule.contains("< 0.9 and on(") && rule.contains(">= 200"), "{rule}");
+    let args = serde_json::to_string(&d.deployment.spec.unwrap().template.spec.unwrap().containers[0].args).unwrap();
+    assert!(args.contains("--prediction-ttl-secs=86400") && args.contains("--prediction-ids=true"), "{args}");
+    ms.spec.quality.enabled = false;
+    let off = render(&ms, &OperatorConfig::default()).unwrap();
+    let rule = serde_json::to_string(&off.prometheus_rule.unwrap()).unwrap();
+    assert!(!rule.contains("InferwatchModelAccuracyBelowTarget"));
+    let args = serde_json::to_string(&off.deployment.spec.unwrap().template.spec.unwrap().containers[0].args).unwrap();
+    assert!(args.contains("--prediction-ids=false"), "{args}");
+}
+
 /// The labels of the ServiceMonitor, the PrometheusRule and the dashboard ConfigMap, in that order.
 fn monitoring_labels(d: &inferwatch_operator::render::Desired) -> [std::collections::BTreeMap<String, String>; 3] {
     [

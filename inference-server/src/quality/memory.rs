@@ -77,7 +77,7 @@ impl MemoryStore {
         let mut dropped = 0;
         for (id, record) in records {
             let mut shard = self.lock(shard_of(&id));
-            let removed_before = shard.map.len();
+            let before = shard.map.len();
             self.expire(&mut shard, now_ms);
             while shard.map.len() >= self.per_shard {
                 let Some(old) = shard.order.pop_front() else { break };
@@ -91,10 +91,10 @@ impl MemoryStore {
             }
             let after = shard.map.len();
             drop(shard);
-            if after >= removed_before {
-                self.len.fetch_add(after - removed_before, Ordering::Relaxed);
+            if after >= before {
+                self.len.fetch_add(after - before, Ordering::Relaxed);
             } else {
-                self.len.fetch_sub(removed_before - after, Ordering::Relaxed);
+                self.len.fetch_sub(before - after, Ordering::Relaxed);
             }
         }
         dropped
