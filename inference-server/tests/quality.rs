@@ -279,8 +279,54 @@ async fn feedback_for_one_servers_prediction_counts_once_at_another_and_survives
     let ham = r#"inferwatch_labelled_predictions_total{model="email",version="1.0.0",true_label="ham"}"#;
     assert_eq!(second.metric(ham).await, Some(1.0));
     assert_eq!(restarted.metric(ham).await, Some(0.0), "the duplicate counted nothing at the restarted process");
-    assert_eq!(
-        restarted.metric(r#"inferwatch_dependency_up{dependency="prediction_store",required="true"}"#).await,
-        Some(1.0)
+    let store_up = r#"inferwatch_dependency_up{dependency="prediction_store",required="false"}"#;
+    assert_eq!(restarted.metric(store_up).await, Some(1.0));
+}
+
+#[tokio::test]
+async fn with_redis_down_predictions_still_answer_and_feedback_is_a_503_that_counts_nothing() {
+    let mut redis = Redis::start();
+    let s = Server::ready(&["--redis-url", &redis.url(), "--job-workers", "0"]).await;
+    let (_, before) = s.post("/v1/models/sentiment/predict", json!({"text": "a fine film"})).await;
+    let id = id_of(&before);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await; // the writer stores it
+    redis.kill();
+    let (status, p) = s.post("/v1/models/sentiment/predict", json!({"text": "still answered"})).await;
+    assert_eq!(status, 200, "{p}");
+    id_of(&p);
+    let (status, body) =
+        s.post("/v1/models/sentiment/feedback", json!({"prediction_id": id, "label": "positive"})).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(error_of(&body, "feedback_store_unavailable").contains("retry the feedback later"));
+    assert_eq!(labelled(&s, "positive").await, 0.0);
+    let dropped = r#"inferwatch_prediction_records_dropped_total{store="redis",reason="store_error"}"#;
+    for _ in 0..50 {
+        if s.metric(dropped).await.unwrap_or(0.0) >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        s.metric(dropped).await.unwrap_or(0.0) >= 1.0,
+        "the record written while Redis was down is counted as dropped"
     );
+    assert_eq!(
+        s.metric(r#"inferwatch_dependency_up{dependency="prediction_store",required="false"}"#).await,
+        Some(0.0)
+    );
+
+    // Redis back: the record written before the outage is matched (append-only persistence).
+    redis.spawn();
+    let mut answered = 0;
+    for _ in 0..50 {
+        let (status, _) =
+            s.post("/v1/models/sentiment/feedback", json!({"prediction_id": id, "label": "positive"})).await;
+        answered = status;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(answered, 200, "feedback for the pre-outage prediction is matched once Redis is back");
+    assert_eq!(labelled(&s, "positive").await, 1.0);
 }

@@ -70,7 +70,8 @@ impl RedisStore {
         let shared = Arc::new(Shared {
             conn,
             ttl_secs: ttl.as_secs().max(1),
-            health: Dependency::new("prediction_store", metrics.clone()),
+            // Predictions are answered without it; only feedback waits: no page when it is down.
+            health: Dependency::optional("prediction_store", metrics.clone()),
             dropped_error: dropped("store_error"),
         });
         let (tx, rx) = mpsc::channel(BACKLOG);

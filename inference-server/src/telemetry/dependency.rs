@@ -21,6 +21,8 @@ pub enum Outcome {
 /// Health and metrics of one dependency.
 pub struct Dependency {
     name: &'static str,
+    /// `required` label value: "true" when the service cannot do its job without it.
+    required: &'static str,
     metrics: Arc<Metrics>,
     up: AtomicBool,
 }
@@ -34,8 +36,18 @@ impl std::fmt::Debug for Dependency {
 impl Dependency {
     /// A required dependency called `name`, down until its first answer.
     pub fn new(name: &'static str, metrics: Arc<Metrics>) -> Self {
-        metrics.dependency_up.with(&[name, "true"]).set(0);
-        Self { name, metrics, up: AtomicBool::new(false) }
+        Self::with_required(name, "true", metrics)
+    }
+
+    /// A dependency the service answers without (`required="false"`: no page when it is down),
+    /// down until its first answer.
+    pub fn optional(name: &'static str, metrics: Arc<Metrics>) -> Self {
+        Self::with_required(name, "false", metrics)
+    }
+
+    fn with_required(name: &'static str, required: &'static str, metrics: Arc<Metrics>) -> Self {
+        metrics.dependency_up.with(&[name, required]).set(0);
+        Self { name, required, metrics, up: AtomicBool::new(false) }
     }
 
     /// Whether the last request reached it.
@@ -51,7 +63,7 @@ impl Dependency {
         }
         let up = outcome != Outcome::Unreachable;
         self.up.store(up, Ordering::Relaxed);
-        self.metrics.dependency_up.with(&[self.name, "true"]).set(i64::from(up));
+        self.metrics.dependency_up.with(&[self.name, self.required]).set(i64::from(up));
     }
 }
 
