@@ -5,13 +5,16 @@
 //! A hand-written map rather than a cache crate (moka, quick_cache): what is needed is exact
 //! FIFO eviction by insertion with an age limit and an in-place claim bit per record, which is
 //! a `HashMap` plus a `VecDeque` per shard; the crates add admission policies that would drop
-//! records we promised to keep.
+//! records we promised to keep. Keys are the ids' 96-bit values; they are uniformly random, so
+//! their low bits are the hash (SipHash would spend more than the rest of the insert).
 
+use super::id;
 use super::record::PredictionRecord;
 use super::store::Aspect;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 const SHARDS: usize = 16;
 
@@ -20,10 +23,31 @@ struct Entry {
     claimed: u8,
 }
 
+/// The low 64 bits of a random id are already a good hash.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u128` is used for keys; fold anything else in.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Arc<str>, Entry>,
-    order: VecDeque<Arc<str>>,
+    map: HashMap<u128, Entry, BuildHasherDefault<IdHasher>>,
+    order: VecDeque<u128>,
 }
 
 /// Bounded in-memory records.
@@ -40,9 +64,9 @@ impl std::fmt::Debug for MemoryStore {
     }
 }
 
-fn shard_of(id: &str) -> usize {
-    // ids are random hex: their last byte spreads evenly; any other string still lands somewhere.
-    id.bytes().last().map_or(0, |b| usize::from(b) % SHARDS)
+fn shard_of(key: u128) -> usize {
+    // the top bits: the low ones pick the bucket inside the shard's map
+    (key >> 92) as usize % SHARDS
 }
 
 impl MemoryStore {
@@ -76,7 +100,8 @@ impl MemoryStore {
     pub fn put(&self, records: Vec<(String, PredictionRecord)>, now_ms: u64) -> usize {
         let mut dropped = 0;
         for (id, record) in records {
-            let mut shard = self.lock(shard_of(&id));
+            let Some(key) = id::value(&id) else { continue };
+            let mut shard = self.lock(shard_of(key));
             let before = shard.map.len();
             self.expire(&mut shard, now_ms);
             while shard.map.len() >= self.per_shard {
@@ -85,9 +110,8 @@ impl MemoryStore {
                     dropped += 1;
                 }
             }
-            let id: Arc<str> = id.into();
-            if shard.map.insert(id.clone(), Entry { record, claimed: 0 }).is_none() {
-                shard.order.push_back(id);
+            if shard.map.insert(key, Entry { record, claimed: 0 }).is_none() {
+                shard.order.push_back(key);
             }
             let after = shard.map.len();
             drop(shard);
@@ -114,14 +138,16 @@ impl MemoryStore {
 
     /// The live record of `id`.
     pub fn get(&self, id: &str, now_ms: u64) -> Option<PredictionRecord> {
-        let shard = self.lock(shard_of(id));
-        shard.map.get(id).filter(|e| e.record.at_ms.saturating_add(self.ttl_ms) > now_ms).map(|e| e.record.clone())
+        let key = id::value(id)?;
+        let shard = self.lock(shard_of(key));
+        shard.map.get(&key).filter(|e| e.record.at_ms.saturating_add(self.ttl_ms) > now_ms).map(|e| e.record.clone())
     }
 
     /// Claim `aspect` of `id`: true the first time only.
     pub fn claim(&self, id: &str, aspect: Aspect) -> bool {
-        let mut shard = self.lock(shard_of(id));
-        match shard.map.get_mut(id) {
+        let Some(key) = id::value(id) else { return false };
+        let mut shard = self.lock(shard_of(key));
+        match shard.map.get_mut(&key) {
             Some(e) if e.claimed & aspect.bit() == 0 => {
                 e.claimed |= aspect.bit();
                 true
@@ -140,27 +166,33 @@ mod tests {
         PredictionRecord { model: "m".into(), version: "1".into(), at_ms, predicted: Predicted::Rating { rating: 3.0 } }
     }
 
+    /// A well-formed id; ids with the same first hex digit share a shard.
+    fn id(shard: char, n: u32) -> String {
+        format!("{shard}{n:023x}")
+    }
+
     #[test]
     fn records_are_claimed_once_per_aspect() {
         let s = MemoryStore::new(100, 1_000);
-        s.put(vec![("a0".into(), rec(0))], 0);
-        assert_eq!(s.get("a0", 10), Some(rec(0)));
-        assert!(s.claim("a0", Aspect::Truth));
-        assert!(!s.claim("a0", Aspect::Truth));
-        assert!(s.claim("a0", Aspect::Opinion));
-        assert!(!s.claim("nope", Aspect::Truth));
+        s.put(vec![(id('a', 0), rec(0))], 0);
+        assert_eq!(s.get(&id('a', 0), 10), Some(rec(0)));
+        assert!(s.claim(&id('a', 0), Aspect::Truth));
+        assert!(!s.claim(&id('a', 0), Aspect::Truth));
+        assert!(s.claim(&id('a', 0), Aspect::Opinion));
+        assert!(!s.claim(&id('a', 1), Aspect::Truth), "unknown");
+        assert!(!s.claim("nope", Aspect::Truth), "not an id");
     }
 
     #[test]
     fn the_oldest_records_go_when_full_and_all_go_when_expired() {
         let s = MemoryStore::new(SHARDS, 1_000);
-        // ids ending in the same byte share a shard of one record
-        assert_eq!(s.put(vec![("x0".into(), rec(0)), ("y0".into(), rec(1))], 1), 1);
-        assert_eq!(s.get("x0", 2), None);
-        assert!(s.get("y0", 2).is_some());
+        // one record per shard: the second in shard 'b' pushes out the first
+        assert_eq!(s.put(vec![(id('b', 1), rec(0)), (id('b', 2), rec(1))], 1), 1);
+        assert_eq!(s.get(&id('b', 1), 2), None);
+        assert!(s.get(&id('b', 2), 2).is_some());
         assert_eq!(s.len(), 1);
-        assert_eq!(s.get("y0", 1_001), None, "expired");
-        s.put(vec![("z0".into(), rec(2_000))], 2_000);
+        assert_eq!(s.get(&id('b', 2), 1_001), None, "expired");
+        s.put(vec![(id('b', 3), rec(2_000))], 2_000);
         assert_eq!(s.len(), 1, "the expired record was removed, not counted as dropped");
     }
 }

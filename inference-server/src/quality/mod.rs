@@ -19,8 +19,10 @@ pub mod store;
 
 use crate::models::LoadedModel;
 use crate::predict::Prediction;
+use crate::telemetry::sharded::Counter;
 use crate::telemetry::Metrics;
 use feedback::Feedback;
+use prometheus_client::metrics::gauge::Gauge;
 use record::{Predicted, PredictionRecord};
 use score::{Reject, Score};
 use std::sync::Arc;
@@ -71,6 +73,9 @@ pub enum QualityError {
 pub struct Quality {
     store: Option<Store>,
     metrics: Arc<Metrics>,
+    /// `inferwatch_prediction_records{store="memory"}` and the memory store's capacity drops,
+    /// resolved once (a family lookup per request costs more than the record itself).
+    memory: Option<(Gauge, Counter)>,
     /// Most items per feedback request.
     pub max_feedback_items: usize,
 }
@@ -91,7 +96,6 @@ impl Quality {
             }
             (true, StoreKind::Redis, None) => return Err(QualityError::NoRedis),
             (true, StoreKind::Memory | StoreKind::Auto, _) => {
-                metrics.prediction_records.with(&["memory"]).set(0);
                 Some(Store::Memory(memory::MemoryStore::new(config.max_records, ttl_ms)))
             }
         };
@@ -100,7 +104,12 @@ impl Quality {
                 metrics.prediction_records_dropped.with(&[s.name(), reason]);
             }
         }
-        Ok(Self { store, metrics, max_feedback_items: config.max_feedback_items })
+        let memory = matches!(store, Some(Store::Memory(_))).then(|| {
+            let records = metrics.prediction_records.with(&["memory"]);
+            records.set(0);
+            (records, metrics.prediction_records_dropped.with(&["memory", "capacity"]))
+        });
+        Ok(Self { store, metrics, memory, max_feedback_items: config.max_feedback_items })
     }
 
     /// Whether predictions get ids.
@@ -141,10 +150,12 @@ impl Quality {
         match store {
             Store::Memory(m) => {
                 let dropped = m.put(records, at_ms);
-                if dropped > 0 {
-                    self.metrics.prediction_records_dropped.with(&["memory", "capacity"]).inc_by(dropped as u64);
+                if let Some((kept, capacity)) = &self.memory {
+                    if dropped > 0 {
+                        capacity.inc_by(dropped as u64);
+                    }
+                    kept.set(i64::try_from(m.len()).unwrap_or(i64::MAX));
                 }
-                self.metrics.prediction_records.with(&["memory"]).set(i64::try_from(m.len()).unwrap_or(i64::MAX));
             }
             Store::Redis(r) => r.put(records),
         }
