@@ -51,9 +51,9 @@ pub async fn predict(
 /// The v1 answer: ids for every prediction, the single one's also in `x-prediction-id`.
 fn answer(state: &AppState, model: &LoadedModel, preds: Vec<Prediction>, batch: bool) -> Response {
     let ids = state.quality.record(model, &preds);
-    let mut identified: Vec<Identified> = Identified::pair(preds, ids).collect();
-    let header = (!batch).then(|| identified.first().and_then(|p| p.prediction_id.clone())).flatten();
-    let (prediction, predictions) = if batch { (None, Some(identified)) } else { (identified.pop(), None) };
+    let header = if batch { None } else { ids.first().and_then(|id| HeaderValue::from_str(id).ok()) };
+    let mut identified = Identified::pair(preds, ids);
+    let (prediction, predictions) = if batch { (None, Some(identified.collect())) } else { (identified.next(), None) };
     let body = PredictResponse {
         model: model.meta.name.clone(),
         version: model.meta.version.clone(),
@@ -61,7 +61,7 @@ fn answer(state: &AppState, model: &LoadedModel, preds: Vec<Prediction>, batch: 
         predictions,
     };
     let mut response = Json(body).into_response();
-    if let Some(v) = header.and_then(|id| HeaderValue::from_str(&id).ok()) {
+    if let Some(v) = header {
         response.headers_mut().insert(PREDICTION_ID_HEADER, v);
     }
     response

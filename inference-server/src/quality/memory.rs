@@ -47,7 +47,8 @@ impl Hasher for IdHasher {
 #[derive(Default)]
 struct Shard {
     map: HashMap<u128, Entry, BuildHasherDefault<IdHasher>>,
-    order: VecDeque<u128>,
+    /// Keys with their prediction time, oldest first: expiry reads this, not the map.
+    order: VecDeque<(u128, u64)>,
 }
 
 /// Bounded in-memory records.
@@ -105,13 +106,14 @@ impl MemoryStore {
             let before = shard.map.len();
             self.expire(&mut shard, now_ms);
             while shard.map.len() >= self.per_shard {
-                let Some(old) = shard.order.pop_front() else { break };
+                let Some((old, _)) = shard.order.pop_front() else { break };
                 if shard.map.remove(&old).is_some() {
                     dropped += 1;
                 }
             }
+            let at_ms = record.at_ms;
             if shard.map.insert(key, Entry { record, claimed: 0 }).is_none() {
-                shard.order.push_back(key);
+                shard.order.push_back((key, at_ms));
             }
             let after = shard.map.len();
             drop(shard);
@@ -125,14 +127,12 @@ impl MemoryStore {
     }
 
     fn expire(&self, shard: &mut Shard, now_ms: u64) {
-        while let Some(front) = shard.order.front() {
-            let old = shard.map.get(front).is_none_or(|e| e.record.at_ms.saturating_add(self.ttl_ms) <= now_ms);
-            if !old {
+        while let Some(&(key, at_ms)) = shard.order.front() {
+            if at_ms.saturating_add(self.ttl_ms) > now_ms {
                 break;
             }
-            if let Some(id) = shard.order.pop_front() {
-                shard.map.remove(&id);
-            }
+            shard.order.pop_front();
+            shard.map.remove(&key);
         }
     }
 
