@@ -106,7 +106,7 @@ fn record(
         (Ok(Outputs::Ratings(rows)), _) => rows.iter().for_each(|(r, c)| m.rated(*r, *c)),
         (Ok(Outputs::Trends(rows)), Items::Trend(series)) => {
             for (s, out) in series.iter().zip(rows) {
-                m.series(s.input.values.len(), true, out.fallback);
+                m.series(s.input.values.len(), true, out.fallback.map(|r| r.as_str()));
             }
         }
         (Err(_), Items::Trend(series)) => series.iter().for_each(|s| m.series(s.input.values.len(), false, None)),

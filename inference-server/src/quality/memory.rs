@@ -10,7 +10,7 @@
 
 use super::id;
 use super::record::PredictionRecord;
-use super::store::Aspect;
+use super::shared::Aspect;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -7,7 +7,7 @@
 //! - [`record`]: what is kept of a prediction;
 //! - [`feedback`]: the feedback body and its validation (pure);
 //! - [`score`]: a feedback item against its record (pure);
-//! - [`store`], [`memory`], [`redis_store`]: where records wait.
+//! - [`store`], [`memory`], [`redis_store`]: where records wait; [`shared`]: what they share.
 
 pub mod feedback;
 pub mod id;
@@ -15,6 +15,7 @@ pub mod memory;
 pub mod record;
 pub mod redis_store;
 pub mod score;
+pub mod shared;
 pub mod store;
 
 use crate::models::LoadedModel;
@@ -203,7 +204,7 @@ impl Quality {
                 if !truth && !opinion {
                     return Err(Reject::Duplicate(f.prediction_id.clone()));
                 }
-                self.metrics.feedback_scored(name, &model.meta.labels, &s, truth, opinion);
+                count(&self.metrics, name, &model.meta.labels, &s, truth, opinion);
                 Ok(())
             });
             let outcome = answer.as_ref().map_or_else(Reject::outcome, |()| "matched");
@@ -223,6 +224,28 @@ impl Quality {
         if let Some(Store::Redis(r)) = &self.store {
             r.flush().await;
         }
+    }
+}
+
+/// What a matched feedback item adds to the quality metrics: its truth when `truth`, its
+/// opinion when `opinion` (each counted once per prediction by the store's claims).
+fn count(metrics: &Metrics, model: &str, labels: &[String], score: &Score, truth: bool, opinion: bool) {
+    let mv = [model, score.version.as_str()];
+    metrics.feedback_delay(mv, score.delay_seconds);
+    if truth {
+        match &score.truth {
+            Some(score::TruthScore::Class { truth, predicted, confidence }) => {
+                let label = |i: usize| labels.get(i).map_or("unknown", String::as_str);
+                let confusion = labels.len() <= inferwatch_monitoring::metrics::CONFUSION_MAX_LABELS;
+                metrics.labelled(mv, label(*truth), label(*predicted), *confidence, confusion);
+            }
+            Some(score::TruthScore::Rating { error }) => metrics.rating_error(mv, *error),
+            Some(score::TruthScore::Forecast { errors }) => metrics.forecast_errors(mv, errors),
+            None => {}
+        }
+    }
+    if opinion {
+        metrics.opinion(mv, score.satisfaction, score.vote.map(feedback::Vote::as_str));
     }
 }
 

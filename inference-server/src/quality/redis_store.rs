@@ -9,7 +9,7 @@
 //! On shutdown the writer drains the channel before the process exits.
 
 use super::record::PredictionRecord;
-use super::store::{Aspect, StoreError};
+use super::shared::{Aspect, StoreError};
 use crate::telemetry::dependency::Dependency;
 use crate::telemetry::sharded::Counter;
 use crate::telemetry::Metrics;

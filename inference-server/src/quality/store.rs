@@ -6,36 +6,7 @@
 use super::memory::MemoryStore;
 use super::record::PredictionRecord;
 use super::redis_store::RedisStore;
-
-/// What a feedback item can count for a prediction, each at most once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Aspect {
-    /// The truth (label, rating, observed values).
-    Truth,
-    /// The user's opinion (satisfaction score, thumbs).
-    Opinion,
-}
-
-impl Aspect {
-    pub(super) fn bit(self) -> u8 {
-        match self {
-            Self::Truth => 1,
-            Self::Opinion => 2,
-        }
-    }
-
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            Self::Truth => "truth",
-            Self::Opinion => "opinion",
-        }
-    }
-}
-
-/// The store cannot answer.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("prediction store unavailable: {0}")]
-pub struct StoreError(pub String);
+pub use super::shared::{Aspect, StoreError};
 
 /// The configured store.
 #[derive(Debug)]

@@ -149,16 +149,15 @@ impl ModelMetrics {
         }
     }
 
-    /// A series arrived; `analysed` is whether it completed, `fallback` why the model did not
-    /// apply, when it did not.
-    pub fn series(&self, points: usize, analysed: bool, fallback: Option<crate::models::trend::FallbackReason>) {
-        use crate::models::trend::FallbackReason;
+    /// A series arrived; `analysed` is whether it completed, `fallback` the reason label
+    /// (`no_season`, `too_short`) when the model did not apply.
+    pub fn series(&self, points: usize, analysed: bool, fallback: Option<&str>) {
         self.trend_series.inc();
         self.trend_points.observe(points as f64);
         if analysed { &self.trend_completed } else { &self.trend_failed }.inc();
         match fallback {
-            Some(FallbackReason::NoSeason) => self.trend_fallback[0].inc(),
-            Some(FallbackReason::TooShort) => self.trend_fallback[1].inc(),
+            Some("no_season") => self.trend_fallback[0].inc(),
+            Some(_) => self.trend_fallback[1].inc(),
             None => {}
         }
     }

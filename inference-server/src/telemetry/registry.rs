@@ -268,7 +268,7 @@ impl Metrics {
 /// model.
 pub fn model_loaded(metrics: &Metrics, meta: &ModelMeta, source: &str) {
     metrics.model_info.with(&[&meta.name, meta.kind.as_str(), &meta.version, &meta.sha256, source]).set(1);
-    for (metric, value) in super::quality::heldout(meta) {
+    for (metric, value) in heldout(meta) {
         metrics.heldout_quality.with(&[&meta.name, &meta.version, metric]).set(value);
     }
     let shares = meta.reference_distribution.get("predicted_label_frequencies").and_then(|v| v.as_object());
@@ -277,4 +277,28 @@ pub fn model_loaded(metrics: &Metrics, meta: &ModelMeta, source: &str) {
             metrics.reference_label_ratio.with(&[&meta.name, &meta.version, label]).set(share);
         }
     }
+}
+
+/// The held-out figures of `model.json` as (metric, value): accuracy, macro_f1 and ece for
+/// classifiers, rmse for recsys, mape (mean over the held-out series, as a ratio) for trend.
+fn heldout(meta: &ModelMeta) -> Vec<(&'static str, f64)> {
+    let m = &meta.metrics;
+    let mut out = Vec::new();
+    for key in ["accuracy", "macro_f1", "ece", "rmse"] {
+        if let Some(v) = m.get(key).and_then(serde_json::Value::as_f64) {
+            out.push((key, v));
+        }
+    }
+    if meta.kind == crate::package::ModelKind::Trend {
+        let mapes: Vec<f64> = m
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, v)| v.get("mape_percent").and_then(serde_json::Value::as_f64))
+            .collect();
+        if !mapes.is_empty() {
+            out.push(("mape", mapes.iter().sum::<f64>() / mapes.len() as f64 / 100.0));
+        }
+    }
+    out
 }
