@@ -113,16 +113,6 @@ impl Quality {
         Ok(Self { store, metrics, memory, max_feedback_items: config.max_feedback_items })
     }
 
-    /// Whether predictions get ids.
-    pub fn enabled(&self) -> bool {
-        self.store.is_some()
-    }
-
-    /// Which store, for `/v1/models/{name}/feedback` answers and logs.
-    pub fn store_name(&self) -> Option<&'static str> {
-        self.store.as_ref().map(Store::name)
-    }
-
     /// Give each prediction an id and keep its record; empty when ids are off (or the
     /// operating system has no randomness, logged).
     pub fn record(&self, model: &LoadedModel, predictions: &[Prediction]) -> Vec<String> {
@@ -173,13 +163,16 @@ impl Quality {
         let Some(store) = &self.store else { return Err(FeedbackUnavailable::Disabled) };
         let name = model.meta.name.as_str();
         let now = now_ms();
+        // Ids this server cannot have handed out are unknown without asking the store.
+        let ours: Vec<bool> = items.iter().map(|f| id::well_formed(&f.prediction_id)).collect();
         let wanted: Vec<&str> =
-            items.iter().map(|f| f.prediction_id.as_str()).filter(|id| id::well_formed(id)).collect();
+            items.iter().zip(&ours).filter(|(_, ok)| **ok).map(|(f, _)| f.prediction_id.as_str()).collect();
         let mut found = store.get_many(&wanted, now).await?.into_iter();
         let scored: Vec<Result<Score, Reject>> = items
             .iter()
-            .map(|f| {
-                let record = if id::well_formed(&f.prediction_id) { found.next().flatten() } else { None };
+            .zip(&ours)
+            .map(|(f, ours)| {
+                let record = if *ours { found.next().flatten() } else { None };
                 let record = record.ok_or_else(|| Reject::Unknown(f.prediction_id.clone()))?;
                 score::score(name, &record, f, now)
             })
