@@ -1,10 +1,11 @@
 //! A real SeaweedFS (master + volume + filer + S3 gateway, built from its pinned Go module by
 //! scripts/build-seaweedfs.sh) on loopback, with credentials.
 
-use super::{free_port, models_dir};
+use super::{free_port, models_dir, reserve};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjPath;
 use object_store::ObjectStore;
+use object_store::{ClientOptions, RetryConfig};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -41,7 +42,7 @@ pub fn weed() -> PathBuf {
 fn low_port() -> u16 {
     loop {
         let p = free_port();
-        if p < 55000 && std::net::TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
+        if p < 55000 && std::net::TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() && reserve(p + 10000) {
             return p;
         }
     }
@@ -109,6 +110,10 @@ impl SeaweedFs {
     }
 
     pub fn client(&self, bucket: &str) -> impl ObjectStore {
+        self.builder(bucket).build().unwrap()
+    }
+
+    fn builder(&self, bucket: &str) -> AmazonS3Builder {
         AmazonS3Builder::new()
             .with_bucket_name(bucket)
             .with_region("us-east-1")
@@ -116,14 +121,27 @@ impl SeaweedFs {
             .with_allow_http(true)
             .with_access_key_id(ACCESS_KEY)
             .with_secret_access_key(SECRET_KEY)
-            .build()
-            .unwrap()
     }
 
-    /// Create the bucket through the S3 API (a signed PUT through the gateway), retrying while
-    /// the cluster elects its master and allocates volumes.
+    /// The last lines of the cluster's log, for a failure message.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("weed.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// Create the bucket (`weed shell`) and probe it through the S3 API (a signed PUT through the
+    /// gateway), retrying while the cluster elects its master and allocates volumes. Each probe
+    /// has a short timeout and no client retries: a gateway that hangs on one attempt (seen once
+    /// in CI, 180 s of object_store's own retries) is tried again instead of waited for.
     pub async fn create_bucket(&self, bucket: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let probe_client = self
+            .builder(bucket)
+            .with_client_options(ClientOptions::new().with_allow_http(true).with_timeout(Duration::from_secs(10)))
+            .with_retry(RetryConfig { max_retries: 0, ..RetryConfig::default() })
+            .build()
+            .unwrap();
         loop {
             let out = Command::new(weed())
                 .args(["shell", &format!("-master=127.0.0.1:{}", self.ports[0])])
@@ -137,15 +155,15 @@ impl SeaweedFs {
                     c.wait_with_output()
                 })
                 .unwrap();
-            let store = self.client(bucket);
-            let probe = store.put(&ObjPath::from("probe"), b"ok".to_vec().into()).await;
+            let probe = probe_client.put(&ObjPath::from("probe"), b"ok".to_vec().into()).await;
             if probe.is_ok() {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "cannot create the bucket: {} {probe:?}",
-                String::from_utf8_lossy(&out.stderr)
+                "cannot create the bucket: {} {probe:?}\nweed.log:\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                self.log_tail()
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
