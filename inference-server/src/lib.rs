@@ -18,6 +18,7 @@ pub mod predict;
 pub mod probe;
 pub mod quality;
 pub mod redis_client;
+pub mod reference;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -74,6 +74,7 @@ pub struct ModelManager {
     limits: CacheLimits,
     metrics: Arc<Metrics>,
     per_model_metrics: bool,
+    drift_metrics: bool,
     known: RwLock<Vec<String>>,
     cache: RwLock<HashMap<String, Entry>>,
     tick: AtomicU64,
@@ -107,6 +108,12 @@ pub fn plan_evictions(entries: &[(String, u64, u64)], keep: &str, limits: CacheL
 }
 
 impl ModelManager {
+    /// Whether loaded models count their drift features (default true; needs per-model metrics).
+    pub fn with_drift_metrics(mut self, on: bool) -> Self {
+        self.drift_metrics = on;
+        self
+    }
+
     /// A manager over `store`. `per_model_metrics` false turns off per-prediction metrics.
     pub fn new(
         store: Arc<dyn ModelStore>,
@@ -120,6 +127,7 @@ impl ModelManager {
             limits,
             metrics,
             per_model_metrics,
+            drift_metrics: true,
             known: RwLock::new(Vec::new()),
             cache: RwLock::new(HashMap::new()),
             tick: AtomicU64::new(0),
@@ -208,10 +216,16 @@ impl ModelManager {
             fail(e.reason());
             ManagerError::Load { model: name.into(), source: e }
         })?;
+        let references = crate::reference::features(&meta).map_err(|e| {
+            let e = LoadError::Invalid(e);
+            fail(e.reason());
+            ManagerError::Load { model: name.into(), source: e }
+        })?;
         let read = start.elapsed();
         let model_metrics = self.per_model_metrics.then(|| {
             self.metrics.quality_series(&meta);
-            telemetry::ModelMetrics::new(&self.metrics, &meta)
+            let drift = if self.drift_metrics { references.as_slice() } else { &[] };
+            telemetry::ModelMetrics::new(&self.metrics, &meta, drift)
         });
         // Parsing, optimizing and the warm-up run are CPU work: keep them off the async workers.
         let built = tokio::task::spawn_blocking(move || LoadedModel::build(meta, &files, source, model_metrics))

@@ -73,7 +73,10 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         max_models: usize::try_from(config.cache_max_models).unwrap_or(usize::MAX),
         max_bytes: config.cache_max_bytes,
     };
-    let manager = Arc::new(ModelManager::new(store.clone(), limits, metrics.clone(), config.metrics));
+    let manager = Arc::new(
+        ModelManager::new(store.clone(), limits, metrics.clone(), config.metrics)
+            .with_drift_metrics(config.drift_metrics),
+    );
     let known = manager.refresh().await?;
     let required: Vec<String> = if config.preload.iter().any(|p| p == "all") {
         known.clone()

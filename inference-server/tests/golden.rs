@@ -50,7 +50,7 @@ async fn text_model_matches_golden(name: &str) {
         } else {
             input["text"].as_str().unwrap().to_string()
         };
-        let probs = m.predict(&[text.as_str()], &mut Stages::default()).unwrap();
+        let (probs, _) = m.predict(&[text.as_str()], &mut Stages::default()).unwrap();
         let expected = floats(&case["probabilities"]);
         assert_eq!(probs[0].len(), expected.len());
         for (a, e) in probs[0].iter().zip(&expected) {

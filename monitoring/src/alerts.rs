@@ -21,8 +21,8 @@ pub struct Slo {
     pub memory_ratio: f64,
     /// Model cache hit ratio below which P1 fires (with real traffic).
     pub cache_hit_ratio_floor: f64,
-    /// Total-variation distance between predicted and reference label shares above which P2 fires.
-    pub drift_distance: f64,
+    /// Drift (PSI per feature) settings.
+    pub drift: crate::drift::Drift,
     /// Age of the oldest pending batch job above which P2 fires (seconds).
     pub queue_delay_seconds: f64,
     /// Online model quality targets (ground truth fed back).
@@ -80,7 +80,7 @@ impl Default for Slo {
             error_ratio_warning: 0.01,
             memory_ratio: 0.80,
             cache_hit_ratio_floor: 0.80,
-            drift_distance: 0.20,
+            drift: crate::drift::Drift::default(),
             queue_delay_seconds: 300.0,
             quality: Quality::default(),
         }
@@ -219,6 +219,7 @@ pub const ALERTS: &[(&str, Severity)] = &[
     ("InferwatchLowCacheHitRatio", Severity::Warning),
     ("InferwatchElevatedErrorRatio", Severity::Warning),
     ("InferwatchUnusualTraffic", Severity::Info),
+    ("InferwatchInputDrift", Severity::Info),
     ("InferwatchPredictionDrift", Severity::Info),
     ("InferwatchCacheMissRateRising", Severity::Info),
     ("InferwatchBatchQueueDelay", Severity::Info),
@@ -246,7 +247,8 @@ pub mod records {
     pub const CACHE_LOOKUP_RATE: &str = "inferwatch:model_cache_lookups:rate5m";
     /// Predicted label shares per model and label.
     pub const LABEL_SHARE: &str = "inferwatch:predicted_label:share";
-    /// Total-variation distance to the reference distribution per model.
+    /// Total-variation distance between predicted and reference label shares per model
+    /// (classifiers; a dashboard figure beside the PSI of `crate::drift`).
     pub const DRIFT: &str = "inferwatch:prediction_drift:distance";
     /// Online accuracy per model and version over 1 h (labelled predictions only).
     pub const ACCURACY_1H: &str = "inferwatch:model_accuracy:ratio_rate1h";
@@ -287,7 +289,7 @@ pub const SERVICE_BY: &str = "namespace, job";
 /// Inference routes (v1 predict/recommend, v2 infer).
 pub const INFERENCE_ROUTES: &str = r#"route=~"/v1/models/.+|/v2/models/.+/infer""#;
 
-fn sel(scope: &Scope, extra: &str) -> String {
+pub(crate) fn sel(scope: &Scope, extra: &str) -> String {
     match (scope.selector.is_empty(), extra.is_empty()) {
         (true, _) => format!("{{{extra}}}"),
         (false, true) => format!("{{{}}}", scope.selector),
@@ -295,19 +297,19 @@ fn sel(scope: &Scope, extra: &str) -> String {
     }
 }
 
-fn record(record: &str, expr: String) -> Rule {
+pub(crate) fn record(record: &str, expr: String) -> Rule {
     Rule::Record { record: record.to_string(), expr }
 }
 
-struct AlertSpec<'a> {
-    name: &'a str,
-    expr: String,
-    for_: &'a str,
-    summary: &'a str,
-    description: String,
+pub(crate) struct AlertSpec<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) expr: String,
+    pub(crate) for_: &'a str,
+    pub(crate) summary: &'a str,
+    pub(crate) description: String,
 }
 
-fn alert(scope: &Scope, spec: AlertSpec<'_>) -> Rule {
+pub(crate) fn alert(scope: &Scope, spec: AlertSpec<'_>) -> Rule {
     let severity = ALERTS.iter().find(|(n, _)| *n == spec.name).map_or(Severity::Info, |(_, s)| *s);
     let mut labels = scope.extra_labels.clone();
     labels.insert("severity".into(), severity.as_str().into());
@@ -671,16 +673,6 @@ pub fn alert_rules(slo: &Slo, scope: &Scope, t: &Timing) -> Vec<RuleGroup> {
             description: format!("Request rate of {{{{ $labels.job }}}} is more than 3 standard deviations and 50% away from its mean of the previous {b}."),
         }),
         a(AlertSpec {
-            name: "InferwatchPredictionDrift",
-            expr: format!("{} > {}", records::DRIFT, slo.drift_distance),
-            for_: &t.info,
-            summary: "The prediction distribution moved away from the reference distribution.",
-            description: format!(
-                "Predicted label shares of {{{{ $labels.model }}}} differ from the held-out reference by {{{{ $value }}}} (total variation; threshold {}).",
-                slo.drift_distance
-            ),
-        }),
-        a(AlertSpec {
             name: "InferwatchCacheMissRateRising",
             expr: format!(
                 "sum by ({by}) (rate({mi}{s}[{w}])) > 2 * sum by ({by}) (rate({mi}{s}[{w}] offset {b})) and sum by ({by}) (rate({mi}{s}[{w}])) > 0.01",
@@ -716,6 +708,10 @@ pub fn rule_file(slo: &Slo, scope: &Scope, timing: &Timing) -> RuleFile {
     if slo.quality.enabled {
         groups.push(quality_recording_rules(scope));
         groups.push(quality_alert_rules(slo, scope, timing));
+    }
+    if slo.drift.enabled {
+        groups.push(crate::drift::drift_recording_rules(scope, &slo.drift));
+        groups.push(crate::drift::drift_alert_rules(&slo.drift, scope, timing));
     }
     RuleFile { groups }
 }

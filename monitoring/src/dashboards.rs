@@ -306,6 +306,42 @@ fn feedback_panels() -> Vec<Panel> {
     ]
 }
 
+/// The "Drift" row of one kind's dashboard: PSI per feature over time, live against reference
+/// shares per bin, and how many observations the window holds (no PSI below the minimum).
+fn drift_panels() -> Vec<Panel> {
+    use crate::drift::{records as d, PSI_SIGNIFICANT, PSI_STABLE};
+    vec![
+        row("Drift (inputs and predictions against held-out references)"),
+        panel(
+            "PSI per feature",
+            PanelKind::TimeSeries,
+            "short",
+            &format!("Population Stability Index of each watched feature over the drift window, summed across replicas (docs/drift.md). Below {PSI_STABLE} stable, {PSI_STABLE} to {PSI_SIGNIFICANT} moderate, above {PSI_SIGNIFICANT} significant."),
+            &[(format!("max by (model, version, side, feature) ({}{{{MODEL}}})", d::PSI), "{{side}} {{feature}} ({{version}})")],
+        ),
+        panel(
+            "Live vs reference shares",
+            PanelKind::Table,
+            "percentunit",
+            "Share of each bin in the drift window beside its share on the held-out data (model.json): the bins that moved are the ones to look at.",
+            &[
+                (format!("max by (model, version, feature, bin) ({}{{{MODEL}}})", d::BIN_SHARE), "{{feature}} {{bin}} live"),
+                (
+                    format!("max by (model, version, feature, bin) ({}{{{MODEL}}})", m::DRIFT_REFERENCE_RATIO.name),
+                    "{{feature}} {{bin}} reference",
+                ),
+            ],
+        ),
+        panel(
+            "Observations in the drift window",
+            PanelKind::TimeSeries,
+            "short",
+            "Observations of each feature in the window; a feature below the ModelService's minObservations has no PSI.",
+            &[(format!("max by (model, version, feature) ({}{{{MODEL}}})", d::FEATURE_OBSERVATIONS), "{{feature}} ({{version}})")],
+        ),
+    ]
+}
+
 /// The "Model quality" row of one kind's dashboard.
 fn quality_panels(kind: ModelKind) -> Vec<Panel> {
     let held = m::MODEL_HELDOUT_QUALITY.name;
@@ -682,6 +718,16 @@ pub fn technical() -> Dashboard {
         ),
     ];
     panels.push(panel(
+        "Drift above threshold",
+        PanelKind::Table,
+        "short",
+        "Features whose drift alert (InferwatchInputDrift, InferwatchPredictionDrift) is pending or firing, with each ModelService's own threshold.",
+        &[(
+            format!("max by (namespace, job, model, version, side, feature, alertstate) (ALERTS{{{NS},alertname=~\"InferwatchInputDrift|InferwatchPredictionDrift\"}})"),
+            "{{job}} {{model}} {{feature}} {{alertstate}}",
+        )],
+    ));
+    panels.push(panel(
         "Server builds",
         PanelKind::Table,
         "short",
@@ -830,6 +876,7 @@ pub fn model_kind(model_kind: ModelKind) -> Dashboard {
         }
     }
     panels.extend(quality_panels(model_kind));
+    panels.extend(drift_panels());
     Dashboard {
         uid: format!("inferwatch-model-{kind}"),
         title: format!("Inferwatch / Model: {kind}"),
@@ -971,7 +1018,18 @@ mod tests {
 
     #[test]
     fn queries_use_only_catalogued_metrics_and_filter_by_namespace() {
-        let names: Vec<&str> = m::CATALOGUE.iter().map(|d| d.name).collect();
+        let mut names: Vec<String> = m::CATALOGUE.iter().map(|d| d.name.to_string()).collect();
+        // Recording rules the shipped rules define, and Prometheus' own ALERTS series.
+        let file = crate::alerts::rule_file(
+            &crate::alerts::Slo::default(),
+            &crate::alerts::Scope::default(),
+            &crate::alerts::Timing::default(),
+        );
+        names.extend(file.groups.iter().flat_map(|g| &g.rules).filter_map(|r| match r {
+            crate::alerts::Rule::Record { record, .. } => Some(format!("{record}{{")),
+            crate::alerts::Rule::Alert { .. } => None,
+        }));
+        names.push("ALERTS{".into());
         for d in all() {
             for p in &d.panels {
                 for (q, _) in &p.queries {

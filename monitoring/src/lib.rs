@@ -10,6 +10,7 @@
 pub mod alertmanager;
 pub mod alerts;
 pub mod dashboards;
+pub mod drift;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod metrics;

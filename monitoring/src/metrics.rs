@@ -274,6 +274,24 @@ metric!(
     "Share of each label in the model's predictions on held-out data (model.json), the reference for drift."
 );
 
+// Drift: live distributions of watched input and prediction features, binned exactly as the
+// held-out references in model.json (docs/drift.md). Bins are not cumulative: each observation
+// adds to one bin, so shares need no differencing of `le` buckets.
+metric!(
+    DRIFT_OBSERVATIONS,
+    "inferwatch_drift_observations_total",
+    MetricKind::Counter,
+    &["model", "version", "side", "feature", "bin"],
+    "Observations of a drift feature per bin (side input or prediction; bin is the upper edge, +Inf for the last, or a category), created at zero for every bin when the model loads."
+);
+metric!(
+    DRIFT_REFERENCE_RATIO,
+    "inferwatch_drift_reference_ratio",
+    MetricKind::Gauge,
+    &["model", "version", "side", "feature", "bin"],
+    "Share of each bin of a drift feature on the model's held-out data (model.json reference_distribution.features)."
+);
+
 // Model quality: ground truth fed back for predictions (POST /v1/models/{name}/feedback).
 metric!(
     FEEDBACK,
@@ -522,6 +540,8 @@ pub const CATALOGUE: &[MetricDef] = &[
     MODEL_LOAD_FAILURES,
     MODEL_READY,
     MODEL_REFERENCE_LABEL_RATIO,
+    DRIFT_OBSERVATIONS,
+    DRIFT_REFERENCE_RATIO,
     FEEDBACK,
     LABELLED_PREDICTIONS,
     CORRECT_PREDICTIONS,

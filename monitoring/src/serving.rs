@@ -172,6 +172,8 @@ settings! {
     PREDICTION_TTL_SECS = "prediction-ttl-secs", "INFERWATCH_PREDICTION_TTL_SECS";
     /// Most records the memory store keeps.
     PREDICTION_STORE_MAX_RECORDS = "prediction-store-max-records", "INFERWATCH_PREDICTION_STORE_MAX_RECORDS";
+    /// Drift metrics (live feature bins beside the held-out references) on or off.
+    DRIFT_METRICS = "drift-metrics", "INFERWATCH_DRIFT_METRICS";
     /// Most items per feedback request.
     MAX_FEEDBACK_ITEMS = "max-feedback-items", "INFERWATCH_MAX_FEEDBACK_ITEMS";
     /// json or pretty.

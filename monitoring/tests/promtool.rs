@@ -116,23 +116,49 @@ fn cases() -> Vec<Case> {
             series: &[("inferwatch_http_requests_total{J,route=\"/health\",method=\"GET\",status=\"200\"}", "0+60x150 9000+70x60")],
             eval: "200m", fires: false, pending_at: None,
         },
+        // Live label shares 0.9 / 0.1 against a 0.5 / 0.5 reference: PSI 0.88.
         Case {
             alert: "InferwatchPredictionDrift",
             series: &[
-                ("inferwatch_predicted_labels_total{J,model=\"sentiment\",version=\"1\",label=\"positive\"}", "0+54x110"),
-                ("inferwatch_predicted_labels_total{J,model=\"sentiment\",version=\"1\",label=\"negative\"}", "0+6x110"),
-                ("inferwatch_model_reference_label_ratio{J,model=\"sentiment\",version=\"1\",label=\"positive\"}", "0.5x110"),
-                ("inferwatch_model_reference_label_ratio{J,model=\"sentiment\",version=\"1\",label=\"negative\"}", "0.5x110"),
+                ("inferwatch_drift_observations_total{J,model=\"sentiment\",version=\"1\",side=\"prediction\",feature=\"predicted_label\",bin=\"positive\"}", "0+54x110"),
+                ("inferwatch_drift_observations_total{J,model=\"sentiment\",version=\"1\",side=\"prediction\",feature=\"predicted_label\",bin=\"negative\"}", "0+6x110"),
+                ("inferwatch_drift_reference_ratio{J,model=\"sentiment\",version=\"1\",side=\"prediction\",feature=\"predicted_label\",bin=\"positive\"}", "0.5x110"),
+                ("inferwatch_drift_reference_ratio{J,model=\"sentiment\",version=\"1\",side=\"prediction\",feature=\"predicted_label\",bin=\"negative\"}", "0.5x110"),
             ],
             eval: "100m", fires: true, pending_at: Some("20m"),
         },
+        // 0.55 / 0.45: PSI 0.01, stable.
         Case {
             alert: "InferwatchPredictionDrift",
             series: &[
-                ("inferwatch_predicted_labels_total{J,model=\"sentiment\",version=\"1\",label=\"positive\"}", "0+33x110"),
-                ("inferwatch_predicted_labels_total{J,model=\"sentiment\",version=\"1\",label=\"negative\"}", "0+27x110"),
-                ("inferwatch_model_reference_label_ratio{J,model=\"sentiment\",version=\"1\",label=\"positive\"}", "0.5x110"),
-                ("inferwatch_model_reference_label_ratio{J,model=\"sentiment\",version=\"1\",label=\"negative\"}", "0.5x110"),
+                ("inferwatch_drift_observations_total{J,model=\"sentiment\",version=\"1\",side=\"prediction\",feature=\"predicted_label\",bin=\"positive\"}", "0+33x110"),
+                ("inferwatch_drift_observations_total{J,model=\"sentiment\",version=\"1\",side=\"prediction\",feature=\"predicted_label\",bin=\"negative\"}", "0+27x110"),
+                ("inferwatch_drift_reference_ratio{J,model=\"sentiment\",version=\"1\",side=\"prediction\",feature=\"predicted_label\",bin=\"positive\"}", "0.5x110"),
+                ("inferwatch_drift_reference_ratio{J,model=\"sentiment\",version=\"1\",side=\"prediction\",feature=\"predicted_label\",bin=\"negative\"}", "0.5x110"),
+            ],
+            eval: "100m", fires: false, pending_at: None,
+        },
+        // Every recommender request from an unknown user, against a reference with none: the
+        // empty bin on each side counts as 0.0001 and the PSI is about 18.4.
+        Case {
+            alert: "InferwatchInputDrift",
+            series: &[
+                ("inferwatch_drift_observations_total{J,model=\"recsys\",version=\"1\",side=\"input\",feature=\"user\",bin=\"known\"}", "0x110"),
+                ("inferwatch_drift_observations_total{J,model=\"recsys\",version=\"1\",side=\"input\",feature=\"user\",bin=\"unknown\"}", "0+10x110"),
+                ("inferwatch_drift_reference_ratio{J,model=\"recsys\",version=\"1\",side=\"input\",feature=\"user\",bin=\"known\"}", "1x110"),
+                ("inferwatch_drift_reference_ratio{J,model=\"recsys\",version=\"1\",side=\"input\",feature=\"user\",bin=\"unknown\"}", "0x110"),
+            ],
+            eval: "100m", fires: true, pending_at: Some("20m"),
+        },
+        // The same shift on a quiet model: 3 requests an hour is below the 200 observations a
+        // PSI needs, so nothing is computed and nothing fires.
+        Case {
+            alert: "InferwatchInputDrift",
+            series: &[
+                ("inferwatch_drift_observations_total{J,model=\"recsys\",version=\"1\",side=\"input\",feature=\"user\",bin=\"known\"}", "0x110"),
+                ("inferwatch_drift_observations_total{J,model=\"recsys\",version=\"1\",side=\"input\",feature=\"user\",bin=\"unknown\"}", "0+0.05x110"),
+                ("inferwatch_drift_reference_ratio{J,model=\"recsys\",version=\"1\",side=\"input\",feature=\"user\",bin=\"known\"}", "1x110"),
+                ("inferwatch_drift_reference_ratio{J,model=\"recsys\",version=\"1\",side=\"input\",feature=\"user\",bin=\"unknown\"}", "0x110"),
             ],
             eval: "100m", fires: false, pending_at: None,
         },
@@ -230,6 +256,41 @@ fn cases() -> Vec<Case> {
             eval: "45m", fires: false, pending_at: None,
         },
     ]
+}
+
+/// The PSI recording rule gives the formula's value: live shares 0.9 / 0.1 / 0 against a
+/// 0.5 / 0.5 / 0 reference is 0.4 ln(1.8) + (-0.4) ln(0.2) = 0.8789 (the bin empty on both sides
+/// adds 0 under the epsilon rule), and a feature below the minimum count has no PSI at all.
+#[test]
+fn psi_recording_rule_equals_the_formula_and_is_absent_below_the_minimum_count() {
+    let dir = workdir("psi");
+    let rules = serde_yaml_ng::to_string(&rule_file(&Slo::default(), &scope(), &Timing::default())).unwrap();
+    std::fs::write(dir.join("rules.yaml"), rules).unwrap();
+    let obs = |model: &str, bin: &str| {
+        format!("inferwatch_drift_observations_total{{{L},model=\"{model}\",version=\"1\",side=\"input\",feature=\"input_tokens\",bin=\"{bin}\"}}")
+    };
+    let reference = |model: &str, bin: &str| {
+        format!("inferwatch_drift_reference_ratio{{{L},model=\"{model}\",version=\"1\",side=\"input\",feature=\"input_tokens\",bin=\"{bin}\"}}")
+    };
+    let mut yaml = String::from(
+        "rule_files: [rules.yaml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n",
+    );
+    for (model, counts) in [("busy", ["0+54x90", "0+6x90", "0x90"]), ("quiet", ["0+1x90", "0x90", "0x90"])] {
+        for (bin, (values, share)) in ["8", "16", "+Inf"].iter().zip(counts.iter().zip(["0.5", "0.5", "0"])) {
+            writeln!(yaml, "      - series: '{}'\n        values: '{values}'", obs(model, bin)).unwrap();
+            writeln!(yaml, "      - series: '{}'\n        values: '{share}x90'", reference(model, bin)).unwrap();
+        }
+    }
+    let psi = (0.9f64 - 0.5) * (0.9f64 / 0.5).ln() + (0.1f64 - 0.5) * (0.1f64 / 0.5).ln();
+    writeln!(
+        yaml,
+        "    promql_expr_test:\n      - expr: 'round(inferwatch:drift_feature:psi, 0.0001)'\n        eval_time: 80m\n        exp_samples:\n          - labels: '{{{L},model=\"busy\",version=\"1\",side=\"input\",feature=\"input_tokens\"}}'\n            value: {}",
+        (psi * 1e4).round() / 1e4
+    )
+    .unwrap();
+    std::fs::write(dir.join("tests.yaml"), &yaml).unwrap();
+    let (ok, out) = promtool(&["test", "rules", dir.join("tests.yaml").to_str().unwrap()]);
+    assert!(ok, "promtool test rules failed:\n{out}\n--- tests.yaml in {}", dir.display());
 }
 
 fn scope() -> Scope {

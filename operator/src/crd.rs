@@ -361,6 +361,68 @@ pub struct MonitoringSpec {
     /// The Grafana dashboard ConfigMap (for the Grafana sidecar).
     #[serde(default)]
     pub dashboard: DashboardSpec,
+    /// Drift of inputs and predictions against the model's held-out references.
+    #[serde(default)]
+    pub drift: DriftSpec,
+}
+
+/// Drift detection. The server counts each prediction's watched features (text length,
+/// unknown-token share, predicted label, confidence, unknown users and items, predicted rating,
+/// series length and volatility, forecast error) into the bins of the references in
+/// `model.json`; recording rules compute the Population Stability Index per feature over
+/// `window`, summed across replicas. PSI reads: below 0.1 stable, 0.1 to 0.25 moderate, above
+/// 0.25 significant (the default thresholds). See docs/drift.md.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftSpec {
+    /// Drift metrics in the server and the drift rules and alerts (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Window the live distribution is taken over (a duration like 30m, 1h or 1d; default 1h).
+    /// Longer windows are steadier and slower to notice a shift.
+    #[serde(default = "drift_window")]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+(m|h|d)$')").message("spec.monitoring.drift.window must be a duration like 30m, 1h or 1d"))]
+    pub window: String,
+    /// PSI of an input feature above which the info alert InferwatchInputDrift fires
+    /// (0 < x <= 10; default 0.25).
+    #[serde(default = "psi_significant")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self <= 10.0").message("spec.monitoring.drift.inputThreshold must be above 0 and at most 10"))]
+    pub input_threshold: f64,
+    /// PSI of a prediction feature above which the info alert InferwatchPredictionDrift fires
+    /// (0 < x <= 10; default 0.25).
+    #[serde(default = "psi_significant")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self <= 10.0").message("spec.monitoring.drift.predictionThreshold must be above 0 and at most 10"))]
+    pub prediction_threshold: f64,
+    /// Fewest observations of a feature in the window before its PSI is computed (1 to
+    /// 10000000; default 200): a quiet model does not alert on noise.
+    #[serde(default = "drift_min_observations")]
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 10000000").message("spec.monitoring.drift.minObservations must be between 1 and 10000000"))]
+    pub min_observations: i64,
+}
+
+fn drift_defaults() -> inferwatch_monitoring::drift::Drift {
+    inferwatch_monitoring::drift::Drift::default()
+}
+fn drift_window() -> String {
+    drift_defaults().window
+}
+fn psi_significant() -> f64 {
+    inferwatch_monitoring::drift::PSI_SIGNIFICANT
+}
+fn drift_min_observations() -> i64 {
+    i64::try_from(drift_defaults().min_observations).unwrap_or(i64::MAX)
+}
+
+impl Default for DriftSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: drift_window(),
+            input_threshold: psi_significant(),
+            prediction_threshold: psi_significant(),
+            min_observations: drift_min_observations(),
+        }
+    }
 }
 
 /// ServiceMonitor settings.

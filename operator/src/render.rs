@@ -290,6 +290,7 @@ fn container(ms: &ModelService, cfg: &OperatorConfig) -> Container {
             arg(settings::PREDICTION_IDS, q.enabled),
             arg(settings::PREDICTION_TTL_SECS, q.prediction_ttl_seconds),
             arg(settings::PREDICTION_STORE_MAX_RECORDS, q.memory_max_records),
+            arg(settings::DRIFT_METRICS, ms.spec.monitoring.drift.enabled),
         ]),
         env: (!env.is_empty()).then_some(env),
         ports: Some(vec![ContainerPort {
@@ -447,6 +448,7 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
             memory_ratio: a.memory_ratio,
             cache_hit_ratio_floor: a.cache_hit_ratio_floor,
             quality: quality_targets(&ms.spec.quality),
+            drift: drift_settings(&mon.drift),
             ..alerts::Slo::default()
         };
         let scope = alerts::Scope {
@@ -483,6 +485,17 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
         None
     };
     Ok(Desired { deployment, service, hpa, pdb, service_monitor, prometheus_rule, dashboard })
+}
+
+/// The drift rules' settings from `spec.monitoring.drift`.
+fn drift_settings(d: &crate::crd::DriftSpec) -> inferwatch_monitoring::drift::Drift {
+    inferwatch_monitoring::drift::Drift {
+        enabled: d.enabled,
+        window: d.window.clone(),
+        input_psi: d.input_threshold,
+        prediction_psi: d.prediction_threshold,
+        min_observations: u64::try_from(d.min_observations).unwrap_or(1),
+    }
 }
 
 /// The quality alerts' settings from `spec.quality`.

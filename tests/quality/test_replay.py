@@ -9,66 +9,22 @@ The data are fetched at test time exactly as training fetches them (training/dat
 registry packages; MovieLens rows are never committed) and split exactly as training split them,
 so every example is one the models never saw."""
 
-import json
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from sklearn.model_selection import train_test_split
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import ROOT, post, query, servers_and_prometheus, wait  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "training"))
 import data  # noqa: E402  (training's own loaders)
 
 SENTIMENT_N = 1000
 RATINGS_N = 2000
 LABELS = ["negative", "neutral", "positive"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def post(url, body):
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
-
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.loads(r.read())
-
-
-def wait(what, fn, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            value = fn()
-            if value is not None:
-                return value
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def query(prom, expr):
-    r = get(f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
-    assert r["status"] == "success", r
-    return r["data"]["result"]
 
 
 def held_out():
@@ -86,41 +42,12 @@ def held_out():
 
 @pytest.fixture(scope="module")
 def stack():
-    server_bin = os.environ.get("SERVER_BIN", str(ROOT / "target/debug/inference-server"))
-    prometheus = shutil.which("prometheus")
-    if not Path(server_bin).exists() or prometheus is None:
-        pytest.fail(f"needs the server binary ({server_bin}) and prometheus (make deps installs it)")
-    work = Path(tempfile.mkdtemp(prefix="inferwatch-replay-"))
-    sp, pp = free_port(), free_port()
-    server = subprocess.Popen(
-        [server_bin, "--host", "127.0.0.1", "--port", str(sp), "--model-dir", str(ROOT / "models"),
-         "--preload", "sentiment,recsys,trend", "--log", "warn"])
-    rules = yaml.safe_load((ROOT / "alerts/inferwatch-rules.yaml").read_text())
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            if rule.get("alert") == "InferwatchModelAccuracyBelowTarget":
-                rule["for"] = "5s"
-    (work / "rules.yaml").write_text(yaml.safe_dump(rules))
-    (work / "prometheus.yml").write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": ["rules.yaml"],
-        "scrape_configs": [{"job_name": "inferwatch", "static_configs": [{"targets": [f"127.0.0.1:{sp}"]}]}],
-    }))
-    prom = subprocess.Popen(
-        [prometheus, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{pp}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base, prom_url = f"http://127.0.0.1:{sp}", f"http://127.0.0.1:{pp}"
-    try:
-        wait("the server to be ready", lambda: get(f"{base}/ready") or None)
+    with servers_and_prometheus(["inferwatch"], ["--preload", "sentiment,recsys,trend"],
+                                {"InferwatchModelAccuracyBelowTarget"}, "inferwatch-replay-") as (bases, prom):
         # The quality series exist at zero before any prediction: wait until Prometheus has them.
         wait("Prometheus to scrape the zeroed quality series",
-             lambda: query(prom_url, 'inferwatch_labelled_predictions_total{model="sentiment"}') or None)
-        yield base, prom_url
-    finally:
-        for p in (server, prom):
-            p.terminate()
-            p.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+             lambda: query(prom, 'inferwatch_labelled_predictions_total{model="sentiment"}') or None)
+        yield bases["inferwatch"], prom
 
 
 def value(prom, expr):

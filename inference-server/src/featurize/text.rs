@@ -21,6 +21,27 @@ pub struct TextSettings {
     pub bigram_buckets: u64,
 }
 
+/// Tokens of one text before truncation, and how many of them are outside the vocabulary
+/// (id 0): the text models' drift inputs, counted while featurizing so no text is tokenized twice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenCount {
+    /// Tokens of the whole text.
+    pub tokens: u32,
+    /// Of those, unknown to the vocabulary.
+    pub unknown: u32,
+}
+
+impl TokenCount {
+    /// Share of unknown tokens (0 for a text without tokens).
+    pub fn unknown_share(self) -> f64 {
+        if self.tokens == 0 {
+            0.0
+        } else {
+            f64::from(self.unknown) / f64::from(self.tokens)
+        }
+    }
+}
+
 /// A ready text featurizer.
 pub struct TextFeaturizer {
     tokenizer: Tokenizer,
@@ -104,7 +125,16 @@ impl TextFeaturizer {
 
     /// Sorted, unique feature ids of one text.
     pub fn features(&self, text: &str) -> Result<Vec<i64>, FeaturizeError> {
+        self.features_counted(text).map(|(ids, _)| ids)
+    }
+
+    /// Sorted, unique feature ids of one text, and its token count.
+    pub fn features_counted(&self, text: &str) -> Result<(Vec<i64>, TokenCount), FeaturizeError> {
         let ids = self.token_ids(text)?;
+        let count = TokenCount {
+            tokens: u32::try_from(ids.len()).unwrap_or(u32::MAX),
+            unknown: u32::try_from(ids.iter().filter(|&&t| t == 0).count()).unwrap_or(u32::MAX),
+        };
         let ids = &ids[..ids.len().min(self.settings.max_tokens)];
         let mut out: Vec<i64> = ids.iter().filter(|&&t| t != 0).map(|&t| i64::from(t)).collect();
         if self.settings.bigram_buckets > 0 {
@@ -121,7 +151,7 @@ impl TextFeaturizer {
         if out.is_empty() {
             out.push(0);
         }
-        Ok(out)
+        Ok((out, count))
     }
 }
 

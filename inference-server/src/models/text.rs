@@ -3,7 +3,7 @@
 
 use super::{LoadError, ModelError};
 use crate::batcher::{Batched, Batcher};
-use crate::featurize::text::{pad, TextFeaturizer, TextSettings};
+use crate::featurize::text::{pad, TextFeaturizer, TextSettings, TokenCount};
 use crate::featurize::FeaturizeError;
 use crate::package::{section, ModelMeta, PackageFiles};
 use crate::runtime::{split_rows, Plan};
@@ -32,17 +32,25 @@ impl TextModel {
         Ok(Self { featurizer, plan, labels: meta.labels.clone(), batcher: Batcher::default() })
     }
 
-    /// Feature ids of each text (one row per text).
-    pub fn featurize(&self, texts: &[&str]) -> Result<Vec<Vec<i64>>, FeaturizeError> {
-        texts.iter().map(|t| self.featurizer.features(t)).collect()
+    /// Feature ids of each text (one row per text), and each text's token count.
+    pub fn featurize(&self, texts: &[&str]) -> Result<(Vec<Vec<i64>>, Vec<TokenCount>), FeaturizeError> {
+        let mut rows = Vec::with_capacity(texts.len());
+        let mut counts = Vec::with_capacity(texts.len());
+        for t in texts {
+            let (row, count) = self.featurizer.features_counted(t)?;
+            rows.push(row);
+            counts.push(count);
+        }
+        Ok((rows, counts))
     }
 
-    /// Class probabilities for each text, in label order, from a run of its own.
-    pub fn predict(&self, texts: &[&str], stages: &mut Stages) -> Result<Vec<Vec<f32>>, ModelError> {
-        let rows = stages.time(|s| &mut s.featurize, || self.featurize(texts))?;
+    /// Class probabilities for each text, in label order, from a run of its own; and each
+    /// text's token count.
+    pub fn predict(&self, texts: &[&str], stages: &mut Stages) -> Result<(Vec<Vec<f32>>, Vec<TokenCount>), ModelError> {
+        let (rows, counts) = stages.time(|s| &mut s.featurize, || self.featurize(texts))?;
         let (shape, data) = pad(&rows);
         let flat = stages.time(|s| &mut s.infer, || self.plan.run_i64(&[(&shape, &data)]))?;
-        Ok(stages.time(|s| &mut s.postprocess, || split_rows(&flat, self.labels.len())))
+        Ok((stages.time(|s| &mut s.postprocess, || split_rows(&flat, self.labels.len())), counts))
     }
 
     /// Class probabilities for featurized rows, from a run shared with concurrent requests.

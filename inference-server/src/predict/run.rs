@@ -3,6 +3,7 @@
 use super::prediction::{argmax, postprocess, Outputs};
 use super::validate::validate;
 use super::{Items, PredictError, Prediction, Request};
+use crate::featurize::text::TokenCount;
 use crate::models::text::TextModel;
 use crate::models::{LoadedModel, Model, ModelError};
 use crate::telemetry::{ModelMetrics, Outcome, Stages};
@@ -55,12 +56,21 @@ fn model_texts(inputs: &Items) -> Option<Vec<std::borrow::Cow<'_, str>>> {
     }
 }
 
-fn compute(model: &LoadedModel, inputs: &Items, batch: bool, stages: &mut Stages) -> Result<Outputs, PredictError> {
+/// `tokens`: filled with each text's token count (text models), for the drift metrics.
+fn compute(
+    model: &LoadedModel,
+    inputs: &Items,
+    batch: bool,
+    stages: &mut Stages,
+    tokens: &mut Vec<TokenCount>,
+) -> Result<Outputs, PredictError> {
     match (&model.model, inputs) {
         (Model::Text(m), Items::Text(_) | Items::Email(_)) => {
             let texts = stages.time(|s| &mut s.featurize, || model_texts(inputs)).unwrap_or_default();
             let refs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
-            Ok(Outputs::Probabilities(m.predict(&refs, stages)?))
+            let (probabilities, counts) = m.predict(&refs, stages)?;
+            *tokens = counts;
+            Ok(Outputs::Probabilities(probabilities))
         }
         (Model::Recsys(m), Items::Rating(pairs)) => {
             let refs: Vec<(&str, &str)> = pairs.iter().map(|(u, i)| (u.as_str(), i.as_str())).collect();
@@ -85,6 +95,7 @@ fn record(
     m: &ModelMetrics,
     inputs: &Items,
     result: &Result<Outputs, PredictError>,
+    tokens: &[TokenCount],
     stages: &Stages,
     start: Instant,
     cpu_seconds: f64,
@@ -102,14 +113,22 @@ fn record(
                     m.classified(label, p);
                 }
             }
+            tokens.iter().for_each(|c| m.text(*c));
+            if let Items::Email(emails) = inputs {
+                emails.iter().for_each(|e| m.email(&e.subject, &e.body));
+            }
         }
         (Ok(Outputs::Ratings(rows)), _) => rows.iter().for_each(|(r, c)| m.rated(*r, *c)),
         (Ok(Outputs::Trends(rows)), Items::Trend(series)) => {
             for (s, out) in series.iter().zip(rows) {
                 m.series(s.input.values.len(), true, out.fallback.map(|r| r.as_str()));
+                m.series_values(&s.input.values);
             }
         }
-        (Err(_), Items::Trend(series)) => series.iter().for_each(|s| m.series(s.input.values.len(), false, None)),
+        (Err(_), Items::Trend(series)) => series.iter().for_each(|s| {
+            m.series(s.input.values.len(), false, None);
+            m.series_values(&s.input.values);
+        }),
         _ => {}
     }
 }
@@ -131,15 +150,16 @@ pub async fn run(model: Arc<LoadedModel>, request: Request, limits: Limits) -> R
         let work = move || {
             let model = for_work;
             let batch = request.batch;
+            let mut tokens = Vec::new();
             let result = match &model.metrics {
-                None => compute(&model, &request.items, batch, &mut Stages::default()),
+                None => compute(&model, &request.items, batch, &mut Stages::default(), &mut tokens),
                 Some(metrics) => {
                     let start = Instant::now();
                     let cpu = metrics.cpu_sampler.start(blocking);
                     let mut stages = Stages::default();
-                    let result = compute(&model, &request.items, batch, &mut stages);
+                    let result = compute(&model, &request.items, batch, &mut stages, &mut tokens);
                     let cpu_seconds = metrics.cpu_sampler.finish(cpu, request.items.len());
-                    record(metrics, &request.items, &result, &stages, start, cpu_seconds);
+                    record(metrics, &request.items, &result, &tokens, &stages, start, cpu_seconds);
                     result
                 }
             };
@@ -189,6 +209,10 @@ async fn batched(model: &LoadedModel, text: &TextModel, inputs: &Items) -> Resul
         (Some(m), Some(cpu)) => m.cpu_sampler.finish(cpu, inputs.len()),
         _ => 0.0,
     };
+    let (rows, tokens) = match rows {
+        Ok((rows, tokens)) => (Ok(rows), tokens),
+        Err(e) => (Err(e), Vec::new()),
+    };
     let result = match rows {
         Ok(rows) => {
             let infer = Instant::now();
@@ -205,7 +229,7 @@ async fn batched(model: &LoadedModel, text: &TextModel, inputs: &Items) -> Resul
         Err(e) => Err(e.into()),
     };
     if let Some(m) = metrics {
-        record(m, inputs, &result, &stages, start, cpu_seconds);
+        record(m, inputs, &result, &tokens, &stages, start, cpu_seconds);
     }
     result
 }

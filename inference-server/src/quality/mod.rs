@@ -198,6 +198,11 @@ impl Quality {
                     return Err(Reject::Duplicate(f.prediction_id.clone()));
                 }
                 count(&self.metrics, name, &model.meta.labels, &s, truth, opinion);
+                if let (true, Some(m), Some(score::TruthScore::Forecast { errors })) =
+                    (truth && s.version == model.meta.version, &model.metrics, &s.truth)
+                {
+                    m.forecast_errors(errors);
+                }
                 Ok(())
             });
             let outcome = answer.as_ref().map_or_else(Reject::outcome, |()| "matched");

@@ -4,6 +4,7 @@
 
 pub mod cpu_time;
 pub mod dependency;
+pub mod drift;
 pub mod model;
 mod process;
 pub mod quality;
@@ -11,5 +12,6 @@ pub mod registry;
 pub mod sharded;
 pub mod text_format;
 
+pub use drift::DriftCells;
 pub use model::{ModelMetrics, Outcome, Stages};
 pub use registry::{model_loaded, Metrics};

@@ -1,9 +1,12 @@
 //! Metric handles of one loaded (model, version), resolved once when it is loaded, so the hot
 //! path touches only atomics and never hashes label sets; and the per-stage timings they record.
 
+use super::drift::DriftCells;
 use super::registry::{CounterF, Fam, Metrics};
 use super::sharded::{Counter, Histogram};
+use crate::featurize::text::TokenCount;
 use crate::package::ModelMeta;
+use crate::reference::{Feature, FeatureRef};
 use std::time::{Duration, Instant};
 
 /// Time spent per stage of one request.
@@ -52,6 +55,8 @@ pub struct ModelMetrics {
     trend_completed: Counter,
     trend_failed: Counter,
     trend_fallback: [Counter; 2],
+    /// Drift counters (empty when drift metrics are off or the package has no references).
+    drift: DriftCells,
 }
 
 /// How a predict request ended, for `inferwatch_predictions_total`.
@@ -66,8 +71,9 @@ pub enum Outcome {
 }
 
 impl ModelMetrics {
-    /// Resolve the per-model handles for a model about to be served.
-    pub fn new(metrics: &Metrics, meta: &ModelMeta) -> Self {
+    /// Resolve the per-model handles for a model about to be served; `drift` are its drift
+    /// references (empty: no drift metrics).
+    pub fn new(metrics: &Metrics, meta: &ModelMeta, drift: &[FeatureRef]) -> Self {
         let m = metrics;
         let mv = [meta.name.as_str(), meta.version.as_str()];
         let with3 = |f: &Fam<Counter>, v: &str| f.with(&[mv[0], mv[1], v]);
@@ -93,6 +99,7 @@ impl ModelMetrics {
             trend_completed: with3(&m.trend_analyses, "completed"),
             trend_failed: with3(&m.trend_analyses, "failed"),
             trend_fallback: ["no_season", "too_short"].map(|r| with3(&m.trend_fallbacks, r)),
+            drift: DriftCells::new(m, meta, drift),
         }
     }
 
@@ -127,6 +134,36 @@ impl ModelMetrics {
             c.inc();
         }
         self.confidence.observe(f64::from(confidence));
+        self.drift.predicted_label(label);
+        self.drift.observe(Feature::Confidence, f64::from(confidence));
+    }
+
+    /// A text's token count (text models' input drift).
+    pub fn text(&self, count: TokenCount) {
+        self.drift.observe(Feature::InputTokens, f64::from(count.tokens));
+        self.drift.observe(Feature::UnknownTokenShare, count.unknown_share());
+    }
+
+    /// An email's subject and body, by characters.
+    pub fn email(&self, subject: &str, body: &str) {
+        if self.drift.watches(Feature::SubjectChars) {
+            self.drift.observe(Feature::SubjectChars, subject.chars().count() as f64);
+        }
+        if self.drift.watches(Feature::BodyChars) {
+            self.drift.observe(Feature::BodyChars, body.chars().count() as f64);
+        }
+    }
+
+    /// A series' volatility (trend input drift), computed only when it is watched.
+    pub fn series_values(&self, values: &[f64]) {
+        if self.drift.watches(Feature::Volatility) {
+            self.drift.observe(Feature::Volatility, crate::reference::volatility(values));
+        }
+    }
+
+    /// Absolute percentage errors of forecast points, as truth arrives (trend prediction drift).
+    pub fn forecast_errors(&self, errors: &[f64]) {
+        errors.iter().for_each(|e| self.drift.observe(Feature::ForecastApe, *e));
     }
 
     /// A rating prediction and its cold-start kind.
@@ -141,6 +178,9 @@ impl ModelMetrics {
         };
         self.lookups[usize::from(!user_known)].inc();
         self.lookups[2 + usize::from(!item_known)].inc();
+        self.drift.category(Feature::User, usize::from(!user_known));
+        self.drift.category(Feature::Item, usize::from(!item_known));
+        self.drift.observe(Feature::PredictedRating, f64::from(rating));
         match cold {
             ColdStart::None => {}
             ColdStart::UnknownUser => self.cold_starts[0].inc(),
@@ -154,6 +194,7 @@ impl ModelMetrics {
     pub fn series(&self, points: usize, analysed: bool, fallback: Option<&str>) {
         self.trend_series.inc();
         self.trend_points.observe(points as f64);
+        self.drift.observe(Feature::SeriesPoints, points as f64);
         if analysed { &self.trend_completed } else { &self.trend_failed }.inc();
         match fallback {
             Some("no_season") => self.trend_fallback[0].inc(),

@@ -126,6 +126,8 @@ pub struct Metrics {
     pub model_info: Fam<Gauge>,
     /// Reference label shares from model.json.
     pub reference_label_ratio: Fam<Gauge<f64, AtomicU64>>,
+    pub(super) drift_observations: Fam<Counter>,
+    pub(super) drift_reference: Fam<Gauge<f64, AtomicU64>>,
     /// Dependency health (storage, registry, queue).
     pub dependency_up: Fam<Gauge>,
     /// Request latency to dependencies by operation.
@@ -217,6 +219,8 @@ impl Metrics {
             model_ready: gauge(&mut r, cat::MODEL_READY),
             model_info: gauge(&mut r, cat::MODEL_INFO),
             reference_label_ratio: gauge_f(&mut r, cat::MODEL_REFERENCE_LABEL_RATIO),
+            drift_observations: counter(&mut r, cat::DRIFT_OBSERVATIONS),
+            drift_reference: gauge_f(&mut r, cat::DRIFT_REFERENCE_RATIO),
             feedback: counter(&mut r, cat::FEEDBACK),
             labelled: counter(&mut r, cat::LABELLED_PREDICTIONS),
             correct: counter(&mut r, cat::CORRECT_PREDICTIONS),
