@@ -40,6 +40,8 @@ target/release/inference-server --host 127.0.0.1 --port 18103 --log warn --dynam
 unbatched_pid=$!
 target/release/inference-server --host 127.0.0.1 --port 18105 --log warn --prediction-ids false & pids+=($!)
 ids_off_pid=$!
+target/release/inference-server --host 127.0.0.1 --port 18106 --log warn --drift-metrics false & pids+=($!)
+drift_off_pid=$!
 baseline_pid=0
 if [ -n "$baseline_bin" ]; then
   "$baseline_bin" --host 127.0.0.1 --port 18104 --model-dir models --log warn & pids+=($!)
@@ -53,6 +55,7 @@ wait_for http://127.0.0.1:18100/ready
 wait_for http://127.0.0.1:18101/ready
 wait_for http://127.0.0.1:18103/ready
 wait_for http://127.0.0.1:18105/ready
+wait_for http://127.0.0.1:18106/ready
 wait_for http://127.0.0.1:18102/health
 [ "$baseline_pid" = 0 ] || wait_for http://127.0.0.1:18104/ready
 rss_idle=$(awk '/VmRSS/ {print $2}' "/proc/$rust_pid/status")
@@ -73,6 +76,7 @@ load warmup_rust "$rust_pid" "http://127.0.0.1:18100$SENTIMENT" "$BODY_SENTIMENT
 load warmup_rust_off "$off_pid" "http://127.0.0.1:18101$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
 load warmup_rust_unbatched "$unbatched_pid" "http://127.0.0.1:18103$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
 load warmup_rust_ids_off "$ids_off_pid" "http://127.0.0.1:18105$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
+load warmup_rust_drift_off "$drift_off_pid" "http://127.0.0.1:18106$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
 [ "$baseline_pid" = 0 ] || load warmup_baseline "$baseline_pid" "http://127.0.0.1:18104$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
 load warmup_python 0 "http://127.0.0.1:18102$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
 # The machine's speed drifts between runs by more than the effects measured here, so the Rust
@@ -89,6 +93,7 @@ load warmup_python 0 "http://127.0.0.1:18102$SENTIMENT" "$BODY_SENTIMENT" >/dev/
     load "rust_sentiment_metrics_off_r$r" "$off_pid" "http://127.0.0.1:18101$SENTIMENT" "$BODY_SENTIMENT"
     load "rust_sentiment_unbatched_r$r" "$unbatched_pid" "http://127.0.0.1:18103$SENTIMENT" "$BODY_SENTIMENT"
     load "rust_sentiment_ids_off_r$r" "$ids_off_pid" "http://127.0.0.1:18105$SENTIMENT" "$BODY_SENTIMENT"
+    load "rust_sentiment_drift_off_r$r" "$drift_off_pid" "http://127.0.0.1:18106$SENTIMENT" "$BODY_SENTIMENT"
     load "rust_health_r$r" "$rust_pid" http://127.0.0.1:18100/health
     if [ "$baseline_pid" != 0 ] && [ $((r % 2)) = 1 ]; then
       load "rust_sentiment_baseline_r$r" "$baseline_pid" "http://127.0.0.1:18104$SENTIMENT" "$BODY_SENTIMENT"

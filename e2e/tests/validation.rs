@@ -104,6 +104,26 @@ fn invalid_specs_are_rejected_with_a_message_naming_the_field() {
             "spec.quality.memoryMaxRecords must be between 1000 and 10000000",
         ),
         (json!({"model": kind(), "quality": {"enabled": "yes"}}), "spec.quality.enabled: Invalid value"),
+        (
+            json!({"model": kind(), "monitoring": {"drift": {"window": "an hour"}}}),
+            "spec.monitoring.drift.window must be a duration like 30m, 1h or 1d",
+        ),
+        (
+            json!({"model": kind(), "monitoring": {"drift": {"inputThreshold": 0}}}),
+            "spec.monitoring.drift.inputThreshold must be above 0 and at most 10",
+        ),
+        (
+            json!({"model": kind(), "monitoring": {"drift": {"predictionThreshold": 11}}}),
+            "spec.monitoring.drift.predictionThreshold must be above 0 and at most 10",
+        ),
+        (
+            json!({"model": kind(), "monitoring": {"drift": {"minObservations": 0}}}),
+            "spec.monitoring.drift.minObservations must be between 1 and 10000000",
+        ),
+        (
+            json!({"model": kind(), "monitoring": {"drift": {"inputThreshold": "high"}}}),
+            "spec.monitoring.drift.inputThreshold: Invalid value",
+        ),
     ];
     let mut wrong = Vec::new();
     for (spec, want) in &cases {
