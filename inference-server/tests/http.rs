@@ -47,6 +47,57 @@ async fn ready_is_503_and_names_a_model_whose_checksum_fails() {
     error_of(&body, "model_unavailable");
 }
 
+/// A package whose drift reference is malformed fails its load with an error naming the feature
+/// (model.json is not covered by the checksum, so this is the check that catches it).
+#[tokio::test]
+async fn a_malformed_drift_reference_fails_the_load_naming_the_feature() {
+    let dir = tempdir("bad-reference");
+    copy_package("topic", &dir);
+    copy_package("sentiment", &dir);
+    let path = dir.join("topic/model.json");
+    let mut meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    meta["reference_distribution"]["features"][0]["shares"] = json!([0.5, 0.5]);
+    std::fs::write(&path, meta.to_string()).unwrap();
+    let s = Server::start(&["--model-dir", dir.to_str().unwrap()]).await;
+    s.wait_for("/v2/models/sentiment/ready", 200).await;
+    let (status, body) = s.get("/ready").await;
+    assert_eq!(status, 503, "{body}");
+    let error = body["models"]["topic"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("reference_distribution.features input_tokens") && error.contains("2 shares"), "{body}");
+    let (_, _, metrics) = s.text("/metrics").await;
+    assert!(metrics.contains(r#"inferwatch_model_load_failures_total{model="topic",reason="invalid_package"}"#));
+}
+
+/// Every referenced bin exists at zero after load; a prediction moves exactly one bin per feature.
+#[tokio::test]
+async fn a_prediction_counts_one_bin_of_each_drift_feature() {
+    let s = Server::ready(&[]).await;
+    let count = |metrics: &str, feature: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("inferwatch_drift_observations_total{")
+                    && l.contains(r#"model="email""#)
+                    && l.contains(&format!(r#"feature="{feature}""#))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let (_, _, before) = s.text("/metrics").await;
+    assert!(before.contains(r#"feature="body_chars",bin="+Inf"} 0"#), "bins exist at zero");
+    let (status, _) = s.post("/v1/models/email/predict", json!({"subject": "lunch", "body": "see you at noon"})).await;
+    assert_eq!(status, 200);
+    let (_, _, after) = s.text("/metrics").await;
+    for f in ["input_tokens", "unknown_token_share", "subject_chars", "body_chars", "predicted_label", "confidence"] {
+        assert_eq!(count(&after, f) - count(&before, f), 1.0, "{f}");
+    }
+    assert!(after.contains(r#"inferwatch_drift_reference_ratio{model="email",version="#));
+    assert!(
+        after.contains(r#"side="input",feature="subject_chars",bin="10"} 1"#),
+        "a 5-character subject is in bin 10"
+    );
+}
+
 #[tokio::test]
 async fn sentiment_predicts_label_confidence_and_all_probabilities() {
     let s = Server::ready(&[]).await;
