@@ -37,9 +37,17 @@ def held_out(name: str) -> tuple[list[str], list[int], list[str]]:
         te_x, te_y = data.newsgroups("test")
         labels = sorted(set(tr_y))
         return te_x, [labels.index(l) for l in te_y], labels
+    items, y = held_out_emails(with_labels=True)
+    return [email_text(*item) for item in items], y, ["ham", "spam"]
+
+
+def held_out_emails(with_labels: bool = False):
+    """(subject, body) of the email held-out split (80/20 stratified, seed 0), and its labels
+    when `with_labels`."""
     items, y = data.spam_assassin()
     _, te = train_test_split(np.arange(len(items)), test_size=0.2, random_state=0, stratify=y)
-    return [email_text(*items[i]) for i in te], [y[i] for i in te], ["ham", "spam"]
+    held = [items[i] for i in te]
+    return (held, [y[i] for i in te]) if with_labels else held
 
 
 def probabilities(name: str, texts: list[str]) -> np.ndarray:

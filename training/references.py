@@ -28,6 +28,7 @@ import data
 import package
 import train_recsys
 import train_trend
+import trend
 
 TOKEN_EDGES = [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 UNKNOWN_EDGES = [0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75]
@@ -38,9 +39,6 @@ RATING_EDGES = [1.5, 2, 2.5, 3, 3.5, 4, 4.5]
 POINTS_EDGES = [24, 36, 48, 60, 96, 144, 240, 480]
 VOLATILITY_EDGES = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
 APE_EDGES = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1]
-# Trend requests are windows of the held-out tails: each month of a tail as the last point, with
-# this many points of history (the whole series up to it as well).
-TREND_WINDOWS = (36, 60, 120)
 DIGITS = 6
 
 
@@ -79,7 +77,7 @@ def text_features(name: str) -> list[dict]:
                 UNKNOWN_EDGES, unk),
     ]
     if name == "email":
-        items = held_out_emails()
+        items = calibration.held_out_emails()
         features += [
             numeric("subject_chars", "input", "characters of the subject", SUBJECT_EDGES, [len(s) for s, _ in items]),
             numeric("body_chars", "input", "characters of the body", BODY_EDGES, [len(b) for _, b in items]),
@@ -90,14 +88,6 @@ def text_features(name: str) -> list[dict]:
                 proba.max(axis=1)),
     ]
     return features
-
-
-def held_out_emails() -> list[tuple[str, str]]:
-    from sklearn.model_selection import train_test_split
-
-    items, y = data.spam_assassin()
-    _, te = train_test_split(np.arange(len(items)), test_size=0.2, random_state=0, stratify=y)
-    return [items[i] for i in te]
 
 
 def recsys_features() -> list[dict]:
@@ -127,13 +117,9 @@ def volatility(y: np.ndarray) -> float:
 def trend_features() -> list[dict]:
     co2, air = np.asarray(data.co2_monthly()), np.asarray(data.airline())
     fc = train_trend.Forecaster(str(package.MODELS / "trend" / "model.onnx"))
-    points, vol, ape = [], [], []
+    windows = trend.reference_windows([(co2, 60), (air, 24)])
+    points, vol, ape = [len(w) for w in windows], [volatility(w) for w in windows], []
     for y, tail in ((co2, 60), (air, 24)):
-        for end in range(len(y) - tail + 1, len(y) + 1):
-            for window in (*TREND_WINDOWS, end):
-                w = y[max(0, end - window):end]
-                points.append(len(w))
-                vol.append(volatility(w))
         tr, te = y[:-tail], y[-tail:]
         pred, _, _ = fc(tr, len(te))
         ape += list(np.abs(np.asarray(pred) - te) / np.abs(te))

@@ -136,3 +136,19 @@ def analyse(y: np.ndarray, p: int) -> dict:
                 anomalies.append({"index": k, "value": float(y[k]), "expected": float(fitted[k] + med),
                                   "score": float(score)})
     return {"slope": slope, "mann_kendall_z": z, "p_value": pv, "direction": direction, "anomalies": anomalies}
+
+
+# Drift references (training/references.py) and the drift test (tests/quality) take trend
+# requests from the held-out tails: each month of a tail as the last point, with this many
+# points of history and with the whole series.
+REFERENCE_WINDOWS = (36, 60, 120)
+
+
+def reference_windows(tails: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
+    """The trend reference population for (series, held-out tail length) pairs."""
+    out = []
+    for y, tail in tails:
+        for end in range(len(y) - tail + 1, len(y) + 1):
+            for window in (*REFERENCE_WINDOWS, end):
+                out.append(y[max(0, end - window):end])
+    return out

@@ -32,6 +32,7 @@ from harness import ROOT, post, query, servers_and_prometheus, wait  # noqa: E40
 
 sys.path.insert(0, str(ROOT / "training"))
 import data  # noqa: E402  (training's own loaders)
+import trend  # noqa: E402  (the trend reference population, numpy only)
 
 STABLE, SIGNIFICANT = 0.1, 0.25
 GERMAN = ("der die das und ist nicht ein eine mit von auf für wir sie haben werden über nach "
@@ -53,17 +54,6 @@ def held_out():
     order = np.random.default_rng(0).permutation(len(rows))
     ratings = [rows[i] for i in order[int(0.8 * len(rows)):]]
     return sentences, topics, emails, ratings, np.asarray(data.co2_monthly()), np.asarray(data.airline())
-
-
-def trend_windows(co2, air):
-    """The reference population of training/references.py: every month of the held-out tails as
-    the last point, with 36, 60 and 120 points of history and with the whole series."""
-    out = []
-    for y, tail in ((co2, 60), (air, 24)):
-        for end in range(len(y) - tail + 1, len(y) + 1):
-            for window in (36, 60, 120, end):
-                out.append(y[max(0, end - window):end])
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +101,7 @@ def test_held_out_traffic_is_stable_and_shifted_streams_drift_only_where_they_ch
     bases, prom = stack
     sentences, topics, emails, ratings, co2, air = held_out()
     rng = np.random.default_rng(1)
-    windows = trend_windows(co2, air)
+    windows = trend.reference_windows([(co2, 60), (air, 24)])
 
     # Held-out traffic.
     base = bases["heldout"]
