@@ -157,6 +157,6 @@ async fn kubectl_explain_shows_the_field_docs() {
     .unwrap();
     assert!(out.contains("serviceMonitor") && out.contains("alerts") && out.contains("dashboard"), "{out}");
     assert!(out.lines().filter(|l| !l.trim().is_empty()).count() > 10, "{out}");
-    let alerts = kubectl(&["explain", "modelservice.spec.monitoring.alerts.latencyP95Seconds"]).unwrap();
-    assert!(alerts.to_lowercase().contains("p95"), "{alerts}");
+    let slo = kubectl(&["explain", "modelservice.spec.monitoring.slo.latencyThresholdSeconds"]).unwrap();
+    assert!(slo.contains("bucket edge"), "{slo}");
 }

@@ -56,7 +56,7 @@ async fn every_example_converges_and_follows_spec_changes_until_deleted() {
     // Spec changes: 3 replicas → PDB, Deployment scaled; SLO change → rule follows.
     let mut doc = example("sentiment.yaml").unwrap();
     doc["spec"]["replicas"] = json!(3);
-    doc["spec"]["monitoring"] = json!({"alerts": {"latencyP95Seconds": 0.25}});
+    doc["spec"]["monitoring"] = json!({"slo": {"latencyThresholdSeconds": 0.25}});
     apply_model_service(&client, NS, &doc).await.unwrap();
     wait_ready(&client, NS, "sentiment", WAIT).await.unwrap();
     let d: Deployment = Api::namespaced(client.clone(), NS).get("sentiment").await.unwrap();
@@ -66,7 +66,10 @@ async fn every_example_converges_and_follows_spec_changes_until_deleted() {
         .get("sentiment")
         .await
         .unwrap();
-    assert!(serde_json::to_string(&rule.data["spec"]).unwrap().contains("0.25"), "the latency SLO reaches the rule");
+    assert!(
+        serde_json::to_string(&rule.data["spec"]).unwrap().contains(r#"le=\"0.25\""#),
+        "the latency SLO reaches the rule"
+    );
 
     // Autoscaling on: HPA appears, the Deployment's replicas are left to it.
     let mut auto = example("sentiment.yaml").unwrap();

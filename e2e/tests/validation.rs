@@ -53,12 +53,28 @@ fn invalid_specs_are_rejected_with_a_message_naming_the_field() {
             "spec.model.source.mlflow.modelUri must be models:/<name>/<version|stage>",
         ),
         (
-            json!({"model": kind(), "monitoring": {"alerts": {"errorRatioWarning": 0.2, "errorRatioCritical": 0.1}}}),
-            "spec.monitoring.alerts.errorRatioWarning must be below errorRatioCritical",
+            json!({"model": kind(), "monitoring": {"alerts": {"errorRatioWarning": 1.5}}}),
+            "spec.monitoring.alerts.errorRatioWarning must be between 0 and 1",
         ),
         (
-            json!({"model": kind(), "monitoring": {"alerts": {"latencyP95Seconds": 0}}}),
-            "spec.monitoring.alerts.latencyP95Seconds must be above 0 and at most 60",
+            json!({"model": kind(), "monitoring": {"slo": {"latencyThresholdSeconds": 1.5}}}),
+            "spec.monitoring.slo.latencyThresholdSeconds must be a latency bucket edge",
+        ),
+        (
+            json!({"model": kind(), "monitoring": {"slo": {"availability": 1.0}}}),
+            "spec.monitoring.slo.availability must be at least 0.5 and below 1",
+        ),
+        (
+            json!({"model": kind(), "monitoring": {"slo": {"latency": -1}}}),
+            "spec.monitoring.slo.latency must be at least 0.5 and below 1",
+        ),
+        (
+            json!({"model": kind(), "monitoring": {"slo": {"window": "4w"}}}),
+            "spec.monitoring.slo.window must be whole days from 1d to 90d",
+        ),
+        (
+            json!({"model": kind(), "monitoring": {"slo": {"window": "91d"}}}),
+            "spec.monitoring.slo.window must be whole days from 1d to 90d",
         ),
         (
             json!({"model": kind(), "monitoring": {"serviceMonitor": {"interval": "often"}}}),

@@ -6,7 +6,7 @@ pub mod stack;
 use inferwatch_monitoring::{alertmanager, alerts, dashboards};
 
 /// The global dashboards the Helm chart ships (per-model dashboards come from the operator).
-const CHART_DASHBOARDS: [&str; 2] = ["inferwatch-executive", "inferwatch-technical"];
+const CHART_DASHBOARDS: [&str; 3] = ["inferwatch-executive", "inferwatch-technical", "inferwatch-capacity"];
 
 /// Every generated file: path relative to the repository root, and its contents.
 pub fn files() -> Result<Vec<(String, String)>, String> {

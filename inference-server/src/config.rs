@@ -117,6 +117,11 @@ pub struct Config {
     /// references (`inferwatch_drift_observations_total`; docs/drift.md).
     #[arg(long = s::DRIFT_METRICS.flag, env = s::DRIFT_METRICS.env, default_value_t = true, action = clap::ArgAction::Set)]
     pub drift_metrics: bool,
+    /// The most replicas this server's deployment may run (its HPA maximum or fixed replica
+    /// count), exported as `inferwatch_configured_limit{limit="max_replicas"}` for capacity
+    /// headroom; the operator sets it.
+    #[arg(long = s::MAX_REPLICAS.flag, env = s::MAX_REPLICAS.env)]
+    pub max_replicas: Option<u32>,
     /// Where prediction records wait for feedback: auto (Redis when --redis-url is set, so any
     /// replica matches feedback for any other), memory (this process only) or redis.
     #[arg(long = s::PREDICTION_STORE.flag, env = s::PREDICTION_STORE.env, value_enum, default_value_t = crate::quality::StoreKind::Auto)]

@@ -242,6 +242,7 @@ impl ModelManager {
         phase("read", read);
         phase("optimize", timings.optimize);
         phase("warmup", timings.warmup);
+        self.metrics.load_time.with(&[name]).observe((read + timings.optimize + timings.warmup).as_secs_f64());
         telemetry::model_loaded(&self.metrics, &model.meta, &model.source);
         let model = Arc::new(model);
         self.insert(name, model.clone());

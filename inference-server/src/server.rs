@@ -113,6 +113,21 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         metrics.clone(),
     )
     .map_err(|e| StartError::Config(e.to_string()))?;
+    let permits = Arc::new(Semaphore::new(config.concurrency_limit));
+    let configured = crate::telemetry::capacity::ConfiguredLimits {
+        concurrency: config.concurrency_limit,
+        batch_items: config.max_batch_items,
+        body_bytes: config.max_body_bytes,
+        cache_models: config.cache_max_models,
+        job_workers: if queue.is_some() { config.job_workers } else { 0 },
+        job_items: config.max_job_items,
+        max_replicas: config.max_replicas,
+    };
+    metrics.capacity(&configured, &permits);
+    // The load-time series exist before the first load, so `increase()` sees that load.
+    for name in &known {
+        let _ = metrics.load_time.with(&[name]);
+    }
     Ok(Arc::new(http::ServerState {
         manager,
         metrics,
@@ -124,7 +139,7 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         },
         max_body_bytes: config.max_body_bytes,
         timeout: Duration::from_millis(config.request_timeout_ms),
-        permits: Arc::new(Semaphore::new(config.concurrency_limit)),
+        permits,
         concurrency_limit: config.concurrency_limit,
         record_metrics: config.metrics,
         queue,

@@ -11,11 +11,9 @@ use std::collections::BTreeMap;
 /// Thresholds a team promises for one model service. Defaults are the ones the CRD documents.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Slo {
-    /// p95 latency of inference requests above which P1 fires (seconds).
-    pub latency_p95_seconds: f64,
-    /// 5xx ratio above which P0 fires.
-    pub error_ratio_critical: f64,
-    /// 5xx ratio above which P1 fires.
+    /// Availability and latency objectives with their error budgets (burn-rate alerts).
+    pub objectives: crate::slo::Objectives,
+    /// 5xx ratio of user requests over 5 m above which P1 fires (the team's "error rate < 1%").
     pub error_ratio_warning: f64,
     /// Resident memory / container memory limit above which P1 fires.
     pub memory_ratio: f64,
@@ -75,8 +73,7 @@ impl Default for Quality {
 impl Default for Slo {
     fn default() -> Self {
         Self {
-            latency_p95_seconds: 2.0,
-            error_ratio_critical: 0.10,
+            objectives: crate::slo::Objectives::default(),
             error_ratio_warning: 0.01,
             memory_ratio: 0.80,
             cache_hit_ratio_floor: 0.80,
@@ -210,10 +207,11 @@ impl Severity {
 pub const ALERTS: &[(&str, Severity)] = &[
     ("InferwatchTargetDown", Severity::Critical),
     ("InferwatchTargetMissing", Severity::Critical),
-    ("InferwatchHighErrorRatio", Severity::Critical),
+    ("InferwatchErrorBudgetFastBurn", Severity::Critical),
     ("InferwatchAllModelsFailing", Severity::Critical),
     ("InferwatchDependencyDown", Severity::Critical),
-    ("InferwatchHighLatency", Severity::Warning),
+    ("InferwatchErrorBudgetSlowBurn", Severity::Warning),
+    ("InferwatchSlowModelLoad", Severity::Warning),
     ("InferwatchHighMemory", Severity::Warning),
     ("InferwatchModelLoadFailures", Severity::Warning),
     ("InferwatchLowCacheHitRatio", Severity::Warning),
@@ -223,6 +221,7 @@ pub const ALERTS: &[(&str, Severity)] = &[
     ("InferwatchPredictionDrift", Severity::Info),
     ("InferwatchCacheMissRateRising", Severity::Info),
     ("InferwatchBatchQueueDelay", Severity::Info),
+    ("InferwatchMemoryExhaustionForecast", Severity::Info),
     ("InferwatchModelAccuracyBelowTarget", Severity::Warning),
     ("InferwatchRatingErrorAboveTarget", Severity::Warning),
     ("InferwatchForecastErrorAboveTarget", Severity::Warning),
@@ -231,9 +230,9 @@ pub const ALERTS: &[(&str, Severity)] = &[
 
 /// Names of the recording rules (dashboards query them too).
 pub mod records {
-    /// Requests/s per service.
+    /// User requests/s per service (inference routes and job submission; no probes or scrapes).
     pub const REQUEST_RATE: &str = "inferwatch:http_requests:rate5m";
-    /// 5xx ratio per service.
+    /// 5xx ratio of user requests per service.
     pub const ERROR_RATIO: &str = "inferwatch:http_errors:ratio_rate5m";
     /// Predictions/s per model.
     pub const PREDICTION_RATE: &str = "inferwatch:predictions:rate5m";
@@ -286,8 +285,8 @@ pub const MODEL_BY: &str = "namespace, job, model, version";
 
 /// The label set that identifies one service.
 pub const SERVICE_BY: &str = "namespace, job";
-/// Inference routes (v1 predict/recommend, v2 infer).
-pub const INFERENCE_ROUTES: &str = r#"route=~"/v1/models/.+|/v2/models/.+/infer""#;
+/// Inference routes (v1 predict/recommend, v2 infer) and job submission: user traffic.
+pub const INFERENCE_ROUTES: &str = crate::slo::USER_ROUTES;
 
 pub(crate) fn sel(scope: &Scope, extra: &str) -> String {
     match (scope.selector.is_empty(), extra.is_empty()) {
@@ -332,14 +331,17 @@ pub fn recording_rules(scope: &Scope, t: &Timing) -> RuleGroup {
     let s = |extra: &str| sel(scope, extra);
     let by = SERVICE_BY;
     let mut rules = vec![
-        record(records::REQUEST_RATE, format!("sum by ({by}) (rate({}{}[{w}]))", m::HTTP_REQUESTS.name, s(""))),
+        record(
+            records::REQUEST_RATE,
+            format!("sum by ({by}) (rate({}{}[{w}]))", m::HTTP_REQUESTS.name, s(INFERENCE_ROUTES)),
+        ),
         record(
             records::ERROR_RATIO,
             format!(
-                "sum by ({by}) (rate({n}{e}[{w}])) / sum by ({by}) (rate({n}{a}[{w}]))",
+                "(sum by ({by}) (rate({n}{e}[{w}])) or 0 * {all}) / ({all} > 0)",
                 n = m::HTTP_REQUESTS.name,
-                e = s(r#"status=~"5..""#),
-                a = s("")
+                e = s(&format!(r#"{INFERENCE_ROUTES},status=~"5..""#)),
+                all = records::REQUEST_RATE
             ),
         ),
         record(
@@ -556,21 +558,6 @@ pub fn alert_rules(slo: &Slo, scope: &Scope, t: &Timing) -> Vec<RuleGroup> {
             description: format!("No target matches {}: the service has no endpoints or the ServiceMonitor selects nothing.", s("")),
         }),
         a(AlertSpec {
-            name: "InferwatchHighErrorRatio",
-            expr: format!(
-                "{r} > {th} and {rate} > 0.05",
-                r = records::ERROR_RATIO,
-                th = slo.error_ratio_critical,
-                rate = records::REQUEST_RATE
-            ),
-            for_: &t.critical,
-            summary: "More than the critical share of inference requests fail.",
-            description: format!(
-                "{{{{ $labels.job }}}} in {{{{ $labels.namespace }}}} answers {{{{ $value | humanizePercentage }}}} of requests with 5xx (threshold {}).",
-                pct(slo.error_ratio_critical)
-            ),
-        }),
-        a(AlertSpec {
             name: "InferwatchAllModelsFailing",
             expr: format!(
                 "max by ({by}) ({ready}{s}) == 0 or (sum by ({by}) (rate({p}{ok}[{w}])) == 0 and sum by ({by}) (rate({p}{err}[{w}])) > 0)",
@@ -593,16 +580,6 @@ pub fn alert_rules(slo: &Slo, scope: &Scope, t: &Timing) -> Vec<RuleGroup> {
         }),
     ];
     let warning = vec![
-        a(AlertSpec {
-            name: "InferwatchHighLatency",
-            expr: format!(r#"{}{{quantile="0.95"}} > {}"#, records::HTTP_LATENCY, slo.latency_p95_seconds),
-            for_: &t.warning,
-            summary: "Inference p95 latency is above the SLO.",
-            description: format!(
-                "p95 of inference requests of {{{{ $labels.job }}}} is {{{{ $value | humanizeDuration }}}} (SLO {} s).",
-                slo.latency_p95_seconds
-            ),
-        }),
         a(AlertSpec {
             name: "InferwatchHighMemory",
             expr: format!(
@@ -627,6 +604,21 @@ pub fn alert_rules(slo: &Slo, scope: &Scope, t: &Timing) -> Vec<RuleGroup> {
             description: "{{ $labels.model }} failed to load ({{ $labels.reason }}) on {{ $labels.job }} in {{ $labels.namespace }}.".into(),
         }),
         a(AlertSpec {
+            name: "InferwatchSlowModelLoad",
+            expr: format!(
+                "sum by ({by}, model) (increase({h}{all}[1h])) - sum by ({by}, model) (increase({h}{kpi}[1h])) > 0",
+                h = format!("{}_bucket", m::MODEL_LOAD_TIME.name),
+                all = s(r#"le="+Inf""#),
+                kpi = s(&crate::slo::le_matcher(m::MODEL_LOAD_KPI_SECONDS))
+            ),
+            for_: "1m",
+            summary: "A model took longer than the KPI to load.",
+            description: format!(
+                "{{{{ $value }}}} load(s) of {{{{ $labels.model }}}} on {{{{ $labels.job }}}} in {{{{ $labels.namespace }}}} took over {} s in the last hour (KPI: under {} s).",
+                m::MODEL_LOAD_KPI_SECONDS, m::MODEL_LOAD_KPI_SECONDS
+            ),
+        }),
+        a(AlertSpec {
             name: "InferwatchLowCacheHitRatio",
             expr: format!(
                 "{r} < {th} and {lookups} > 0.1",
@@ -644,14 +636,14 @@ pub fn alert_rules(slo: &Slo, scope: &Scope, t: &Timing) -> Vec<RuleGroup> {
         a(AlertSpec {
             name: "InferwatchElevatedErrorRatio",
             expr: format!(
-                "{r} > {th} and {r} <= {crit} and {rate} > 0.05",
+                "{r}{s} > {th} and {rate}{s} > 0.05",
                 r = records::ERROR_RATIO,
+                s = s(""),
                 th = slo.error_ratio_warning,
-                crit = slo.error_ratio_critical,
                 rate = records::REQUEST_RATE
             ),
             for_: &t.warning,
-            summary: "The share of failing inference requests is elevated.",
+            summary: "More than the KPI's share of user requests fail.",
             description: format!(
                 "{{{{ $labels.job }}}} answers {{{{ $value | humanizePercentage }}}} of requests with 5xx (warning above {}).",
                 pct(slo.error_ratio_warning)
@@ -703,8 +695,14 @@ pub fn alert_rules(slo: &Slo, scope: &Scope, t: &Timing) -> Vec<RuleGroup> {
 
 /// The whole rule file for one scope: recording rules first, then alerts by severity.
 pub fn rule_file(slo: &Slo, scope: &Scope, timing: &Timing) -> RuleFile {
-    let mut groups = vec![recording_rules(scope, timing)];
+    let mut groups = vec![
+        recording_rules(scope, timing),
+        crate::slo::slo_recording_rules(scope, &slo.objectives),
+        crate::capacity::capacity_recording_rules(scope, timing),
+    ];
     groups.extend(alert_rules(slo, scope, timing));
+    groups.push(crate::slo::slo_alert_rules(scope, &slo.objectives, timing));
+    groups.push(crate::capacity::capacity_alert_rules(scope, timing));
     if slo.quality.enabled {
         groups.push(quality_recording_rules(scope));
         groups.push(quality_alert_rules(slo, scope, timing));
@@ -748,11 +746,15 @@ mod tests {
 
     #[test]
     fn slo_values_appear_in_the_expressions() {
-        let slo = Slo { latency_p95_seconds: 0.75, error_ratio_critical: 0.2, ..Slo::default() };
+        let objectives =
+            crate::slo::Objectives { availability: 0.99, latency_threshold_seconds: 0.5, ..Default::default() };
+        let slo = Slo { objectives, error_ratio_warning: 0.02, ..Slo::default() };
         let file = rule_file(&slo, &Scope::default(), &Timing::default());
         let yaml = serde_json::to_string(&file).unwrap();
-        assert!(yaml.contains(r#"{quantile=\"0.95\"} > 0.75"#), "{yaml}");
-        assert!(yaml.contains("> 0.2 and"));
+        // 14.4 x (1 - 0.99) for the page; the latency threshold as its bucket edge.
+        assert!(yaml.contains("> 0.144 and"), "{yaml}");
+        assert!(yaml.contains(r#"le=\"0.5\""#), "{yaml}");
+        assert!(yaml.contains("> 0.02 and"));
     }
 
     #[test]

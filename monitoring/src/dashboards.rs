@@ -2,8 +2,10 @@
 //! operations and one per model kind. Every dashboard has `datasource`, `namespace` and `model`
 //! template variables; every query is written against the metric catalogue.
 
+use crate::alerts::records;
 use crate::metrics as m;
 use crate::serving::ModelKind;
+use crate::slo;
 use serde_json::{json, Value};
 
 /// How a panel draws.
@@ -66,7 +68,11 @@ pub struct Dashboard {
 
 const NS: &str = r#"namespace=~"$namespace""#;
 const MODEL: &str = r#"namespace=~"$namespace",model=~"$model""#;
-const INFERENCE: &str = r#"namespace=~"$namespace",route=~"/v1/models/.+|/v2/models/.+/infer""#;
+/// User traffic (inference routes and job submission; the SLIs' routes).
+const INFERENCE: &str = concat!(
+    r#"namespace=~"$namespace","#,
+    r#"route=~"/v1/models/[^/]+/(predict|recommend|jobs)|/v2/models/[^/]+(/versions/[^/]+)?/infer""#
+);
 
 /// Metric families of the dependencies' own exporters (redis_exporter, MinIO), which the chart
 /// scrapes when asked; everything else on the dashboards comes from the catalogue.
@@ -401,31 +407,50 @@ pub fn executive() -> Dashboard {
     let req = m::HTTP_REQUESTS.name;
     let panels = vec![
         panel(
-            "Requests in the last hour",
+            "User requests in the last hour",
             PanelKind::Stat,
             "short",
-            "All HTTP requests answered in the last hour.",
-            &[(format!("sum(increase({req}{{{NS}}}[1h]))"), "requests")],
+            "Inference requests and batch job submissions answered in the last hour (no probes or scrapes).",
+            &[(format!("sum(increase({req}{{{INFERENCE}}}[1h]))"), "requests")],
         ),
         panel(
-            "Availability (24h)",
+            "Availability SLO attainment (SLO window)",
             PanelKind::Stat,
             "percentunit",
-            "Share of requests not answered with 5xx over 24 hours.",
-            &[(format!("1 - (sum(increase({req}{{{NS},status=~\"5..\"}}[24h])) or vector(0)) / sum(increase({req}{{{NS}}}[24h]))"), "availability")],
+            "Share of user requests and batch jobs that did not fail, over each ModelService's SLO window (default 30 days); the lowest service is shown.",
+            &[(format!("min({}{{{NS},slo=\"availability\"}})", slo::records::ATTAINMENT), "availability")],
         ),
         panel(
-            "Latency SLO attainment (24h, < 2 s)",
+            "Latency SLO attainment (SLO window)",
             PanelKind::Stat,
             "percentunit",
-            "Share of inference requests answered within 2 seconds over 24 hours.",
-            &[(
-                format!(
-                    "sum(increase({d}_bucket{{{INFERENCE},le=\"2.0\"}}[24h])) / sum(increase({d}_count{{{INFERENCE}}}[24h]))",
-                    d = m::HTTP_REQUEST_DURATION.name
-                ),
-                "within SLO",
-            )],
+            "Share of user requests answered within each ModelService's latency threshold (default 2 s), over its SLO window; the lowest service is shown.",
+            &[(format!("min({}{{{NS},slo=\"latency\"}})", slo::records::ATTAINMENT), "within threshold")],
+        ),
+        panel(
+            "Error budget remaining",
+            PanelKind::Stat,
+            "percentunit",
+            "The lowest share of error budget left over the SLO window, across ModelServices and SLOs: 100% untouched, 0 spent, below 0 overspent.",
+            &[(format!("min({}{{{NS}}})", slo::records::BUDGET_REMAINING), "budget left")],
+        ),
+        panel(
+            "SLOs per ModelService",
+            PanelKind::Table,
+            "percentunit",
+            "Per ModelService and SLO: objective, attainment and error budget left over the SLO window.",
+            &[
+                (format!("max by (namespace, job, slo) ({}{{{NS}}})", slo::records::OBJECTIVE), "{{job}} {{slo}} objective"),
+                (format!("max by (namespace, job, slo) ({}{{{NS}}})", slo::records::ATTAINMENT), "{{job}} {{slo}} attainment"),
+                (format!("max by (namespace, job, slo) ({}{{{NS}}})", slo::records::BUDGET_REMAINING), "{{job}} {{slo}} budget left"),
+            ],
+        ),
+        panel(
+            "Burn rate (1h)",
+            PanelKind::TimeSeries,
+            "short",
+            "How fast each SLO spends its budget over the last hour: 1 spends it exactly in the SLO window, 14.4 pages (with the 5-minute rate), 6 over 6 hours pages too.",
+            &[(format!("max by (namespace, job, slo) ({}{{{NS}}})", slo::records::BURN_RATE_1H), "{{job}} {{slo}}")],
         ),
         panel(
             "Models ready",
@@ -435,21 +460,21 @@ pub fn executive() -> Dashboard {
             &[(format!("sum({}{{{NS}}})", m::MODEL_READY.name), "ready")],
         ),
         panel(
-            "Requests per hour",
+            "User requests per hour",
             PanelKind::TimeSeries,
             "short",
-            "Requests answered per hour, by service.",
-            &[(format!("sum by (job) (increase({req}{{{NS}}}[1h]))"), "{{job}}")],
+            "User requests answered per hour, by service.",
+            &[(format!("sum by (job) (increase({req}{{{INFERENCE}}}[1h]))"), "{{job}}")],
         ),
         panel(
             "Success and errors",
             PanelKind::TimeSeries,
             "reqps",
-            "Requests per second: successful, client errors (4xx), server errors (5xx).",
+            "User requests per second: successful, client errors (4xx), server errors (5xx).",
             &[
-                (format!("sum(rate({req}{{{NS},status=~\"[123]..\"}}[5m]))"), "success"),
-                (format!("sum(rate({req}{{{NS},status=~\"4..\"}}[5m]))"), "4xx"),
-                (format!("sum(rate({req}{{{NS},status=~\"5..\"}}[5m]))"), "5xx"),
+                (format!("sum(rate({req}{{{INFERENCE},status=~\"[123]..\"}}[5m]))"), "success"),
+                (format!("sum(rate({req}{{{INFERENCE},status=~\"4..\"}}[5m]))"), "4xx"),
+                (format!("sum(rate({req}{{{INFERENCE},status=~\"5..\"}}[5m]))"), "5xx"),
             ],
         ),
         panel(
@@ -471,14 +496,7 @@ pub fn executive() -> Dashboard {
             PanelKind::BarGauge,
             "percentunit",
             "Classifiers ranked by the accuracy of their predictions whose true label came back in the last day.",
-            &[(
-                format!(
-                    "topk(10, sum by (model) (increase({c}{{{NS}}}[1d])) / (sum by (model) (increase({l}{{{NS}}}[1d])) > 0))",
-                    c = m::CORRECT_PREDICTIONS.name,
-                    l = m::LABELLED_PREDICTIONS.name
-                ),
-                "{{model}}",
-            )],
+            &[(format!("topk(10, max by (model) ({}{{{NS}}}))", records::ACCURACY_1D), "{{model}}")],
         ),
         panel(
             "Online quality against held-out (1d)",
@@ -488,27 +506,25 @@ pub fn executive() -> Dashboard {
             &[
                 (
                     format!(
-                        "(sum by (model) (increase({c}{{{NS}}}[1d])) / (sum by (model) (increase({l}{{{NS}}}[1d])) > 0)) / max by (model) ({h}{{{NS},metric=\"accuracy\"}})",
-                        c = m::CORRECT_PREDICTIONS.name,
-                        l = m::LABELLED_PREDICTIONS.name,
+                        "max by (model) ({a}{{{NS}}}) / max by (model) ({h}{{{NS},metric=\"accuracy\"}})",
+                        a = records::ACCURACY_1D,
                         h = m::MODEL_HELDOUT_QUALITY.name
                     ),
                     "{{model}} accuracy",
                 ),
                 (
                     format!(
-                        "max by (model) ({h}{{{NS},metric=\"rmse\"}}) / sqrt(sum by (model) (increase({sq}{{{NS}}}[1d])) / (sum by (model) (increase({a}_count{{{NS}}}[1d])) > 0))",
+                        "max by (model) ({h}{{{NS},metric=\"rmse\"}}) / max by (model) ({r}{{{NS}}})",
                         h = m::MODEL_HELDOUT_QUALITY.name,
-                        sq = m::RATING_SQUARED_ERROR.name,
-                        a = m::RATING_ABSOLUTE_ERROR.name
+                        r = records::RMSE_1D
                     ),
                     "{{model}} rmse",
                 ),
                 (
                     format!(
-                        "max by (model) ({h}{{{NS},metric=\"mape\"}}) / (sum by (model) (increase({e}_sum{{{NS}}}[1d])) / (sum by (model) (increase({e}_count{{{NS}}}[1d])) > 0))",
+                        "max by (model) ({h}{{{NS},metric=\"mape\"}}) / max by (model) ({e}{{{NS}}})",
                         h = m::MODEL_HELDOUT_QUALITY.name,
-                        e = m::FORECAST_PERCENTAGE_ERROR.name
+                        e = records::MAPE_1D
                     ),
                     "{{model}} mape",
                 ),
@@ -531,8 +547,11 @@ pub fn technical() -> Dashboard {
             "Inference latency p50 / p95 / p99 by model",
             PanelKind::TimeSeries,
             "s",
-            "Model time per request from summed buckets of every replica.",
-            &quantiles(m::PREDICTION_DURATION.name, MODEL, "model"),
+            "Model time per request from summed buckets of every replica (recording rule, per ModelService).",
+            &[(
+                format!("max by (job, model, quantile) ({}{{{MODEL}}})", records::MODEL_LATENCY),
+                "{{job}} {{model}} q{{quantile}}",
+            )],
         ),
         panel(
             "HTTP latency heatmap (inference routes)",
@@ -556,14 +575,11 @@ pub fn technical() -> Dashboard {
             &[(format!("sum by (route, status) (rate({req}{{{NS},status=~\"[45]..\"}}[5m]))"), "{{route}} {{status}}")],
         ),
         panel(
-            "Error ratio (5xx)",
+            "Error ratio (5xx, user requests)",
             PanelKind::TimeSeries,
             "percentunit",
-            "Share of requests answered with 5xx.",
-            &[(
-                format!("(sum(rate({req}{{{NS},status=~\"5..\"}}[5m])) or vector(0)) / sum(rate({req}{{{NS}}}[5m]))"),
-                "5xx ratio",
-            )],
+            "Share of user requests answered with 5xx, per ModelService (recording rule; probes and scrapes excluded).",
+            &[(format!("max by (job) ({}{{{NS}}})", records::ERROR_RATIO), "{{job}}")],
         ),
         panel(
             "Requests in flight and refused",
@@ -605,14 +621,7 @@ pub fn technical() -> Dashboard {
             PanelKind::TimeSeries,
             "percentunit",
             "Lookups that found the model loaded.",
-            &[(
-                format!(
-                    "sum(rate({h}{{{NS}}}[5m])) / (sum(rate({h}{{{NS}}}[5m])) + sum(rate({mi}{{{NS}}}[5m])))",
-                    h = m::CACHE_HITS.name,
-                    mi = m::CACHE_MISSES.name
-                ),
-                "hit ratio",
-            )],
+            &[(format!("max by (job) ({}{{{NS}}})", records::CACHE_HIT_RATIO), "{{job}}")],
         ),
         panel(
             "Model cache size and evictions",
@@ -635,6 +644,19 @@ pub fn technical() -> Dashboard {
                     m::MODEL_LOAD_DURATION.name
                 ),
                 "{{phase}}",
+            )],
+        ),
+        panel(
+            "Model load time (p95; KPI under 30 s)",
+            PanelKind::TimeSeries,
+            "s",
+            "Whole load time (read + optimize + warm-up) of successful loads; InferwatchSlowModelLoad fires above 30 s.",
+            &[(
+                format!(
+                    "histogram_quantile(0.95, sum by (model, le) (rate({}_bucket{{{NS}}}[1h])))",
+                    m::MODEL_LOAD_TIME.name
+                ),
+                "{{model}}",
             )],
         ),
         panel(
@@ -740,6 +762,118 @@ pub fn technical() -> Dashboard {
         kind: None,
         panels,
     }
+}
+
+/// Capacity planning: each limit beside its use, CPU per request and per prediction, what one
+/// replica sustains, headroom against the most replicas, time to exhaustion.
+pub fn capacity() -> Dashboard {
+    use crate::capacity::records as c;
+    let by_instance = |r: &str| format!("max by (job, instance) ({r}{{{NS}}})");
+    let panels = vec![
+        row("Saturation (use / limit)"),
+        panel(
+            "Concurrency saturation",
+            PanelKind::TimeSeries,
+            "percentunit",
+            "Peak inference requests holding a permit over 5 minutes / the concurrency limit, per instance; at 100% new requests get 429.",
+            &[(by_instance(c::CONCURRENCY_SATURATION), "{{instance}}")],
+        ),
+        panel(
+            "CPU saturation",
+            PanelKind::TimeSeries,
+            "percentunit",
+            "Process CPU / the cgroup CPU limit, per instance; near 100% the kernel throttles and latency grows.",
+            &[(by_instance(c::CPU_SATURATION), "{{instance}}")],
+        ),
+        panel(
+            "Memory saturation",
+            PanelKind::TimeSeries,
+            "percentunit",
+            "Resident memory / the container memory limit, per instance; at 100% the pod is OOM-killed.",
+            &[(by_instance(c::MEMORY_SATURATION), "{{instance}}")],
+        ),
+        panel(
+            "Model cache saturation",
+            PanelKind::TimeSeries,
+            "percentunit",
+            "Loaded model bytes / the cache byte limit, per instance; at 100% a new model evicts another.",
+            &[(by_instance(c::CACHE_SATURATION), "{{instance}}")],
+        ),
+        panel(
+            "Configured limits",
+            PanelKind::Table,
+            "short",
+            "The limits each server runs with (inferwatch_configured_limit), beside the loaded cache byte limit.",
+            &[
+                (format!("max by (job, limit) ({}{{{NS}}})", m::CONFIGURED_LIMIT.name), "{{job}} {{limit}}"),
+                (format!("max by (job) ({}{{{NS}}})", m::CACHE_CAPACITY_BYTES.name), "{{job}} cache_bytes"),
+            ],
+        ),
+        row("Cost per request and what a replica sustains"),
+        panel(
+            "CPU seconds per user request",
+            PanelKind::TimeSeries,
+            "s",
+            "Process CPU (probes and scrapes included: conservative) per user request, per ModelService.",
+            &[(format!("max by (job) ({}{{{NS}}})", c::CPU_PER_REQUEST), "{{job}}")],
+        ),
+        panel(
+            "Model CPU seconds per prediction",
+            PanelKind::TimeSeries,
+            "s",
+            "Featurize + run + post-process CPU per successful predicted item, per model.",
+            &[(format!("max by (job, model) ({}{{{MODEL}}})", c::CPU_PER_PREDICTION), "{{job}} {{model}}")],
+        ),
+        panel(
+            "Requests/s: now and what one replica sustains",
+            PanelKind::TimeSeries,
+            "reqps",
+            "User requests/s per ModelService, beside the estimate of one replica at its CPU limit (CPU limit / CPU per request).",
+            &[
+                (format!("max by (job) ({}{{{NS}}})", c::USER_REQUEST_RATE), "{{job}} now"),
+                (format!("max by (job) ({}{{{NS}}})", c::REPLICA_CAPACITY), "{{job}} one replica"),
+            ],
+        ),
+        row("Headroom and exhaustion"),
+        panel(
+            "Replicas against their maximum",
+            PanelKind::TimeSeries,
+            "short",
+            "Replicas up, and the most the ModelService may run (HPA maximum or fixed count).",
+            &[
+                (format!("max by (job) ({}{{{NS}}})", c::REPLICAS), "{{job}} up"),
+                (format!("max by (job) ({}{{{NS}}})", c::MAX_REPLICAS), "{{job}} max"),
+            ],
+        ),
+        panel(
+            "Headroom at the most replicas",
+            PanelKind::Stat,
+            "percentunit",
+            "Share of the largest fleet's estimated capacity still free: 1 - requests/s / (max replicas x one replica's capacity); the lowest ModelService.",
+            &[(format!("min({}{{{NS}}})", c::HEADROOM), "headroom")],
+        ),
+        panel(
+            "Time to exhaustion",
+            PanelKind::Table,
+            "s",
+            "At the last hour's growth, seconds until memory reaches its limit or the model cache is full (only where it grows).",
+            &[
+                (by_instance(c::MEMORY_EXHAUSTION), "{{instance}} memory"),
+                (by_instance(c::CACHE_EXHAUSTION), "{{instance}} model cache"),
+            ],
+        ),
+        panel(
+            "Batch queue depth",
+            PanelKind::TimeSeries,
+            "short",
+            "Jobs accepted and not finished, and its growth forecast an hour ahead (predict_linear over 30 minutes).",
+            &[
+                (format!("max by (job) ({}{{{NS}}})", m::QUEUE_DEPTH.name), "{{job}} depth"),
+                (format!("max by (job) (predict_linear({}{{{NS}}}[30m], 3600))", m::QUEUE_DEPTH.name), "{{job}} in 1h"),
+            ],
+        ),
+    ];
+    Dashboard { uid: "inferwatch-capacity".into(), title: "Inferwatch / Capacity".into(), kind: None, panels }
 }
 
 /// One dashboard per model kind.
@@ -887,7 +1021,7 @@ pub fn model_kind(model_kind: ModelKind) -> Dashboard {
 
 /// Every dashboard, in file order.
 pub fn all() -> Vec<Dashboard> {
-    let mut v = vec![executive(), technical()];
+    let mut v = vec![executive(), technical(), capacity()];
     v.extend(ModelKind::ALL.into_iter().map(model_kind));
     v
 }

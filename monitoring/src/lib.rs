@@ -9,9 +9,11 @@
 
 pub mod alertmanager;
 pub mod alerts;
+pub mod capacity;
 pub mod dashboards;
 pub mod drift;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod metrics;
 pub mod serving;
+pub mod slo;

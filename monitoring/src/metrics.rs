@@ -49,6 +49,10 @@ pub const STAGE_BUCKETS: &[f64] =
     &[0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0];
 /// Model load phase buckets (seconds).
 pub const LOAD_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0];
+/// Whole model load buckets (seconds): the team's KPI is a load under 30 s, an exact edge.
+pub const LOAD_TOTAL_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0];
+/// The model-load KPI (seconds): a bucket edge of [`LOAD_TOTAL_BUCKETS`].
+pub const MODEL_LOAD_KPI_SECONDS: f64 = 30.0;
 /// Confidence / probability buckets.
 pub const CONFIDENCE_BUCKETS: &[f64] = &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0];
 /// Items per request or job.
@@ -250,6 +254,13 @@ metric!(
     MetricKind::Histogram(LOAD_BUCKETS),
     &["model", "phase"],
     "Model load time by phase: read (fetch + verify), optimize (parse + compile plan), warmup."
+);
+metric!(
+    MODEL_LOAD_TIME,
+    "inferwatch_model_load_seconds",
+    MetricKind::Histogram(LOAD_TOTAL_BUCKETS),
+    &["model"],
+    "Whole time of each successful model load (read + optimize + warmup); the KPI is under 30 s."
 );
 metric!(
     MODEL_LOAD_FAILURES,
@@ -468,6 +479,28 @@ metric!(
     "Memory limit of the server's cgroup (container limit); absent when unlimited."
 );
 
+metric!(
+    CPU_LIMIT,
+    "inferwatch_cpu_limit_cores",
+    MetricKind::Gauge,
+    &[],
+    "CPU limit of the server's cgroup in cores (cpu.max quota / period); absent when unlimited."
+);
+metric!(
+    CONFIGURED_LIMIT,
+    "inferwatch_configured_limit",
+    MetricKind::Gauge,
+    &["limit"],
+    "A configured limit, to set beside its use: concurrency (inference requests at once), batch_items, body_bytes, cache_models, job_workers, job_items, max_replicas (the most replicas the deployment may run: the HPA maximum or the fixed count; absent when not given)."
+);
+metric!(
+    CONCURRENCY_IN_USE,
+    "inferwatch_concurrency_in_use",
+    MetricKind::Gauge,
+    &[],
+    "Inference requests holding a concurrency permit at scrape time (at most inferwatch_configured_limit{limit=\"concurrency\"})."
+);
+
 // Info
 metric!(
     BUILD_INFO,
@@ -537,6 +570,7 @@ pub const CATALOGUE: &[MetricDef] = &[
     CACHE_BYTES,
     CACHE_CAPACITY_BYTES,
     MODEL_LOAD_DURATION,
+    MODEL_LOAD_TIME,
     MODEL_LOAD_FAILURES,
     MODEL_READY,
     MODEL_REFERENCE_LABEL_RATIO,
@@ -566,6 +600,9 @@ pub const CATALOGUE: &[MetricDef] = &[
     DEPENDENCY_ERRORS,
     DEPENDENCY_BYTES,
     MEMORY_LIMIT,
+    CPU_LIMIT,
+    CONFIGURED_LIMIT,
+    CONCURRENCY_IN_USE,
     BUILD_INFO,
     MODEL_INFO,
     PROCESS_CPU,

@@ -174,6 +174,8 @@ settings! {
     PREDICTION_STORE_MAX_RECORDS = "prediction-store-max-records", "INFERWATCH_PREDICTION_STORE_MAX_RECORDS";
     /// Drift metrics (live feature bins beside the held-out references) on or off.
     DRIFT_METRICS = "drift-metrics", "INFERWATCH_DRIFT_METRICS";
+    /// The most replicas the deployment may run (exported for capacity headroom).
+    MAX_REPLICAS = "max-replicas", "INFERWATCH_MAX_REPLICAS";
     /// Most items per feedback request.
     MAX_FEEDBACK_ITEMS = "max-feedback-items", "INFERWATCH_MAX_FEEDBACK_ITEMS";
     /// json or pretty.

@@ -7,6 +7,10 @@ use std::fmt::Write as _;
 use std::process::Command;
 
 /// One scenario: input series (at 1m steps), the time to look, and what must be true then.
+///
+/// promtool evaluates the rule groups of one step in no fixed order, so an alert on a recording
+/// rule of another group may start pending one step later: `pending_at` keeps a step away from
+/// the edges.
 struct Case {
     alert: &'static str,
     series: &'static [(&'static str, &'static str)],
@@ -24,49 +28,125 @@ fn cases() -> Vec<Case> {
         Case { alert: "InferwatchTargetDown", series: &[("up{J,instance=\"a:8080\"}", "1 1 1 0 1 1 1 1")], eval: "5m", fires: false, pending_at: None },
         Case { alert: "InferwatchTargetMissing", series: &[("up{job=\"other\",namespace=\"ns\"}", "1x10")], eval: "5m", fires: true, pending_at: Some("1m") },
         Case { alert: "InferwatchTargetMissing", series: &[("up{J,instance=\"a:8080\"}", "1x10")], eval: "5m", fires: false, pending_at: None },
+        // Six clean hours, then half of all requests fail: 100x the 0.5% budget. The 1 h ratio
+        // passes 14.4 x 0.5% = 7.2% about 5 minutes in (pending), firing 2 minutes later; the
+        // workbook's detection time at this rate is 0.02 x 30 d x 0.005 / 0.5 = 8.6 minutes.
         Case {
-            alert: "InferwatchHighErrorRatio",
+            alert: "InferwatchErrorBudgetFastBurn",
             series: &[
-                ("inferwatch_http_requests_total{J,route=\"/v1/models/{name}/predict\",method=\"POST\",status=\"500\"}", "0+30x20"),
-                ("inferwatch_http_requests_total{J,route=\"/v1/models/{name}/predict\",method=\"POST\",status=\"200\"}", "0+120x20"),
+                ("inferwatch_http_requests_total{J,route=\"/v1/models/{name}/predict\",method=\"POST\",status=\"200\"}", "0+60x420"),
+                ("inferwatch_http_requests_total{J,route=\"/v1/models/{name}/predict\",method=\"POST\",status=\"500\"}", "0x360 0+60x60"),
             ],
-            eval: "10m", fires: true, pending_at: Some("2m"),
+            eval: "370m", fires: true, pending_at: Some("367m"),
         },
+        // Half of the requests answered over 2 s (`le="2"`, the classic spelling): 10x the 5%
+        // latency budget, paged by the 6 h / 30 m pair (6 x 5% = 30%).
         Case {
-            alert: "InferwatchHighErrorRatio",
+            alert: "InferwatchErrorBudgetFastBurn",
             series: &[
-                ("inferwatch_http_requests_total{J,route=\"/v1/models/{name}/predict\",method=\"POST\",status=\"500\"}", "0+6x20"),
-                ("inferwatch_http_requests_total{J,route=\"/v1/models/{name}/predict\",method=\"POST\",status=\"200\"}", "0+120x20"),
+                ("inferwatch_http_request_duration_seconds_bucket{J,route=\"/v1/models/{name}/predict\",method=\"POST\",le=\"2\"}", "0+30x40"),
+                ("inferwatch_http_request_duration_seconds_bucket{J,route=\"/v1/models/{name}/predict\",method=\"POST\",le=\"+Inf\"}", "0+60x40"),
+                ("inferwatch_http_request_duration_seconds_count{J,route=\"/v1/models/{name}/predict\",method=\"POST\"}", "0+60x40"),
             ],
-            eval: "10m", fires: false, pending_at: None,
+            eval: "20m", fires: true, pending_at: None,
+        },
+        // A budget-neutral blip: after six clean hours, three minutes of total failure (180
+        // errors; a 30-day budget at this traffic is 13 000). The 5 m ratio spikes but the 1 h
+        // ratio peaks at 5% < 7.2% and the 6 h at 0.8% < 3%: no page.
+        Case {
+            alert: "InferwatchErrorBudgetFastBurn",
+            series: &[
+                ("inferwatch_http_requests_total{J,route=\"/v1/models/{name}/predict\",method=\"POST\",status=\"200\"}", "0+60x360 21600x2 21660+60x30"),
+                ("inferwatch_http_requests_total{J,route=\"/v1/models/{name}/predict\",method=\"POST\",status=\"500\"}", "0x360 60+60x2 180x30"),
+            ],
+            eval: "370m", fires: false, pending_at: None,
+        },
+        // A slow burn (below) must not page.
+        Case {
+            alert: "InferwatchErrorBudgetFastBurn",
+            series: &[
+                ("inferwatch_http_requests_total{J,route=\"/v2/models/{name}/infer\",method=\"POST\",status=\"200\"}", "0+98x200"),
+                ("inferwatch_http_requests_total{J,route=\"/v2/models/{name}/infer\",method=\"POST\",status=\"503\"}", "0+2x200"),
+            ],
+            eval: "40m", fires: false, pending_at: None,
+        },
+        // Requests under 2 s spelled `le="2.0"` (Prometheus 3) are good, and slow probes are not
+        // user traffic: nothing burns.
+        Case {
+            alert: "InferwatchErrorBudgetFastBurn",
+            series: &[
+                ("inferwatch_http_request_duration_seconds_bucket{J,route=\"/v2/models/{name}/infer\",method=\"POST\",le=\"2.0\"}", "0+60x40"),
+                ("inferwatch_http_request_duration_seconds_bucket{J,route=\"/v2/models/{name}/infer\",method=\"POST\",le=\"+Inf\"}", "0+60x40"),
+                ("inferwatch_http_request_duration_seconds_count{J,route=\"/v2/models/{name}/infer\",method=\"POST\"}", "0+60x40"),
+                ("inferwatch_http_request_duration_seconds_bucket{J,route=\"/ready\",method=\"GET\",le=\"2.0\"}", "0x40"),
+                ("inferwatch_http_request_duration_seconds_count{J,route=\"/ready\",method=\"GET\"}", "0+600x40"),
+                ("inferwatch_http_requests_total{J,route=\"/ready\",method=\"GET\",status=\"503\"}", "0+600x40"),
+            ],
+            eval: "20m", fires: false, pending_at: None,
+        },
+        // 2% errors for hours (4x the budget): above 3x over 1 d and 2 h, a ticket.
+        Case {
+            alert: "InferwatchErrorBudgetSlowBurn",
+            series: &[
+                ("inferwatch_http_requests_total{J,route=\"/v2/models/{name}/infer\",method=\"POST\",status=\"200\"}", "0+98x200"),
+                ("inferwatch_http_requests_total{J,route=\"/v2/models/{name}/infer\",method=\"POST\",status=\"503\"}", "0+2x200"),
+            ],
+            eval: "40m", fires: true, pending_at: Some("5m"),
+        },
+        // 0.4% failed batch jobs and requests: inside the 0.5% budget, no ticket.
+        Case {
+            alert: "InferwatchErrorBudgetSlowBurn",
+            series: &[
+                ("inferwatch_http_requests_total{J,route=\"/v2/models/{name}/infer\",method=\"POST\",status=\"200\"}", "0+249x200"),
+                ("inferwatch_batch_jobs_total{J,model=\"topic\",outcome=\"done\"}", "0+249x200"),
+                ("inferwatch_batch_jobs_total{J,model=\"topic\",outcome=\"failed\"}", "0+2x200"),
+            ],
+            eval: "40m", fires: false, pending_at: None,
+        },
+        // The blip opens no ticket either, after a clean day (the 3 d / 6 h pair needs history:
+        // on a six-hour-old service the same 180 errors are 0.8% of all it ever served).
+        Case {
+            alert: "InferwatchErrorBudgetSlowBurn",
+            series: &[
+                ("inferwatch_http_requests_total{J,route=\"/v1/models/{name}/predict\",method=\"POST\",status=\"200\"}", "0+60x1440 86400x2 86460+60x30"),
+                ("inferwatch_http_requests_total{J,route=\"/v1/models/{name}/predict\",method=\"POST\",status=\"500\"}", "0x1440 60+60x2 180x30"),
+            ],
+            eval: "1470m", fires: false, pending_at: None,
+        },
+        // One load over 30 s.
+        Case {
+            alert: "InferwatchSlowModelLoad",
+            series: &[
+                ("inferwatch_model_load_seconds_bucket{J,model=\"topic\",le=\"30\"}", "0x10"),
+                ("inferwatch_model_load_seconds_bucket{J,model=\"topic\",le=\"+Inf\"}", "0x3 1x7"),
+            ],
+            eval: "7m", fires: true, pending_at: Some("4m"),
+        },
+        // A 20 s load, its edge spelled `30.0`: within the KPI.
+        Case {
+            alert: "InferwatchSlowModelLoad",
+            series: &[
+                ("inferwatch_model_load_seconds_bucket{J,model=\"topic\",le=\"30.0\"}", "0x3 1x7"),
+                ("inferwatch_model_load_seconds_bucket{J,model=\"topic\",le=\"+Inf\"}", "0x3 1x7"),
+            ],
+            eval: "7m", fires: false, pending_at: None,
+        },
+        // 2 MB a minute from 100 MB against a 400 MB limit: full within 4 h.
+        Case {
+            alert: "InferwatchMemoryExhaustionForecast",
+            series: &[("process_resident_memory_bytes{J,instance=\"a\"}", "100000000+2000000x120"), ("inferwatch_memory_limit_bytes{J,instance=\"a\"}", "400000000x120")],
+            eval: "45m", fires: true, pending_at: Some("20m"),
+        },
+        // Flat at 75% of the limit: high, not growing.
+        Case {
+            alert: "InferwatchMemoryExhaustionForecast",
+            series: &[("process_resident_memory_bytes{J,instance=\"a\"}", "300000000x120"), ("inferwatch_memory_limit_bytes{J,instance=\"a\"}", "400000000x120")],
+            eval: "45m", fires: false, pending_at: None,
         },
         Case { alert: "InferwatchAllModelsFailing", series: &[("inferwatch_model_ready{J,model=\"sentiment\"}", "0x10"), ("inferwatch_model_ready{J,model=\"topic\"}", "0x10")], eval: "5m", fires: true, pending_at: Some("1m") },
         Case { alert: "InferwatchAllModelsFailing", series: &[("inferwatch_model_ready{J,model=\"sentiment\"}", "0x10"), ("inferwatch_model_ready{J,model=\"topic\"}", "1x10")], eval: "5m", fires: false, pending_at: None },
         Case { alert: "InferwatchDependencyDown", series: &[("inferwatch_dependency_up{J,dependency=\"s3\",required=\"true\"}", "0x10")], eval: "5m", fires: true, pending_at: Some("1m") },
         Case { alert: "InferwatchDependencyDown", series: &[("inferwatch_dependency_up{J,dependency=\"redis\",required=\"false\"}", "0x10")], eval: "5m", fires: false, pending_at: None },
-        Case {
-            alert: "InferwatchHighLatency",
-            series: &[
-                ("inferwatch_http_request_duration_seconds_bucket{J,route=\"/v1/models/{name}/predict\",method=\"POST\",le=\"1\"}", "0x30"),
-                ("inferwatch_http_request_duration_seconds_bucket{J,route=\"/v1/models/{name}/predict\",method=\"POST\",le=\"2\"}", "0x30"),
-                ("inferwatch_http_request_duration_seconds_bucket{J,route=\"/v1/models/{name}/predict\",method=\"POST\",le=\"5\"}", "0+60x30"),
-                ("inferwatch_http_request_duration_seconds_bucket{J,route=\"/v1/models/{name}/predict\",method=\"POST\",le=\"+Inf\"}", "0+60x30"),
-            ],
-            eval: "20m", fires: true, pending_at: Some("8m"),
-        },
-        Case {
-            alert: "InferwatchHighLatency",
-            series: &[
-                ("inferwatch_http_request_duration_seconds_bucket{J,route=\"/v1/models/{name}/predict\",method=\"POST\",le=\"1\"}", "0+60x30"),
-                ("inferwatch_http_request_duration_seconds_bucket{J,route=\"/v1/models/{name}/predict\",method=\"POST\",le=\"2\"}", "0+60x30"),
-                ("inferwatch_http_request_duration_seconds_bucket{J,route=\"/v1/models/{name}/predict\",method=\"POST\",le=\"5\"}", "0+60x30"),
-                ("inferwatch_http_request_duration_seconds_bucket{J,route=\"/v1/models/{name}/predict\",method=\"POST\",le=\"+Inf\"}", "0+60x30"),
-                // slow requests on a route that is not an inference route must not count
-                ("inferwatch_http_request_duration_seconds_bucket{J,route=\"/ready\",method=\"GET\",le=\"5\"}", "0+600x30"),
-                ("inferwatch_http_request_duration_seconds_bucket{J,route=\"/ready\",method=\"GET\",le=\"+Inf\"}", "0+600x30"),
-            ],
-            eval: "20m", fires: false, pending_at: None,
-        },
         Case {
             alert: "InferwatchHighMemory",
             series: &[("process_resident_memory_bytes{J,instance=\"a\"}", "900x20"), ("inferwatch_memory_limit_bytes{J,instance=\"a\"}", "1000x20")],
@@ -108,12 +188,12 @@ fn cases() -> Vec<Case> {
         },
         Case {
             alert: "InferwatchUnusualTraffic",
-            series: &[("inferwatch_http_requests_total{J,route=\"/health\",method=\"GET\",status=\"200\"}", "0+60x150 9000+600x60")],
+            series: &[("inferwatch_http_requests_total{J,route=\"/v1/models/{name}/predict\",method=\"POST\",status=\"200\"}", "0+60x150 9000+600x60")],
             eval: "200m", fires: true, pending_at: Some("170m"),
         },
         Case {
             alert: "InferwatchUnusualTraffic",
-            series: &[("inferwatch_http_requests_total{J,route=\"/health\",method=\"GET\",status=\"200\"}", "0+60x150 9000+70x60")],
+            series: &[("inferwatch_http_requests_total{J,route=\"/v1/models/{name}/predict\",method=\"POST\",status=\"200\"}", "0+60x150 9000+70x60")],
             eval: "200m", fires: false, pending_at: None,
         },
         // Live label shares 0.9 / 0.1 against a 0.5 / 0.5 reference: PSI 0.88.
@@ -148,7 +228,7 @@ fn cases() -> Vec<Case> {
                 ("inferwatch_drift_reference_ratio{J,model=\"recsys\",version=\"1\",side=\"input\",feature=\"user\",bin=\"known\"}", "1x110"),
                 ("inferwatch_drift_reference_ratio{J,model=\"recsys\",version=\"1\",side=\"input\",feature=\"user\",bin=\"unknown\"}", "0x110"),
             ],
-            eval: "100m", fires: true, pending_at: Some("20m"),
+            eval: "100m", fires: true, pending_at: Some("30m"),
         },
         // The same shift on a quiet model: 3 requests an hour is below the 200 observations a
         // PSI needs, so nothing is computed and nothing fires.
@@ -293,6 +373,93 @@ fn psi_recording_rule_equals_the_formula_and_is_absent_below_the_minimum_count()
     assert!(ok, "promtool test rules failed:\n{out}\n--- tests.yaml in {}", dir.display());
 }
 
+/// SLI values, by `promql_expr_test`:
+/// - uneven traffic: 12 busy hours (100/min, 0.2% errors) then 12 quiet hours (1/min, none).
+///   From counts the day's error ratio is 144 / 72 720 = 0.198% (Prometheus' extrapolation at
+///   the series' edges makes it 0.199%) and 60% of the 30-day budget is left; averaging 5-minute
+///   ratios would say 0.1% and 80%.
+/// - probe, scrape and health traffic alone (all failing, all slow) gives no SLI series at all;
+///   beside clean user traffic it leaves the error ratio at 0, with no NaN anywhere.
+#[test]
+fn slo_ratios_come_from_counts_and_probe_traffic_never_moves_them() {
+    let dir = workdir("slo");
+    let rules = serde_yaml_ng::to_string(&rule_file(&Slo::default(), &scope(), &Timing::default())).unwrap();
+    std::fs::write(dir.join("rules.yaml"), rules).unwrap();
+    let predict = |status: &str| {
+        format!("inferwatch_http_requests_total{{{L},route=\"/v1/models/{{name}}/predict\",method=\"POST\",status=\"{status}\"}}")
+    };
+    let probe =
+        |route: &str| format!("inferwatch_http_requests_total{{{L},route=\"{route}\",method=\"GET\",status=\"503\"}}");
+    let slow_probe = format!("inferwatch_http_request_duration_seconds_count{{{L},route=\"/ready\",method=\"GET\"}}");
+    let slow_probe_bucket =
+        format!("inferwatch_http_request_duration_seconds_bucket{{{L},route=\"/ready\",method=\"GET\",le=\"2\"}}");
+    let svc = format!("{{{L},slo=\"availability\"}}");
+    let yaml = format!(
+        r#"rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+  - name: uneven traffic
+    interval: 1m
+    input_series:
+      - series: '{ok}'
+        values: '0+99.8x720 71856+1x720'
+      - series: '{err}'
+        values: '0+0.2x720 144x720'
+    promql_expr_test:
+      - expr: 'round(inferwatch:slo_errors:ratio_period, 0.0001)'
+        eval_time: 1440m
+        exp_samples:
+          - labels: '{svc}'
+            value: 0.002
+      - expr: 'round(inferwatch:slo_budget:remaining_ratio, 0.01)'
+        eval_time: 1440m
+        exp_samples:
+          - labels: '{svc}'
+            value: 0.6
+  - name: probes alone
+    interval: 1m
+    input_series:
+      - series: '{ready}'
+        values: '0+60x30'
+      - series: '{metrics}'
+        values: '0+60x30'
+      - series: '{health}'
+        values: '0+60x30'
+      - series: '{slow_probe}'
+        values: '0+60x30'
+      - series: '{slow_probe_bucket}'
+        values: '0x30'
+    promql_expr_test:
+      - expr: '{{__name__=~"inferwatch:slo_errors:.*"}}'
+        eval_time: 20m
+        exp_samples: []
+  - name: probes beside clean user traffic
+    interval: 1m
+    input_series:
+      - series: '{ok}'
+        values: '0+60x30'
+      - series: '{ready}'
+        values: '0+600x30'
+      - series: '{metrics}'
+        values: '0+600x30'
+    promql_expr_test:
+      - expr: 'inferwatch:slo_errors:ratio_rate5m'
+        eval_time: 20m
+        exp_samples:
+          - labels: 'inferwatch:slo_errors:ratio_rate5m{svc}'
+            value: 0
+"#,
+        ok = predict("200"),
+        err = predict("500"),
+        ready = probe("/ready"),
+        metrics = probe("/metrics"),
+        health = probe("/v2/health/ready"),
+    );
+    std::fs::write(dir.join("tests.yaml"), &yaml).unwrap();
+    let (ok, out) = promtool(&["test", "rules", dir.join("tests.yaml").to_str().unwrap()]);
+    assert!(ok, "promtool test rules failed:\n{out}\n--- tests.yaml in {}", dir.display());
+}
+
 fn scope() -> Scope {
     Scope { selector: r#"job="inferwatch""#.into(), ..Scope::default() }
 }
@@ -328,32 +495,62 @@ fn every_alert_fires_on_its_scenario_after_its_for_and_not_on_the_near_miss() {
     let dir = workdir("test");
     let rules = serde_yaml_ng::to_string(&rule_file(&Slo::default(), &scope(), &Timing::default())).unwrap();
     std::fs::write(dir.join("rules.yaml"), rules).unwrap();
+    // One file per case, run on every core: the day-long scenarios dominate the time.
+    let files: Vec<std::path::PathBuf> = all
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let path = dir.join(format!("case-{i:02}.yaml"));
+            std::fs::write(&path, case_yaml(c)).unwrap();
+            path
+        })
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(files.len().div_ceil(threads))
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .filter_map(|f| {
+                            let (ok, out) = promtool(&["test", "rules", f.to_str().unwrap()]);
+                            (!ok).then(|| format!("{}:\n{out}", f.display()))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    assert!(failures.is_empty(), "promtool test rules failed:\n{}", failures.join("\n"));
+}
+
+/// The promtool test file of one case: the series, then firing (or not) at `eval`, pending at
+/// `pending_at`.
+fn case_yaml(c: &Case) -> String {
     let mut yaml = String::from("rule_files: [rules.yaml]\nevaluation_interval: 1m\ntests:\n");
-    for c in &all {
-        let severity = ALERTS.iter().find(|(n, _)| *n == c.alert).map(|(_, s)| s.as_str()).unwrap();
-        writeln!(
-            yaml,
-            "  - name: {} {}\n    interval: 1m\n    input_series:",
-            c.alert,
-            if c.fires { "fires" } else { "near miss" }
-        )
-        .unwrap();
-        for (series, values) in c.series {
-            let series = series.replace("{J", &format!("{{{L}"));
-            writeln!(yaml, "      - series: '{series}'\n        values: '{values}'").unwrap();
-        }
-        writeln!(yaml, "    promql_expr_test:").unwrap();
-        let query = format!("count by (alertstate, severity) (ALERTS{{alertname=\"{}\"}})", c.alert);
-        if c.fires {
-            writeln!(yaml, "      - expr: '{query}'\n        eval_time: {}\n        exp_samples:\n          - labels: '{{alertstate=\"firing\",severity=\"{severity}\"}}'\n            value: 1", c.eval).unwrap();
-        } else {
-            writeln!(yaml, "      - expr: '{query}'\n        eval_time: {}\n        exp_samples: []", c.eval).unwrap();
-        }
-        if let Some(t) = c.pending_at {
-            writeln!(yaml, "      - expr: '{query}'\n        eval_time: {t}\n        exp_samples:\n          - labels: '{{alertstate=\"pending\",severity=\"{severity}\"}}'\n            value: 1").unwrap();
-        }
+    let severity = ALERTS.iter().find(|(n, _)| *n == c.alert).map(|(_, s)| s.as_str()).unwrap();
+    writeln!(
+        yaml,
+        "  - name: {} {}\n    interval: 1m\n    input_series:",
+        c.alert,
+        if c.fires { "fires" } else { "near miss" }
+    )
+    .unwrap();
+    for (series, values) in c.series {
+        let series = series.replace("{J", &format!("{{{L}"));
+        writeln!(yaml, "      - series: '{series}'\n        values: '{values}'").unwrap();
     }
-    std::fs::write(dir.join("tests.yaml"), &yaml).unwrap();
-    let (ok, out) = promtool(&["test", "rules", dir.join("tests.yaml").to_str().unwrap()]);
-    assert!(ok, "promtool test rules failed:\n{out}\n--- tests.yaml in {}", dir.display());
+    writeln!(yaml, "    promql_expr_test:").unwrap();
+    let query = format!("count by (alertstate, severity) (ALERTS{{alertname=\"{}\"}})", c.alert);
+    if c.fires {
+        writeln!(yaml, "      - expr: '{query}'\n        eval_time: {}\n        exp_samples:\n          - labels: '{{alertstate=\"firing\",severity=\"{severity}\"}}'\n            value: 1", c.eval).unwrap();
+    } else {
+        writeln!(yaml, "      - expr: '{query}'\n        eval_time: {}\n        exp_samples: []", c.eval).unwrap();
+    }
+    if let Some(t) = c.pending_at {
+        writeln!(yaml, "      - expr: '{query}'\n        eval_time: {t}\n        exp_samples:\n          - labels: '{{alertstate=\"pending\",severity=\"{severity}\"}}'\n            value: 1").unwrap();
+    }
+    yaml
 }

@@ -364,6 +364,68 @@ pub struct MonitoringSpec {
     /// Drift of inputs and predictions against the model's held-out references.
     #[serde(default)]
     pub drift: DriftSpec,
+    /// Service level objectives with error budgets and burn-rate alerts.
+    #[serde(default)]
+    pub slo: SloSpec,
+}
+
+/// Service level objectives over user traffic (predict, recommend, v2 infer, batch job
+/// submission and finished batch jobs; never probes, scrapes or metadata). The PrometheusRule
+/// records each SLI's error ratio over 5m to 3d and over `window`, the error budget remaining
+/// and burn rates, and alerts by multi-window, multi-burn-rate: a page
+/// (InferwatchErrorBudgetFastBurn) when 2% of the budget burns in 1h or 5% in 6h, a ticket
+/// (InferwatchErrorBudgetSlowBurn) when 10% burns in 1d or 3d. See docs/slo.md.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SloSpec {
+    /// Share of user requests answered without a 5xx and of batch jobs finished without
+    /// failing (0.5 <= x < 1; default 0.995, the team's 99.5% uptime).
+    #[serde(default = "availability_objective")]
+    #[x_kube(validation = Rule::new("self >= 0.5 && self < 1.0").message("spec.monitoring.slo.availability must be at least 0.5 and below 1"))]
+    pub availability: f64,
+    /// Share of user requests answered within `latencyThresholdSeconds` (0.5 <= x < 1;
+    /// default 0.95: with the 2 s threshold, the team's "P95 < 2 s").
+    #[serde(default = "latency_objective")]
+    #[x_kube(validation = Rule::new("self >= 0.5 && self < 1.0").message("spec.monitoring.slo.latency must be at least 0.5 and below 1"))]
+    pub latency: f64,
+    /// The latency threshold in seconds. It must be a bucket edge of the server's latency
+    /// histogram (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+    /// 0.5, 1, 2, 5 or 10; default 2): a share under a value between edges cannot be counted.
+    #[serde(default = "latency_threshold")]
+    #[x_kube(validation = Rule::new("self in [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0]").message("spec.monitoring.slo.latencyThresholdSeconds must be a latency bucket edge: 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5 or 10"))]
+    pub latency_threshold_seconds: f64,
+    /// The SLO window in whole days, 1d to 90d (default 30d); the burn-rate factors follow
+    /// from it (14.4, 6, 3 and 1 for 30d).
+    #[serde(default = "slo_window")]
+    #[x_kube(validation = Rule::new("self.matches('^([1-9]|[1-8][0-9]|90)d$')").message("spec.monitoring.slo.window must be whole days from 1d to 90d, like 30d"))]
+    pub window: String,
+}
+
+fn slo_defaults() -> inferwatch_monitoring::slo::Objectives {
+    inferwatch_monitoring::slo::Objectives::default()
+}
+fn availability_objective() -> f64 {
+    slo_defaults().availability
+}
+fn latency_objective() -> f64 {
+    slo_defaults().latency
+}
+fn latency_threshold() -> f64 {
+    slo_defaults().latency_threshold_seconds
+}
+fn slo_window() -> String {
+    slo_defaults().window()
+}
+
+impl Default for SloSpec {
+    fn default() -> Self {
+        Self {
+            availability: availability_objective(),
+            latency: latency_objective(),
+            latency_threshold_seconds: latency_threshold(),
+            window: slo_window(),
+        }
+    }
 }
 
 /// Drift detection. The server counts each prediction's watched features (text length,
@@ -447,23 +509,16 @@ pub struct ServiceMonitorSpec {
 /// Alert SLOs; defaults are the monitoring contract's defaults.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.errorRatioWarning < self.errorRatioCritical").message("spec.monitoring.alerts.errorRatioWarning must be below errorRatioCritical"))]
 pub struct AlertsSpec {
     /// Create the PrometheusRule (default true).
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// p95 latency of inference requests above which a warning fires, in seconds (0 < x <= 60).
-    #[serde(default = "latency")]
-    #[x_kube(validation = Rule::new("self > 0.0 && self <= 60.0").message("spec.monitoring.alerts.latencyP95Seconds must be above 0 and at most 60"))]
-    pub latency_p95_seconds: f64,
-    /// 5xx ratio above which a warning fires (0 < x < 1).
+    /// 5xx ratio of user requests over 5m above which a warning fires (0 < x < 1; default
+    /// 0.01, the team's "error rate < 1%"). Pages come from the availability SLO's burn rate
+    /// (`spec.monitoring.slo`).
     #[serde(default = "err_warn")]
     #[x_kube(validation = Rule::new("self > 0.0 && self < 1.0").message("spec.monitoring.alerts.errorRatioWarning must be between 0 and 1"))]
     pub error_ratio_warning: f64,
-    /// 5xx ratio above which a critical alert fires (0 < x < 1).
-    #[serde(default = "err_crit")]
-    #[x_kube(validation = Rule::new("self > 0.0 && self < 1.0").message("spec.monitoring.alerts.errorRatioCritical must be between 0 and 1"))]
-    pub error_ratio_critical: f64,
     /// Resident memory / container limit above which a warning fires (0 < x <= 1).
     #[serde(default = "mem")]
     #[x_kube(validation = Rule::new("self > 0.0 && self <= 1.0").message("spec.monitoring.alerts.memoryRatio must be above 0 and at most 1"))]
@@ -506,14 +561,8 @@ fn interval() -> String {
 fn folder() -> String {
     "Inferwatch".into()
 }
-fn latency() -> f64 {
-    inferwatch_monitoring::alerts::Slo::default().latency_p95_seconds
-}
 fn err_warn() -> f64 {
     inferwatch_monitoring::alerts::Slo::default().error_ratio_warning
-}
-fn err_crit() -> f64 {
-    inferwatch_monitoring::alerts::Slo::default().error_ratio_critical
 }
 fn mem() -> f64 {
     inferwatch_monitoring::alerts::Slo::default().memory_ratio
@@ -532,9 +581,7 @@ impl Default for AlertsSpec {
     fn default() -> Self {
         Self {
             enabled: true,
-            latency_p95_seconds: latency(),
             error_ratio_warning: err_warn(),
-            error_ratio_critical: err_crit(),
             memory_ratio: mem(),
             cache_hit_ratio_floor: hit(),
             labels: BTreeMap::new(),

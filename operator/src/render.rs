@@ -269,6 +269,11 @@ fn default_resources() -> ResourceRequirements {
     }
 }
 
+/// The most replicas the Deployment may run: the HPA maximum, else the fixed count (default 1).
+fn max_replicas(ms: &ModelService) -> i32 {
+    ms.spec.autoscaling.as_ref().map_or(ms.spec.replicas.unwrap_or(1), |a| a.max_replicas).max(1)
+}
+
 fn container(ms: &ModelService, cfg: &OperatorConfig) -> Container {
     let s = &ms.spec.serving;
     let q = &ms.spec.quality;
@@ -291,6 +296,7 @@ fn container(ms: &ModelService, cfg: &OperatorConfig) -> Container {
             arg(settings::PREDICTION_TTL_SECS, q.prediction_ttl_seconds),
             arg(settings::PREDICTION_STORE_MAX_RECORDS, q.memory_max_records),
             arg(settings::DRIFT_METRICS, ms.spec.monitoring.drift.enabled),
+            arg(settings::MAX_REPLICAS, max_replicas(ms)),
         ]),
         env: (!env.is_empty()).then_some(env),
         ports: Some(vec![ContainerPort {
@@ -442,8 +448,7 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
     let prometheus_rule = mon.alerts.enabled.then(|| {
         let a = &mon.alerts;
         let slo = alerts::Slo {
-            latency_p95_seconds: a.latency_p95_seconds,
-            error_ratio_critical: a.error_ratio_critical,
+            objectives: objectives(&mon.slo),
             error_ratio_warning: a.error_ratio_warning,
             memory_ratio: a.memory_ratio,
             cache_hit_ratio_floor: a.cache_hit_ratio_floor,
@@ -485,6 +490,17 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
         None
     };
     Ok(Desired { deployment, service, hpa, pdb, service_monitor, prometheus_rule, dashboard })
+}
+
+/// The SLO rules' objectives from `spec.monitoring.slo` (the CRD has validated the window).
+fn objectives(o: &crate::crd::SloSpec) -> inferwatch_monitoring::slo::Objectives {
+    let default = inferwatch_monitoring::slo::Objectives::default();
+    inferwatch_monitoring::slo::Objectives {
+        availability: o.availability,
+        latency: o.latency,
+        latency_threshold_seconds: o.latency_threshold_seconds,
+        window_days: o.window.trim_end_matches('d').parse().unwrap_or(default.window_days),
+    }
 }
 
 /// The drift rules' settings from `spec.monitoring.drift`.

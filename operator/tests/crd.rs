@@ -104,7 +104,9 @@ fn examples_parse_and_the_minimal_one_gets_every_default() {
         if path.file_stem().unwrap() == "sentiment" {
             assert_eq!(ms.spec.model.kind, ModelKind::Sentiment);
             assert!(ms.spec.monitoring.service_monitor.enabled && ms.spec.monitoring.alerts.enabled);
-            assert_eq!(ms.spec.monitoring.alerts.latency_p95_seconds, 2.0);
+            assert_eq!(ms.spec.monitoring.slo.latency_threshold_seconds, 2.0);
+            assert_eq!(ms.spec.monitoring.slo.availability, 0.995);
+            assert_eq!(ms.spec.monitoring.slo.window, "30d");
             assert_eq!(ms.spec.serving.cache_max_models, 16);
         }
     }

@@ -87,6 +87,11 @@ fn optional_objects_follow_the_spec() {
     assert_eq!(full.hpa.as_ref().unwrap().spec.as_ref().unwrap().max_replicas, 8);
     assert!(full.pdb.is_some());
     assert_eq!(full.deployment.spec.as_ref().unwrap().replicas, None, "the HPA owns replicas");
+    let args = |d: &k8s_openapi::api::apps::v1::Deployment| {
+        d.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0].args.clone().unwrap()
+    };
+    assert!(args(&full.deployment).contains(&"--max-replicas=8".to_string()), "capacity headroom gets the HPA maximum");
+    assert!(args(&minimal.deployment).contains(&"--max-replicas=1".to_string()));
 
     let mut off = example("sentiment");
     off.spec.monitoring.dashboard.enabled = false;
@@ -113,7 +118,11 @@ fn a_serving_change_changes_the_pod_template_hash_so_it_rolls_out() {
 fn alert_slos_and_labels_come_from_the_spec() {
     let full = render(&example("full"), &OperatorConfig::default()).unwrap();
     let rule = serde_json::to_string(&full.prometheus_rule.unwrap()).unwrap();
-    assert!(rule.contains(r#"{quantile=\"0.95\"} > 0.5"#), "latency SLO 0.5 s");
+    // spec.monitoring.slo: 99.9% over 28d pages at 0.02 x 28 x 24 = 13.44x the 0.1% budget;
+    // the 0.5 s latency threshold is its bucket edge.
+    assert!(rule.contains("> 0.01344 and"), "availability burn threshold from the 28d window");
+    assert!(rule.contains(r#"le=\"0.5\""#), "latency threshold 0.5 s");
+    assert!(rule.contains(r#"\"period\", \"28d\""#), "the SLO window labels the objective");
     assert!(rule.contains(r#"namespace=\"ml-serving\",job=\"reviews-sentiment\""#));
     assert!(rule.contains(r#""team":"reviews""#));
 }

@@ -2,6 +2,7 @@
 //! the process collector, CPU accounting, dependency health, and the lock-free metric cells the
 //! hot path writes to.
 
+pub mod capacity;
 pub mod cpu_time;
 pub mod dependency;
 pub mod drift;

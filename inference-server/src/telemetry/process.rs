@@ -1,4 +1,4 @@
-//! `process_*` metrics read from `/proc/self` and the cgroup memory limit, at scrape time.
+//! `process_*` metrics read from `/proc/self` and the cgroup memory and CPU limits, at scrape time.
 
 use inferwatch_monitoring::metrics::{self as cat, MetricDef};
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -68,6 +68,9 @@ impl prometheus_client::collector::Collector for ProcessCollector {
         }
         if let Some(limit) = memory_limit() {
             gauge(&mut encoder, cat::MEMORY_LIMIT, limit)?;
+        }
+        if let Some(cores) = super::capacity::cpu_limit() {
+            gauge(&mut encoder, cat::CPU_LIMIT, cores)?;
         }
         gauge(&mut encoder, cat::PROCESS_START_TIME, self.start_time)
     }

@@ -118,6 +118,12 @@ pub struct Metrics {
     pub cache_capacity: Gauge,
     /// Load phases.
     pub load_duration: Fam<Histogram, Buckets>,
+    /// Whole load time of each successful load.
+    pub load_time: Fam<Histogram, Buckets>,
+    /// Configured limits (`inferwatch_configured_limit`).
+    configured_limit: Fam<Gauge<f64, AtomicU64>>,
+    /// The concurrency semaphore, read at scrape time.
+    permits: super::capacity::Permits,
     /// Load failures by reason.
     pub load_failures: Fam<Counter>,
     /// Model readiness.
@@ -215,6 +221,9 @@ impl Metrics {
             cache_bytes: single(&mut r, cat::CACHE_BYTES),
             cache_capacity: single(&mut r, cat::CACHE_CAPACITY_BYTES),
             load_duration: histogram(&mut r, cat::MODEL_LOAD_DURATION),
+            load_time: histogram(&mut r, cat::MODEL_LOAD_TIME),
+            configured_limit: gauge_f(&mut r, cat::CONFIGURED_LIMIT),
+            permits: super::capacity::Permits::default(),
             load_failures: counter(&mut r, cat::MODEL_LOAD_FAILURES),
             model_ready: gauge(&mut r, cat::MODEL_READY),
             model_info: gauge(&mut r, cat::MODEL_INFO),
@@ -251,7 +260,21 @@ impl Metrics {
         let build = gauge(&mut r, cat::BUILD_INFO);
         build.with(&[env!("CARGO_PKG_VERSION"), option_env!("INFERWATCH_RUSTC").unwrap_or("unknown")]).set(1);
         r.register_collector(Box::new(super::process::ProcessCollector::new()));
+        r.register_collector(Box::new(super::capacity::PermitsCollector(m.permits.clone())));
         Self { registry: r, ..m }
+    }
+
+    /// Export the configured limits and watch the concurrency semaphore (its permits in use are
+    /// read at scrape time). A second call keeps the first semaphore.
+    pub fn capacity(
+        &self,
+        limits: &super::capacity::ConfiguredLimits,
+        permits: &std::sync::Arc<tokio::sync::Semaphore>,
+    ) {
+        for (limit, value) in limits.pairs() {
+            self.configured_limit.with(&[limit]).set(value);
+        }
+        let _ = self.permits.set((permits.clone(), limits.concurrency));
     }
 
     /// Encode the registry in the OpenMetrics text format.
