@@ -288,7 +288,8 @@ pub const SERVICE_BY: &str = "namespace, job";
 /// Inference routes (v1 predict/recommend, v2 infer) and job submission: user traffic.
 pub const INFERENCE_ROUTES: &str = crate::slo::USER_ROUTES;
 
-pub(crate) fn sel(scope: &Scope, extra: &str) -> String {
+/// The braces of a selector: the scope's matchers and `extra` (either may be empty).
+pub fn sel(scope: &Scope, extra: &str) -> String {
     match (scope.selector.is_empty(), extra.is_empty()) {
         (true, _) => format!("{{{extra}}}"),
         (false, true) => format!("{{{}}}", scope.selector),

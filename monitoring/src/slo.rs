@@ -163,8 +163,10 @@ fn with_labels(expr: String, labels: &[(&str, &str)]) -> String {
     labels.iter().fold(expr, |e, (k, v)| format!(r#"label_replace({e}, "{k}", "{v}", "", "")"#))
 }
 
-/// Events and bad events of an SLI over a window, summed per service.
-fn events(scope: &Scope, sli: Sli, w: &str) -> (String, String) {
+/// Events and bad events of an SLI over window `w`, summed per service, as `func` (`rate` for
+/// the recording rules, `increase` for counts): `(all, bad)`. The one definition of the SLIs;
+/// the report command uses it too.
+pub fn sli_events(scope: &Scope, sli: Sli, w: &str, o: &Objectives, func: &str) -> (String, String) {
     let by = SERVICE_BY;
     let s = |extra: &str| sel(scope, extra);
     let http = m::HTTP_REQUESTS.name;
@@ -173,36 +175,33 @@ fn events(scope: &Scope, sli: Sli, w: &str) -> (String, String) {
         // Different label sets (route vs model), so `or` keeps both and `sum` adds them.
         Sli::Availability => (
             format!(
-                "sum by ({by}) (rate({http}{}[{w}]) or rate({jobs}{}[{w}]))",
+                "sum by ({by}) ({func}({http}{}[{w}]) or {func}({jobs}{}[{w}]))",
                 s(USER_ROUTES),
                 s(r#"outcome=~"done|failed""#)
             ),
             format!(
-                "sum by ({by}) (rate({http}{}[{w}]) or rate({jobs}{}[{w}]))",
+                "sum by ({by}) ({func}({http}{}[{w}]) or {func}({jobs}{}[{w}]))",
                 s(&format!(r#"{USER_ROUTES},status=~"5..""#)),
                 s(r#"outcome="failed""#)
             ),
         ),
-        Sli::Latency => (
-            format!("sum by ({by}) (rate({}_count{}[{w}]))", m::HTTP_REQUEST_DURATION.name, s(USER_ROUTES)),
-            String::new(),
-        ),
+        Sli::Latency => {
+            let h = m::HTTP_REQUEST_DURATION.name;
+            let all = format!("sum by ({by}) ({func}({h}_count{}[{w}]))", s(USER_ROUTES));
+            let good = format!(
+                "sum by ({by}) ({func}({h}_bucket{}[{w}]))",
+                s(&format!("{USER_ROUTES},{}", le_matcher(o.latency_threshold_seconds)))
+            );
+            (all.clone(), format!("({all} - {good})"))
+        }
     }
 }
 
-/// The error ratio of an SLI over a window, absent without traffic.
-fn error_ratio(scope: &Scope, sli: Sli, w: &str, o: &Objectives) -> String {
-    let (all, bad) = events(scope, sli, w);
-    let expr = match sli {
-        Sli::Availability => format!("({bad} or 0 * {all}) / ({all} > 0)"),
-        Sli::Latency => format!(
-            "1 - sum by ({by}) (rate({h}_bucket{s}[{w}])) / ({all} > 0)",
-            by = SERVICE_BY,
-            h = m::HTTP_REQUEST_DURATION.name,
-            s = sel(scope, &format!("{USER_ROUTES},{}", le_matcher(o.latency_threshold_seconds)))
-        ),
-    };
-    with_labels(expr, &[("slo", sli.as_str())])
+/// The error ratio of an SLI over a window (label `slo`), absent without traffic, 0 with
+/// traffic and no bad event yet.
+pub fn error_ratio(scope: &Scope, sli: Sli, w: &str, o: &Objectives) -> String {
+    let (all, bad) = sli_events(scope, sli, w, o, "rate");
+    with_labels(format!("({bad} or 0 * {all}) / ({all} > 0)"), &[("slo", sli.as_str())])
 }
 
 /// SLI error ratios over every alert window and the SLO window, objectives, attainment, budget
