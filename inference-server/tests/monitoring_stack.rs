@@ -26,6 +26,13 @@ const EMPTY_ALLOWED: &[(&str, usize, &str)] = &[
     ("MinIO (its Prometheus endpoint)", 2, "no MinIO runs in this test (external exporter)"),
     ("Model load failures", 0, "no model fails to load in this test"),
     ("Memory", 1, "the test process may run without a cgroup memory limit"),
+    ("Success and errors", 2, "no user request fails with a 5xx here (tests/slo.rs injects them)"),
+    ("CPU saturation", 0, "the test process may run without a cgroup CPU limit"),
+    ("Memory saturation", 0, "the test process may run without a cgroup memory limit"),
+    ("Requests/s: now and what one replica sustains", 1, "needs a cgroup CPU limit"),
+    ("Headroom at the most replicas", 0, "needs a cgroup CPU limit"),
+    ("Time to exhaustion", 0, "memory must grow over the hour and have a limit"),
+    ("Time to exhaustion", 1, "the model cache must grow over the hour; here it is full from the start"),
     (
         "Drift above threshold",
         0,

@@ -1,0 +1,206 @@
+//! The SLO rules against a real Prometheus scraping the real server under load with injected
+//! errors (a model whose package fails its checksum answers 503) and slow requests (8000-point
+//! trend analyses, well over the 0.1 s threshold this test sets; single sentiment predictions
+//! are well under it), while probes and scrapes hammer `/ready` and `/metrics`. The SLI records
+//! and the report command must give the ratios this test computes from its own request log,
+//! to 0.5 percentage points.
+
+mod common;
+
+use common::Server;
+use inferwatch_monitoring::{alerts, slo};
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const THRESHOLD: f64 = 0.1;
+
+fn tempdir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("inferwatch-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Sentiment and trend as shipped; email with a corrupted model file (every request to it is a
+/// failed load: 503 model_unavailable).
+fn model_dir() -> std::path::PathBuf {
+    let dir = tempdir("slo-models");
+    for name in ["sentiment", "trend", "email"] {
+        let dst = dir.join(name);
+        std::fs::create_dir_all(&dst).unwrap();
+        for f in std::fs::read_dir(common::models_dir().join(name)).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), dst.join(f.file_name())).unwrap();
+        }
+    }
+    let onnx = dir.join("email/model.onnx");
+    let mut bytes = std::fs::read(&onnx).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&onnx, bytes).unwrap();
+    dir
+}
+
+async fn query(prom: &str, expr: &str) -> Vec<Value> {
+    let r: Value = reqwest::Client::new()
+        .get(format!("{prom}/api/v1/query"))
+        .query(&[("query", expr)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "success", "{expr}: {r}");
+    r["data"]["result"].as_array().cloned().unwrap_or_default()
+}
+
+async fn value(prom: &str, expr: &str) -> f64 {
+    let v = query(prom, expr).await;
+    assert_eq!(v.len(), 1, "{expr}: {v:?}");
+    v[0]["value"][1].as_str().unwrap().parse().unwrap()
+}
+
+/// One logged user request: (status, seconds as the client saw them).
+async fn send(c: &reqwest::Client, s: &Server, path: &str, body: &Value) -> (u16, f64) {
+    let t = Instant::now();
+    let status = c.post(s.url(path)).json(body).send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+    (status, t.elapsed().as_secs_f64())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slo_records_and_the_report_match_the_request_log_under_injected_errors_and_slow_requests() {
+    let dir = model_dir();
+    let s = Server::start(&["--model-dir", dir.to_str().unwrap(), "--preload", "sentiment,trend"]).await;
+    s.wait_for("/v2/models/trend/ready", 200).await;
+    let c = reqwest::Client::new();
+    let light = json!({"text": "a wonderful film"});
+    let heavy =
+        json!({"values": (0..8000).map(|i| f64::from(i % 97) + f64::from(i) * 0.01).collect::<Vec<_>>(), "horizon": 3});
+    let failing = json!({"subject": "hi", "body": "lunch?"});
+    // Warm-up: every series the traffic moves exists before the first scrape, so `increase`
+    // counts all of the logged requests (a counter's first sample has no increase before it).
+    for (path, body) in [
+        ("/v1/models/sentiment/predict", &light),
+        ("/v1/models/trend/predict", &heavy),
+        ("/v1/models/email/predict", &failing),
+    ] {
+        send(&c, &s, path, body).await;
+    }
+
+    let cfg = tempdir("slo-prom");
+    let scope = alerts::Scope { selector: r#"job="inferwatch""#.into(), ..alerts::Scope::default() };
+    let objectives = slo::Objectives { latency_threshold_seconds: THRESHOLD, ..slo::Objectives::default() };
+    let rules =
+        alerts::rule_file(&alerts::Slo { objectives, ..alerts::Slo::default() }, &scope, &alerts::Timing::default());
+    std::fs::write(cfg.join("rules.yml"), serde_json::to_string(&rules).unwrap()).unwrap();
+    let prom_port = common::free_port();
+    let prom_cfg = json!({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "900ms"},
+        "rule_files": [cfg.join("rules.yml")],
+        "scrape_configs": [{"job_name": "inferwatch", "static_configs": [{"targets": [format!("127.0.0.1:{}", s.port)], "labels": {"namespace": "test"}}]}],
+    });
+    std::fs::write(cfg.join("prometheus.yml"), serde_json::to_string(&prom_cfg).unwrap()).unwrap();
+    let _prom = Proc(
+        Command::new("prometheus")
+            .args([
+                &format!("--config.file={}", cfg.join("prometheus.yml").display()),
+                &format!("--storage.tsdb.path={}", cfg.join("data").display()),
+                &format!("--web.listen-address=127.0.0.1:{prom_port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus is installed (make test installs it)"),
+    );
+    let prom = format!("http://127.0.0.1:{prom_port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !reqwest::get(format!("{prom}/-/ready")).await.is_ok_and(|r| r.status().is_success()) {
+        assert!(Instant::now() < deadline, "Prometheus never got ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    while query(&prom, r#"inferwatch_http_requests_total{status="503"}"#).await.is_empty() {
+        assert!(Instant::now() < deadline, "Prometheus never scraped the server");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let mut log = Vec::new();
+    for i in 0..40 {
+        for _ in 0..3 {
+            log.push(send(&c, &s, "/v1/models/sentiment/predict", &light).await);
+        }
+        log.push(send(&c, &s, "/v1/models/trend/predict", &heavy).await);
+        if i % 2 == 0 {
+            log.push(send(&c, &s, "/v1/models/email/predict", &failing).await);
+        }
+        // Probes and scrapes, three times the user traffic: none of it may count.
+        for path in ["/ready", "/metrics", "/health", "/v2/health/ready"] {
+            for _ in 0..3 {
+                let _ = c.get(s.url(path)).send().await;
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    let n = log.len() as f64;
+    let errors = log.iter().filter(|(st, _)| *st >= 500).count() as f64 / n;
+    let slow = log.iter().filter(|(_, t)| *t > THRESHOLD).count() as f64 / n;
+    let borderline = log.iter().filter(|(_, t)| (*t - THRESHOLD).abs() < 0.02).count();
+    assert!(errors > 0.05 && slow > 0.1, "the traffic injects errors ({errors}) and slow requests ({slow})");
+    eprintln!(
+        "log: {n} requests, {:.2}% 5xx, {:.2}% over {THRESHOLD} s, {borderline} within 20 ms of it",
+        errors * 100.0,
+        slow * 100.0
+    );
+
+    let ratio = |sli: &str| format!("{}{{job=\"inferwatch\",slo=\"{sli}\"}}", slo::error_ratio_record("30m"));
+    let (avail, lat) = (value(&prom, &ratio("availability")).await, value(&prom, &ratio("latency")).await);
+    assert!((avail - errors).abs() < 0.005, "availability error ratio {avail} vs log {errors}");
+    assert!((lat - slow).abs() < 0.005, "latency error ratio {lat} vs log {slow}");
+    let remaining =
+        value(&prom, &format!("{}{{job=\"inferwatch\",slo=\"availability\"}}", slo::records::BUDGET_REMAINING)).await;
+    let expected = 1.0 - errors / (1.0 - 0.995);
+    assert!((remaining - expected).abs() < 0.005 / 0.005, "budget remaining {remaining} vs {expected}");
+    // A burn this fast pages (the rules run with production `for:` durations, so only pending
+    // can be seen in a test this short).
+    let burn = query(&prom, r#"ALERTS{alertname="InferwatchErrorBudgetFastBurn",slo="availability"}"#).await;
+    assert!(!burn.is_empty(), "fast burn is pending or firing");
+
+    // The report command prints the same figures.
+    let options = inferwatch_report::report::Options {
+        selector: r#"job="inferwatch""#.into(),
+        since: "30m".into(),
+        latency_threshold_seconds: THRESHOLD,
+    };
+    let report = tokio::task::spawn_blocking(move || {
+        let p = inferwatch_report::prom::Prometheus::new(&prom, Duration::from_secs(10)).unwrap();
+        inferwatch_report::report::gather(&p, &options).unwrap()
+    })
+    .await
+    .unwrap();
+    for (sli, expected_bad) in [("availability", errors), ("latency", slow)] {
+        let line = report.slos.iter().find(|l| l.slo == sli).unwrap_or_else(|| panic!("{sli} in {report:?}"));
+        let attainment = line.attainment().unwrap();
+        assert!(
+            (attainment - (1.0 - expected_bad)).abs() < 0.005,
+            "{sli}: report {attainment} vs log {}",
+            1.0 - expected_bad
+        );
+        assert!(line.objective.is_some() && line.budget_spent.is_some(), "{line:?}");
+    }
+    let md = inferwatch_report::report::markdown(&report);
+    let printed =
+        format!("{:.2}%", report.slos.iter().find(|l| l.slo == "availability").unwrap().attainment().unwrap() * 100.0);
+    assert!(md.contains(&printed) && md.contains("(missed)"), "{md}");
+    assert!(report.p95.iter().any(|(_, m, _)| m == "trend") && md.contains("| test/inferwatch | trend |"), "{md}");
+    eprintln!("{md}");
+}
