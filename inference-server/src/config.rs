@@ -108,7 +108,6 @@ pub struct Config {
     /// reclaimed by another worker (the first one is presumed dead).
     #[arg(long = s::JOB_CLAIM_IDLE_MS.flag, env = s::JOB_CLAIM_IDLE_MS.env, default_value_t = defaults::JOB_CLAIM_IDLE_MS, value_parser = clap::value_parser!(u64).range(100..))]
     pub job_claim_idle_ms: u64,
-    /// Log format.
     /// Give every prediction an id and keep its record for feedback (`POST
     /// /v1/models/{name}/feedback`).
     #[arg(long = s::PREDICTION_IDS.flag, env = s::PREDICTION_IDS.env, default_value_t = true, action = clap::ArgAction::Set)]
@@ -135,11 +134,48 @@ pub struct Config {
     /// Most items per feedback request.
     #[arg(long = s::MAX_FEEDBACK_ITEMS.flag, env = s::MAX_FEEDBACK_ITEMS.env, default_value_t = defaults::MAX_FEEDBACK_ITEMS)]
     pub max_feedback_items: usize,
+    /// Share of requests that get an access line, 0 to 1 (5xx answers always do; probes and
+    /// scrapes never).
+    #[arg(long = s::ACCESS_LOG_SAMPLE.flag, env = s::ACCESS_LOG_SAMPLE.env, default_value_t = defaults::ACCESS_LOG_SAMPLE, value_parser = ratio)]
+    pub access_log_sample: f64,
+    /// Share of predictions that get a prediction line, 0 to 1.
+    #[arg(long = s::PREDICTION_LOG_SAMPLE.flag, env = s::PREDICTION_LOG_SAMPLE.env, default_value_t = defaults::PREDICTION_LOG_SAMPLE, value_parser = ratio)]
+    pub prediction_log_sample: f64,
+    /// Whether prediction lines carry the input (at most 2 KiB of it). Off by default: inputs
+    /// can be personal data.
+    #[arg(long = s::PREDICTION_LOG_PAYLOAD.flag, env = s::PREDICTION_LOG_PAYLOAD.env, default_value_t = false, action = clap::ArgAction::Set)]
+    pub prediction_log_payload: bool,
+    /// Most access lines, and most prediction lines, per second (0: no cap); the rest are
+    /// counted in `inferwatch_log_lines_total{outcome="rate_limited"}`.
+    #[arg(long = s::LOG_MAX_LINES_PER_SECOND.flag, env = s::LOG_MAX_LINES_PER_SECOND.env, default_value_t = defaults::LOG_MAX_LINES_PER_SECOND)]
+    pub log_max_lines_per_second: u32,
+    /// Log format.
     #[arg(long = s::LOG_FORMAT.flag, env = s::LOG_FORMAT.env, value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
     /// Log filter (tracing env-filter syntax).
     #[arg(long = s::LOG.flag, env = s::LOG.env, default_value = "info")]
     pub log: String,
+}
+
+/// A sampling ratio: a number from 0 to 1.
+fn ratio(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        Ok(r) => Err(format!("{r} is not a ratio from 0 to 1")),
+        Err(e) => Err(format!("not a number: {e}")),
+    }
+}
+
+impl Config {
+    /// What the access and prediction logs write.
+    pub fn log_settings(&self) -> crate::logs::LogSettings {
+        crate::logs::LogSettings {
+            access_sample: self.access_log_sample,
+            prediction_sample: self.prediction_log_sample,
+            payload_bytes: self.prediction_log_payload.then_some(defaults::PREDICTION_LOG_PAYLOAD_BYTES),
+            max_lines_per_second: self.log_max_lines_per_second,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -169,5 +205,15 @@ mod tests {
             .map(|a| a.get_id().to_string())
             .collect();
         assert!(without_env.is_empty(), "flags outside the contract: {without_env:?}");
+    }
+
+    #[test]
+    fn a_sampling_ratio_outside_zero_to_one_is_refused_at_start() {
+        for bad in ["1.5", "-0.1", "NaN", "half", ""] {
+            let e = Config::try_parse_from(["inference-server", "--access-log-sample", bad]);
+            assert!(e.is_err(), "{bad} accepted");
+        }
+        let c = Config::try_parse_from(["inference-server", "--prediction-log-sample", "0.25"]);
+        assert_eq!(c.map(|c| c.prediction_log_sample).ok(), Some(0.25));
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod featurize;
 pub mod http;
 pub mod jobs;
+pub mod logs;
 pub mod model_manager;
 pub mod models;
 pub mod package;

@@ -24,6 +24,7 @@ fn main() -> std::process::ExitCode {
     }
     let config = Config::parse();
     inferwatch_monitoring::logging::init(config.log_format, &config.log);
+    inference_server::logs::audit::started(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

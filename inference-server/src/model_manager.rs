@@ -1,6 +1,7 @@
 //! The model cache: an LRU of loaded models bounded by count and bytes. A miss loads through the
 //! [`ModelStore`]; concurrent misses of one model load it once.
 
+use crate::logs::audit;
 use crate::models::{LoadError, LoadedModel};
 use crate::store::{ModelStore, StoreError};
 use crate::telemetry::{self, Metrics};
@@ -45,6 +46,18 @@ pub enum ManagerError {
         /// The cache limit.
         limit: u64,
     },
+}
+
+impl ManagerError {
+    /// The `reason` label of `inferwatch_model_load_failures_total` this failure counts under.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::Store(_) => "store",
+            Self::Load { source, .. } => source.reason(),
+            Self::TooLarge { .. } => "too_large",
+        }
+    }
 }
 
 struct Entry {
@@ -189,6 +202,7 @@ impl ModelManager {
                 Ok(m)
             }
             Err(e) => {
+                audit::model_failed(name, e.reason(), &e.to_string());
                 self.last_error.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), e.to_string());
                 self.metrics.model_ready.with(&[name]).set(0);
                 Err(e)
@@ -200,11 +214,12 @@ impl ModelManager {
         let fail = |reason: &str| self.metrics.load_failures.with(&[name, reason]).inc();
         let start = Instant::now();
         let (files, source) = self.store.fetch(name).await.map_err(|e| {
-            fail(if matches!(e, StoreError::NotFound(_)) { "not_found" } else { "store" });
-            match e {
+            let e = match e {
                 StoreError::NotFound(n) => ManagerError::NotFound(n),
                 e => ManagerError::Store(e),
-            }
+            };
+            fail(e.reason());
+            e
         })?;
         let bytes = files.bytes();
         if bytes > self.limits.max_bytes {
@@ -253,8 +268,10 @@ impl ModelManager {
             read_ms = read.as_secs_f64() * 1e3,
             optimize_ms = timings.optimize.as_secs_f64() * 1e3,
             warmup_ms = timings.warmup.as_secs_f64() * 1e3,
-            "model loaded"
+            "model load phases"
         );
+        let load_ms = (read + timings.optimize + timings.warmup).as_secs_f64() * 1e3;
+        audit::model_loaded(name, &model.meta.version, &model.source, model.bytes, load_ms);
         Ok(model)
     }
 
@@ -266,10 +283,11 @@ impl ModelManager {
         let entries: Vec<(String, u64, u64)> =
             cache.iter().map(|(k, e)| (k.clone(), e.model.bytes, e.last_used.load(Ordering::Relaxed))).collect();
         for evicted in plan_evictions(&entries, name, self.limits) {
-            cache.remove(&evicted);
+            if let Some(e) = cache.remove(&evicted) {
+                audit::model_evicted(&evicted, &e.model.meta.version);
+            }
             self.metrics.cache_evictions.with(&[&evicted]).inc();
             self.metrics.model_ready.with(&[&evicted]).set(0);
-            tracing::info!(model = %evicted, "model evicted from cache");
         }
         self.metrics.model_ready.with(&[name]).set(1);
         self.metrics.cache_models.set(cache.len() as i64);

@@ -3,6 +3,7 @@
 use crate::config::{Config, ModelSource};
 use crate::http::{self, AppState};
 use crate::jobs::{worker, Queue, QueueConfig};
+use crate::logs::{AccessLog, LineBudget, PredictionLog};
 use crate::model_manager::{CacheLimits, ModelManager};
 use crate::predict::Limits;
 use crate::quality::{Quality, QualityConfig};
@@ -128,6 +129,10 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
     for name in &known {
         let _ = metrics.load_time.with(&[name]);
     }
+    let logs = config.log_settings();
+    let budget = |log: &str, ratio: f64| LineBudget::new(&metrics, log, ratio, logs.max_lines_per_second);
+    let access_log = Arc::new(AccessLog::new(budget("access", logs.access_sample)));
+    let prediction_log = Arc::new(PredictionLog::new(budget("prediction", logs.prediction_sample), logs.payload_bytes));
     Ok(Arc::new(http::ServerState {
         manager,
         metrics,
@@ -145,6 +150,8 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         queue,
         store,
         quality: Arc::new(quality),
+        access_log,
+        prediction_log,
     }))
 }
 
@@ -245,6 +252,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         metrics: state.metrics.clone(),
         limits: state.limits,
         quality: state.quality.clone(),
+        prediction_log: state.prediction_log.clone(),
     };
     let quality = state.quality.clone();
     let workers = match &state.queue {

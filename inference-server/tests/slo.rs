@@ -23,31 +23,10 @@ impl Drop for Proc {
 
 const THRESHOLD: f64 = 0.1;
 
-fn tempdir(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("inferwatch-test-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// Sentiment and trend as shipped; email with a corrupted model file (every request to it is a
 /// failed load: 503 model_unavailable).
 fn model_dir() -> std::path::PathBuf {
-    let dir = tempdir("slo-models");
-    for name in ["sentiment", "trend", "email"] {
-        let dst = dir.join(name);
-        std::fs::create_dir_all(&dst).unwrap();
-        for f in std::fs::read_dir(common::models_dir().join(name)).unwrap() {
-            let f = f.unwrap();
-            std::fs::copy(f.path(), dst.join(f.file_name())).unwrap();
-        }
-    }
-    let onnx = dir.join("email/model.onnx");
-    let mut bytes = std::fs::read(&onnx).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(&onnx, bytes).unwrap();
-    dir
+    common::model_dir_with("slo-models", &["sentiment", "trend", "email"], &["email"])
 }
 
 async fn query(prom: &str, expr: &str) -> Vec<Value> {
@@ -97,7 +76,7 @@ async fn slo_records_and_the_report_match_the_request_log_under_injected_errors_
         send(&c, &s, path, body).await;
     }
 
-    let cfg = tempdir("slo-prom");
+    let cfg = common::tempdir("slo-prom");
     let scope = alerts::Scope { selector: r#"job="inferwatch""#.into(), ..alerts::Scope::default() };
     let objectives = slo::Objectives { latency_threshold_seconds: THRESHOLD, ..slo::Objectives::default() };
     let rules =

@@ -12,6 +12,7 @@ pub mod alerts;
 pub mod capacity;
 pub mod dashboards;
 pub mod drift;
+pub mod log_classes;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod metrics;

@@ -396,6 +396,13 @@ metric!(
     "Prediction records lost before their age limit: capacity (memory store full, oldest dropped), backlog (Redis writes fell behind) or store_error (Redis refused or unreachable)."
 );
 metric!(
+    LOG_LINES,
+    "inferwatch_log_lines_total",
+    MetricKind::Counter,
+    &["log", "outcome"],
+    "Access and prediction log lines by outcome: written, or rate_limited (over the per-second cap; sampled-out lines are not counted)."
+);
+metric!(
     MODEL_HELDOUT_QUALITY,
     "inferwatch_model_heldout_quality",
     MetricKind::Gauge,
@@ -589,6 +596,7 @@ pub const CATALOGUE: &[MetricDef] = &[
     FEEDBACK_DELAY,
     PREDICTION_RECORDS,
     PREDICTION_RECORDS_DROPPED,
+    LOG_LINES,
     MODEL_HELDOUT_QUALITY,
     DEPENDENCY_UP,
     QUEUE_OLDEST_AGE,

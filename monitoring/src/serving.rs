@@ -87,6 +87,14 @@ pub mod defaults {
     pub const PREDICTION_STORE_MAX_RECORDS: usize = 200_000;
     /// Most items in one feedback request.
     pub const MAX_FEEDBACK_ITEMS: usize = 1_000;
+    /// Share of requests that get an access line (5xx answers always do).
+    pub const ACCESS_LOG_SAMPLE: f64 = 1.0;
+    /// Share of predictions that get a prediction line.
+    pub const PREDICTION_LOG_SAMPLE: f64 = 0.1;
+    /// Most access lines, and most prediction lines, written per second (each; 0: no cap).
+    pub const LOG_MAX_LINES_PER_SECOND: u32 = 1_000;
+    /// Most payload bytes in one prediction line (longer payloads are cut at a character edge).
+    pub const PREDICTION_LOG_PAYLOAD_BYTES: usize = 2_048;
 }
 
 /// One server setting: its command-line flag (without `--`) and its environment variable.
@@ -178,6 +186,14 @@ settings! {
     MAX_REPLICAS = "max-replicas", "INFERWATCH_MAX_REPLICAS";
     /// Most items per feedback request.
     MAX_FEEDBACK_ITEMS = "max-feedback-items", "INFERWATCH_MAX_FEEDBACK_ITEMS";
+    /// Share of requests that get an access line (0 to 1; 5xx answers always do).
+    ACCESS_LOG_SAMPLE = "access-log-sample", "INFERWATCH_ACCESS_LOG_SAMPLE";
+    /// Share of predictions that get a prediction line (0 to 1).
+    PREDICTION_LOG_SAMPLE = "prediction-log-sample", "INFERWATCH_PREDICTION_LOG_SAMPLE";
+    /// Whether prediction lines carry the input (text, email, series, user and item).
+    PREDICTION_LOG_PAYLOAD = "prediction-log-payload", "INFERWATCH_PREDICTION_LOG_PAYLOAD";
+    /// Most access lines, and most prediction lines, per second (0: no cap).
+    LOG_MAX_LINES_PER_SECOND = "log-max-lines-per-second", "INFERWATCH_LOG_MAX_LINES_PER_SECOND";
     /// json or pretty.
     LOG_FORMAT = "log-format", "INFERWATCH_LOG_FORMAT";
     /// tracing env-filter.

@@ -31,6 +31,7 @@ fn queue(state: &AppState) -> Result<&Arc<Queue>, ApiError> {
 )]
 pub async fn submit(
     State(state): State<AppState>,
+    request_id: super::request_id::CurrentRequestId,
     Path(name): Path<String>,
     ApiJson(mut body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
@@ -64,6 +65,7 @@ pub async fn submit(
         }
     };
     state.metrics.batch_jobs.with(&[&model.meta.name, "accepted"]).inc();
+    crate::logs::audit::job_accepted(&id, &model.meta.name, count, request_id.as_deref());
     state.metrics.batch_job_items.with(&[&model.meta.name]).observe(count as f64);
     let location = format!("/v1/jobs/{id}");
     let body = json!({"job_id": id, "status": JobState::Queued, "model": model.meta.name, "items": count, "location": location});

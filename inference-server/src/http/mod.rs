@@ -55,6 +55,10 @@ pub struct ServerState {
     pub store: Arc<dyn ModelStore>,
     /// Prediction ids, records and feedback.
     pub quality: Arc<crate::quality::Quality>,
+    /// The access log.
+    pub access_log: Arc<crate::logs::AccessLog>,
+    /// The prediction log.
+    pub prediction_log: Arc<crate::logs::PredictionLog>,
 }
 
 /// The handlers' state.
@@ -87,15 +91,17 @@ async fn fallback(req: Request) -> ApiError {
     ApiError::RouteNotFound(format!("{} {}", req.method(), req.uri().path()))
 }
 
-/// Wrap a route's handler with its metrics (when metrics are on).
+/// Wrap a route's handler with its metrics and access lines (when either is on).
 fn observed(
     state: &AppState,
     route: &'static str,
     method: &'static str,
     handler: axum::routing::MethodRouter<AppState>,
 ) -> axum::routing::MethodRouter<AppState> {
-    if state.record_metrics {
-        handler.layer(observe::ObserveLayer(Arc::new(observe::RouteMetrics::new(&state.metrics, route, method))))
+    let access = state.access_log.logs(route).then(|| state.access_log.clone());
+    if state.record_metrics || access.is_some() {
+        let metrics = observe::RouteMetrics::new(&state.metrics, route, method, state.record_metrics, access);
+        handler.layer(observe::ObserveLayer(Arc::new(metrics)))
     } else {
         handler
     }

@@ -1,10 +1,12 @@
-//! Per-route request metrics as a tower layer: count by status, latency, in-flight.
+//! Per-route request metrics and access lines as a tower layer: count by status, latency,
+//! in-flight, and the access line of [`crate::logs::access`].
 //!
 //! Written as a plain `Service` rather than `axum::middleware::from_fn` because the latter
 //! boxes the inner service and the future on every request; here a request costs one `Arc`
 //! clone and the metric atomics. The in-flight gauge is decremented by a guard, so a request
 //! whose client goes away (its future dropped) does not leave the gauge raised.
 
+use crate::logs::AccessLog;
 use crate::telemetry::sharded::Counter;
 use crate::telemetry::sharded::{Gauge, Histogram};
 use crate::telemetry::Metrics;
@@ -16,6 +18,8 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
+
+pub use super::request_id::RequestId;
 
 /// Status codes that get a lock-free counter slot; others take the slow path through the family.
 const COMMON_STATUSES: [u16; 12] = [200, 202, 400, 404, 413, 415, 422, 429, 500, 502, 503, 504];
@@ -30,12 +34,24 @@ pub struct RouteMetrics {
     statuses: [OnceLock<Counter>; COMMON_STATUSES.len()],
     in_flight: Gauge,
     metrics: Arc<Metrics>,
+    /// Whether the metrics are recorded (the layer may be there for the access log alone).
+    record: bool,
+    access: Option<Arc<AccessLog>>,
 }
 
 impl RouteMetrics {
-    /// Handles for `method route`.
-    pub fn new(metrics: &Arc<Metrics>, route: &'static str, method: &'static str) -> Self {
+    /// Handles for `method route`; metrics recorded when `record`, access lines written to
+    /// `access` when given.
+    pub fn new(
+        metrics: &Arc<Metrics>,
+        route: &'static str,
+        method: &'static str,
+        record: bool,
+        access: Option<Arc<AccessLog>>,
+    ) -> Self {
         Self {
+            record,
+            access,
             route,
             method,
             duration: metrics.http_duration.with(&[route, method]),
@@ -89,9 +105,15 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        self.route.in_flight.inc();
+        if self.route.record {
+            self.route.in_flight.inc();
+        }
+        let request_id = match self.route.access {
+            Some(_) => req.extensions().get::<RequestId>().cloned(),
+            None => None,
+        };
         let guard = InFlight(self.route.clone());
-        ObserveFuture { inner: self.inner.call(req), guard, start: Instant::now() }
+        ObserveFuture { inner: self.inner.call(req), guard, start: Instant::now(), request_id }
     }
 }
 
@@ -100,7 +122,9 @@ struct InFlight(Arc<RouteMetrics>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.dec();
+        if self.0.record {
+            self.0.in_flight.dec();
+        }
     }
 }
 
@@ -111,6 +135,7 @@ pin_project_lite::pin_project! {
         inner: F,
         guard: InFlight,
         start: Instant,
+        request_id: Option<RequestId>,
     }
 }
 
@@ -123,8 +148,15 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for ObserveFuture<
             return Poll::Pending;
         };
         let route = &this.guard.0;
-        route.duration.observe(this.start.elapsed().as_secs_f64());
-        route.count(resp.status().as_u16());
+        let elapsed = this.start.elapsed();
+        let status = resp.status().as_u16();
+        if route.record {
+            route.duration.observe(elapsed.as_secs_f64());
+            route.count(status);
+        }
+        if let Some(access) = &route.access {
+            access.write(route.method, route.route, status, elapsed, this.request_id.as_ref().map(|r| &*r.0));
+        }
         Poll::Ready(Ok(resp))
     }
 }

@@ -3,7 +3,9 @@
 //! [`crate::predict::items`]; answers are the [`Prediction`]s of the prediction layer.
 
 use super::error::{ApiError, ErrorBody};
+use super::request_id::CurrentRequestId;
 use super::{ApiJson, AppState};
+use crate::logs::prediction::Pending;
 use crate::models::LoadedModel;
 use crate::predict::{self, items, Prediction};
 use crate::quality::Identified;
@@ -38,19 +40,29 @@ async fn model(state: &AppState, name: &str) -> Result<Arc<LoadedModel>, ApiErro
 )]
 pub async fn predict(
     State(state): State<AppState>,
+    request_id: CurrentRequestId,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> Result<Response, ApiError> {
     let model = model(&state, &name).await?;
     let request = items::decode_body(model.meta.kind, &body)?;
     let batch = request.batch;
+    let logged = state.prediction_log.begin(&request.items);
     let preds = predict::run(model.clone(), request, state.limits).await?;
-    Ok(answer(&state, &model, preds, batch))
+    Ok(answer(&state, &model, preds, batch, (logged, &request_id)))
 }
 
-/// The v1 answer: ids for every prediction, the single one's also in `x-prediction-id`.
-fn answer(state: &AppState, model: &LoadedModel, preds: Vec<Prediction>, batch: bool) -> Response {
+/// The v1 answer: ids for every prediction, the single one's also in `x-prediction-id`; the
+/// prediction lines of the items picked for them.
+fn answer(
+    state: &AppState,
+    model: &LoadedModel,
+    preds: Vec<Prediction>,
+    batch: bool,
+    (logged, request_id): (Pending, &CurrentRequestId),
+) -> Response {
     let ids = state.quality.record(model, &preds);
+    state.prediction_log.finish(logged, model, &preds, &ids, request_id.as_deref());
     let header = if batch { None } else { ids.first().and_then(|id| HeaderValue::from_str(id).ok()) };
     let mut identified = Identified::pair(preds, ids);
     let (prediction, predictions) = if batch { (None, Some(identified.collect())) } else { (identified.next(), None) };
@@ -95,15 +107,18 @@ pub struct PredictResponse {
 )]
 pub async fn recommend(
     State(state): State<AppState>,
+    request_id: CurrentRequestId,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let model = model(&state, &name).await?;
-    let preds = predict::run(model.clone(), items::decode_recommend(body)?, state.limits).await?;
+    let request = items::decode_recommend(body)?;
+    let logged = state.prediction_log.begin(&request.items);
+    let preds = predict::run(model.clone(), request, state.limits).await?;
     if preds.is_empty() {
         return Err(ApiError::Internal("recommend produced no answer".into()));
     }
-    Ok(answer(&state, &model, preds, false))
+    Ok(answer(&state, &model, preds, false, (logged, &request_id)))
 }
 
 /// The models this server can serve.

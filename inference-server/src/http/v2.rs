@@ -6,6 +6,7 @@
 pub mod codec;
 
 use super::error::{ApiError, ErrorBody};
+use super::request_id::CurrentRequestId;
 use super::{ops, AppState};
 use crate::models::LoadedModel;
 use crate::predict;
@@ -111,6 +112,7 @@ pub async fn model_ready_version(
 
 async fn run_infer(
     state: AppState,
+    request_id: CurrentRequestId,
     name: String,
     version: Option<String>,
     body: OipBody,
@@ -119,9 +121,11 @@ async fn run_infer(
     let OipBody { request: req, binary } = body;
     let inputs = codec::inputs(&req.inputs, &binary)?;
     let request = tensors::decode(model.meta.kind, &inputs, req.parameters.as_ref())?;
+    let logged = state.prediction_log.begin(&request.items);
     let predictions = predict::run(model.clone(), request, state.limits).await?;
     let mut outputs = tensors::encode(model.meta.kind, &predictions);
     let ids = state.quality.record(&model, &predictions);
+    state.prediction_log.finish(logged, &model, &predictions, &ids, request_id.as_deref());
     let parameters = (!ids.is_empty()).then(|| json!({ "prediction_ids": ids }));
     let all_binary = codec::flag(req.parameters.as_ref(), "binary_data_output");
     let wanted: Vec<(&'static str, bool)> = match &req.outputs {
@@ -147,17 +151,19 @@ async fn run_infer(
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn infer(
     State(state): State<AppState>,
+    request_id: CurrentRequestId,
     Path(name): Path<String>,
     body: OipBody,
 ) -> Result<Response, ApiError> {
-    run_infer(state, name, None, body).await
+    run_infer(state, request_id, name, None, body).await
 }
 
 /// Inference against one version.
 pub async fn infer_version(
     State(state): State<AppState>,
+    request_id: CurrentRequestId,
     Path((name, version)): Path<(String, String)>,
     body: OipBody,
 ) -> Result<Response, ApiError> {
-    run_infer(state, name, Some(version), body).await
+    run_infer(state, request_id, name, Some(version), body).await
 }

@@ -29,6 +29,8 @@ pub struct Context {
     pub limits: Limits,
     /// Prediction ids and records (each job item gets an id, like a single prediction).
     pub quality: Arc<crate::quality::Quality>,
+    /// The prediction log (job items get lines like request items).
+    pub prediction_log: Arc<crate::logs::PredictionLog>,
 }
 
 /// Why a job failed.
@@ -176,8 +178,14 @@ async fn process(queue: &Queue, state: &Context, taken: &Taken, reclaimed: bool)
     }
     state.metrics.batch_jobs.with(&[&record.model, job_state.as_str()]).inc();
     state.metrics.batch_job_duration.with(&[&record.model]).observe(start.elapsed().as_secs_f64());
-    tracing::info!(job = %taken.job, model = %record.model, items = record.item_count, state = job_state.as_str(),
-        duration_ms = start.elapsed().as_millis() as u64, "batch job finished");
+    crate::logs::audit::job_finished(
+        &taken.job,
+        &record.model,
+        record.item_count,
+        job_state.as_str(),
+        u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+        error.as_deref(),
+    );
     if let Err(e) = queue.ack(taken).await {
         // Stored but not acknowledged: a later reclaim sees the stored outcome and only acknowledges.
         tracing::warn!(job = %taken.job, error = %e, "cannot acknowledge a finished job");
@@ -192,10 +200,12 @@ async fn run(state: &Context, model: &str, stored: &str) -> Result<String, JobEr
     let size = state.limits.max_batch_items.max(1);
     let mut out = Vec::with_capacity(list.len());
     for (i, piece) in items::decode_list(model.meta.kind, list)?.chunks(size).into_iter().enumerate() {
+        let pending = state.prediction_log.begin(&piece);
         let predictions = predict::run(model.clone(), predict::Request::new(piece, true), state.limits)
             .await
             .map_err(|e| e.offset(i * size))?;
         let ids = state.quality.record(&model, &predictions);
+        state.prediction_log.finish(pending, &model, &predictions, &ids, None);
         out.extend(crate::quality::Identified::pair(predictions, ids));
     }
     serde_json::to_string(&out).map_err(|e| JobError::Encode(e.to_string()))

@@ -158,6 +158,8 @@ pub struct Metrics {
     pub prediction_records: Fam<Gauge>,
     /// Prediction records lost before their age limit.
     pub prediction_records_dropped: Fam<Counter>,
+    /// `inferwatch_log_lines_total`.
+    pub log_lines: Fam<Counter>,
     pub(super) heldout_quality: Fam<Gauge<f64, AtomicU64>>,
     /// Batch jobs not yet finished.
     pub queue_depth: Gauge,
@@ -243,6 +245,7 @@ impl Metrics {
             feedback_delay: histogram(&mut r, cat::FEEDBACK_DELAY),
             prediction_records: gauge(&mut r, cat::PREDICTION_RECORDS),
             prediction_records_dropped: counter(&mut r, cat::PREDICTION_RECORDS_DROPPED),
+            log_lines: counter(&mut r, cat::LOG_LINES),
             heldout_quality: gauge_f(&mut r, cat::MODEL_HELDOUT_QUALITY),
             // Registered always so the families exist (HELP/TYPE) for dashboards and alerts;
             // their series appear once a dependency or the batch queue is configured.

@@ -6,7 +6,7 @@ pub mod redis;
 pub mod seaweedfs;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -58,10 +58,21 @@ impl Server {
 
     /// Start on a given port and wait until `/health` answers.
     pub async fn start_on(port: u16, args: &[&str]) -> Self {
+        Self::spawn(port, &[&["--log", "warn"], args].concat(), Stdio::null()).await
+    }
+
+    /// Start at log level info with standard output (the JSON log lines) written to `log`,
+    /// and wait until `/health` answers.
+    pub async fn start_logging_to(log: &Path, args: &[&str]) -> Self {
+        let file = std::fs::File::create(log).unwrap();
+        Self::spawn(free_port(), &[&["--log", "info", "--log-format", "json"], args].concat(), file.into()).await
+    }
+
+    async fn spawn(port: u16, args: &[&str], stdout: Stdio) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_inference-server"));
-        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--log", "warn"])
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(args)
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::inherit());
         if !args.contains(&"--model-dir") {
             cmd.arg("--model-dir").arg(models_dir());
@@ -154,6 +165,36 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A fresh directory under the system temp dir for this test process.
+pub fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("inferwatch-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A model directory holding copies of the built-in packages `names`; those in `corrupted`
+/// get a flipped last byte in `model.onnx`, so their checksum fails and every load of them does.
+pub fn model_dir_with(tag: &str, names: &[&str], corrupted: &[&str]) -> PathBuf {
+    let dir = tempdir(tag);
+    for name in names {
+        let dst = dir.join(name);
+        std::fs::create_dir_all(&dst).unwrap();
+        for f in std::fs::read_dir(models_dir().join(name)).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), dst.join(f.file_name())).unwrap();
+        }
+        if corrupted.contains(name) {
+            let onnx = dst.join("model.onnx");
+            let mut bytes = std::fs::read(&onnx).unwrap();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0xff;
+            std::fs::write(&onnx, bytes).unwrap();
+        }
+    }
+    dir
 }
 
 /// Assert the error body shape and return its message.
