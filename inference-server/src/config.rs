@@ -166,18 +166,6 @@ fn ratio(s: &str) -> Result<f64, String> {
     }
 }
 
-impl Config {
-    /// What the access and prediction logs write.
-    pub fn log_settings(&self) -> crate::logs::LogSettings {
-        crate::logs::LogSettings {
-            access_sample: self.access_log_sample,
-            prediction_sample: self.prediction_log_sample,
-            payload_bytes: self.prediction_log_payload.then_some(defaults::PREDICTION_LOG_PAYLOAD_BYTES),
-            max_lines_per_second: self.log_max_lines_per_second,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

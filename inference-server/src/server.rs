@@ -129,7 +129,7 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
     for name in &known {
         let _ = metrics.load_time.with(&[name]);
     }
-    let logs = config.log_settings();
+    let logs = crate::logs::LogSettings::of(config);
     let budget = |log: &str, ratio: f64| LineBudget::new(&metrics, log, ratio, logs.max_lines_per_second);
     let access_log = Arc::new(AccessLog::new(budget("access", logs.access_sample)));
     let prediction_log = Arc::new(PredictionLog::new(budget("prediction", logs.prediction_sample), logs.payload_bytes));

@@ -29,3 +29,17 @@ pub struct LogSettings {
     /// Most lines of each log per second (0: no cap).
     pub max_lines_per_second: u32,
 }
+
+impl LogSettings {
+    /// The settings `config` asks for.
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            access_sample: config.access_log_sample,
+            prediction_sample: config.prediction_log_sample,
+            payload_bytes: config
+                .prediction_log_payload
+                .then_some(inferwatch_monitoring::serving::defaults::PREDICTION_LOG_PAYLOAD_BYTES),
+            max_lines_per_second: config.log_max_lines_per_second,
+        }
+    }
+}
