@@ -87,6 +87,47 @@ fn monitoring_labels_reach_every_monitoring_object_the_chart_renders_and_the_ope
     assert!(args.contains(&serde_json::json!(r#"--monitoring-annotations={"owner":"ml-platform"}"#)), "{args:?}");
 }
 
+/// With `logging.shipperExample` the chart ships the generated pipelines unchanged (Helm must
+/// not evaluate their Go templates) and Loki's retention per class from `logging.retention`.
+#[test]
+fn the_logging_example_carries_the_generated_pipelines_and_the_retention_values() {
+    let chart = repo_root().join("charts/inferwatch");
+    let c = chart.to_str().unwrap();
+    let out = helm(&[
+        "template",
+        "x",
+        c,
+        "--kube-version",
+        "1.34.0",
+        "--show-only",
+        "templates/logging.yaml",
+        "--set",
+        "logging.shipperExample=true",
+        "--set",
+        "logging.retention.audit=17520h",
+    ])
+    .unwrap();
+    let cm: serde_json::Value = serde_yaml_ng::from_str(&out).unwrap();
+    assert_eq!(cm["metadata"]["name"], "inferwatch-logging-example");
+    for (key, file) in [("promtail-pipeline.yaml", "promtail-pipeline.yaml"), ("pipeline.alloy", "pipeline.alloy")] {
+        let committed = std::fs::read_to_string(chart.join("files/logging").join(file)).unwrap();
+        assert_eq!(cm["data"][key].as_str().map(str::trim_end), Some(committed.trim_end()), "{key}");
+    }
+    let loki: serde_json::Value = serde_yaml_ng::from_str(cm["data"]["loki-retention.yaml"].as_str().unwrap()).unwrap();
+    let periods: Vec<(String, String)> = loki["limits_config"]["retention_stream"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["selector"].as_str().unwrap().to_string(), s["period"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(periods.contains(&(r#"{class="audit"}"#.to_string(), "17520h".to_string())), "{periods:?}");
+    assert!(periods.contains(&(r#"{class="errors"}"#.to_string(), "2160h".to_string())), "{periods:?}");
+    assert_eq!(loki["limits_config"]["retention_period"], "720h");
+    assert_eq!(loki["compactor"]["retention_enabled"], true);
+    let off = helm(&["template", "x", c, "--kube-version", "1.34.0"]).unwrap();
+    assert!(!off.contains("inferwatch-logging-example"), "off by default");
+}
+
 #[test]
 fn committed_install_bundle_matches_the_chart() {
     let rendered =
