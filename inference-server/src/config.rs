@@ -55,6 +55,17 @@ pub struct Config {
     /// Per-request timeout in milliseconds (504 beyond it).
     #[arg(long = s::REQUEST_TIMEOUT_MS.flag, env = s::REQUEST_TIMEOUT_MS.env, default_value_t = defaults::REQUEST_TIMEOUT_MS)]
     pub request_timeout_ms: u64,
+    /// Bytes of request bodies that inference requests may hold at once, reserved from the
+    /// announced length (or the body limit) before the body is read; 429 beyond it.
+    #[arg(long = s::BODY_MEMORY_BYTES.flag, env = s::BODY_MEMORY_BYTES.env, default_value_t = defaults::BODY_MEMORY_BYTES, value_parser = body_memory)]
+    pub body_memory_bytes: usize,
+    /// Most open client connections; one more is closed at once (counted as refused).
+    #[arg(long = s::MAX_CONNECTIONS.flag, env = s::MAX_CONNECTIONS.env, default_value_t = defaults::MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Milliseconds a client has to send a request's headers, from the connection's start or
+    /// the end of its previous answer (so also how long an idle keep-alive connection stays).
+    #[arg(long = s::HEADER_READ_TIMEOUT_MS.flag, env = s::HEADER_READ_TIMEOUT_MS.env, default_value_t = defaults::HEADER_READ_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(100..))]
+    pub header_read_timeout_ms: u64,
     /// Most inference requests in flight at once (429 beyond it).
     #[arg(long = s::CONCURRENCY_LIMIT.flag, env = s::CONCURRENCY_LIMIT.env, default_value_t = defaults::CONCURRENCY_LIMIT)]
     pub concurrency_limit: usize,
@@ -101,7 +112,15 @@ pub struct Config {
     /// Most items in one batch job.
     #[arg(long = s::MAX_JOB_ITEMS.flag, env = s::MAX_JOB_ITEMS.env, default_value_t = defaults::MAX_JOB_ITEMS)]
     pub max_job_items: usize,
-    /// How long finished jobs and their results are kept, in seconds.
+    /// Most unfinished jobs in the queue (all replicas together); a submission beyond it is
+    /// refused 429 `queue_full`.
+    #[arg(long = s::MAX_QUEUED_JOBS.flag, env = s::MAX_QUEUED_JOBS.env, default_value_t = defaults::MAX_QUEUED_JOBS)]
+    pub max_queued_jobs: usize,
+    /// Runs of one job before it is dead-lettered: transient failures (the model store down)
+    /// are retried until then, and a job whose runs stop their worker is given up after it.
+    #[arg(long = s::JOB_MAX_ATTEMPTS.flag, env = s::JOB_MAX_ATTEMPTS.env, default_value_t = defaults::JOB_MAX_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub job_max_attempts: u32,
+    /// How long a job and its results are kept, in seconds, counted from submission.
     #[arg(long = s::JOB_RESULT_TTL_SECS.flag, env = s::JOB_RESULT_TTL_SECS.env, default_value_t = defaults::JOB_RESULT_TTL_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub job_result_ttl_secs: u64,
     /// A job taken by a worker that has not finished it for this long (milliseconds) is
@@ -158,6 +177,15 @@ pub struct Config {
 }
 
 /// A sampling ratio: a number from 0 to 1.
+/// A body budget: 1 byte to 4 GiB (the semaphore counts in `u32` units).
+fn body_memory(s: &str) -> Result<usize, String> {
+    let v: usize = s.parse().map_err(|e| format!("{e}"))?;
+    if v == 0 || v > u32::MAX as usize {
+        return Err(format!("must be between 1 and {}", u32::MAX));
+    }
+    Ok(v)
+}
+
 fn ratio(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),

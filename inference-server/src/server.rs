@@ -33,9 +33,6 @@ pub enum StartError {
         /// Cause.
         source: std::io::Error,
     },
-    /// Serving failed.
-    #[error("server error: {0}")]
-    Serve(std::io::Error),
 }
 
 /// Build the application state and the models `/ready` waits for.
@@ -117,11 +114,14 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
     let permits = Arc::new(Semaphore::new(config.concurrency_limit));
     let configured = crate::telemetry::capacity::ConfiguredLimits {
         concurrency: config.concurrency_limit,
+        connections: config.max_connections as usize,
+        body_memory_bytes: config.body_memory_bytes,
         batch_items: config.max_batch_items,
         body_bytes: config.max_body_bytes,
         cache_models: config.cache_max_models,
         job_workers: if queue.is_some() { config.job_workers } else { 0 },
         job_items: config.max_job_items,
+        queued_jobs: if queue.is_some() { config.max_queued_jobs } else { 0 },
         max_replicas: config.max_replicas,
     };
     metrics.capacity(&configured, &permits);
@@ -146,9 +146,12 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         timeout: Duration::from_millis(config.request_timeout_ms),
         permits,
         concurrency_limit: config.concurrency_limit,
+        body_budget: Arc::new(Semaphore::new(config.body_memory_bytes)),
+        body_budget_bytes: config.body_memory_bytes,
         record_metrics: config.metrics,
         queue,
         store,
+        store_health: crate::store::HealthCache::new(http::ops::HEALTH_CACHE),
         quality: Arc::new(quality),
         access_log,
         prediction_log,
@@ -166,6 +169,8 @@ fn queue(config: &Config, metrics: &Arc<Metrics>) -> Result<Option<Arc<Queue>>, 
         group: "inferwatch-workers".into(),
         consumer,
         result_ttl: Duration::from_secs(config.job_result_ttl_secs),
+        max_queued: config.max_queued_jobs,
+        max_attempts: config.job_max_attempts,
         claim_idle: Duration::from_millis(config.job_claim_idle_ms),
         max_items: config.max_job_items,
         workers: usize::from(config.job_workers),
@@ -259,10 +264,12 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         Some(q) => worker::spawn(q.clone(), context, stop_rx),
         None => Vec::new(),
     };
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(StartError::Serve)?;
+    let limits = http::serve::ConnectionLimits {
+        max_connections: config.max_connections as usize,
+        header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+    };
+    let metrics = state.metrics.clone();
+    http::serve::serve(listener, http::router(state), limits, metrics, shutdown_signal()).await;
     // Workers finish the job in hand; an unfinished one stays pending and is reclaimed.
     let _ = stop_tx.send(true);
     for w in workers {

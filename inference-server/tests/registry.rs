@@ -162,9 +162,17 @@ async fn a_registered_model_is_resolved_served_with_its_lineage_and_survives_the
     let (status, health) = s.get("/mlflow/health").await;
     assert_eq!(status, 200, "{health}");
     assert_eq!(health["resolved"]["run_id"], run_id.as_str());
+    // Polling the health route does not poll the registry: one check answers for two seconds.
+    let checks = r#"inferwatch_dependency_request_duration_seconds_count{dependency="registry",operation="health"}"#;
+    let before = s.metric(checks).await;
+    for _ in 0..5 {
+        assert_eq!(s.get("/mlflow/health").await.0, 200);
+    }
+    assert_eq!(s.metric(checks).await, before, "answered from the last check");
 
     // The registry dies: the loaded model keeps serving; a restart loads the last version it knew.
     mlflow.kill();
+    s.wait_for("/mlflow/health", 503).await;
     let (status, health) = s.get("/mlflow/health").await;
     assert_eq!(status, 503, "{health}");
     assert!(health["error"].as_str().is_some());

@@ -66,6 +66,7 @@ async fn models_load_from_s3_survive_the_store_going_down_and_recover_without_re
 
     // The store dies: the loaded model keeps serving, a new load fails clearly.
     fs.kill();
+    s.wait_for("/storage/health", 503).await;
     let (status, health) = s.get("/storage/health").await;
     assert_eq!(status, 503, "{health}");
     assert_eq!(health["reachable"], false);
@@ -98,8 +99,7 @@ async fn models_load_from_s3_survive_the_store_going_down_and_recover_without_re
         assert!(Instant::now() < deadline, "topic never loaded after the store came back: {body}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let (status, _) = s.get("/storage/health").await;
-    assert_eq!(status, 200);
+    s.wait_for("/storage/health", 200).await;
 }
 
 #[tokio::test]

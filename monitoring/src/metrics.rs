@@ -109,7 +109,22 @@ metric!(
     "inferwatch_http_requests_rejected_total",
     MetricKind::Counter,
     &["reason"],
-    "Requests refused before reaching a handler: reason is overloaded (429), timeout (504) or too_large (413)."
+    "Requests refused before reaching a handler: reason is overloaded (429, concurrency limit), body_memory (429, request body budget), timeout (504) or too_large (413)."
+);
+
+metric!(
+    HTTP_CONNECTIONS_OPEN,
+    "inferwatch_http_connections_open",
+    MetricKind::Gauge,
+    &[],
+    "Client connections open now (at most --max-connections)."
+);
+metric!(
+    HTTP_CONNECTIONS_CLOSED,
+    "inferwatch_http_connections_closed_total",
+    MetricKind::Counter,
+    &["reason"],
+    "Client connections the server closed: reason is limit (over --max-connections, closed at accept), timeout (no complete request headers within --header-read-timeout-ms, also an idle keep-alive connection) or error (not HTTP)."
 );
 
 // Per model
@@ -438,7 +453,7 @@ metric!(
     "inferwatch_batch_jobs_total",
     MetricKind::Counter,
     &["model", "outcome"],
-    "Batch jobs by outcome: accepted, rejected (queue unavailable), done, failed, reclaimed (taken over from a dead worker)."
+    "Batch jobs by outcome: accepted, rejected (queue unavailable or full), done, failed, reclaimed (taken over from a dead worker), retried (a transient failure, run again later), dead_lettered (given up after --job-max-attempts runs)."
 );
 metric!(
     BATCH_JOB_DURATION,
@@ -498,7 +513,7 @@ metric!(
     "inferwatch_configured_limit",
     MetricKind::Gauge,
     &["limit"],
-    "A configured limit, to set beside its use: concurrency (inference requests at once), batch_items, body_bytes, cache_models, job_workers, job_items, max_replicas (the most replicas the deployment may run: the HPA maximum or the fixed count; absent when not given)."
+    "A configured limit, to set beside its use: concurrency (inference requests at once), connections (open client connections), body_memory_bytes (request body bytes held at once), batch_items, body_bytes, cache_models, job_workers, job_items, queued_jobs (unfinished jobs the queue takes), max_replicas (the most replicas the deployment may run: the HPA maximum or the fixed count; absent when not given)."
 );
 metric!(
     CONCURRENCY_IN_USE,
@@ -555,6 +570,8 @@ pub const CATALOGUE: &[MetricDef] = &[
     HTTP_REQUEST_DURATION,
     HTTP_IN_FLIGHT,
     HTTP_REJECTED,
+    HTTP_CONNECTIONS_OPEN,
+    HTTP_CONNECTIONS_CLOSED,
     PREDICTIONS,
     PREDICTION_DURATION,
     PREDICTION_STAGE_DURATION,

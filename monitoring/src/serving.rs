@@ -70,14 +70,26 @@ pub mod defaults {
     pub const REQUEST_TIMEOUT_MS: u64 = 10_000;
     /// Most inference requests in flight per replica.
     pub const CONCURRENCY_LIMIT: usize = 256;
+    /// Bytes of request bodies read and decoded at once per replica (32 MiB: sixteen bodies of
+    /// the largest size, or hundreds of thousands of ordinary ones).
+    pub const BODY_MEMORY_BYTES: usize = 32 * 1024 * 1024;
+    /// Most open client connections per replica; one more is closed at once.
+    pub const MAX_CONNECTIONS: u32 = 1_024;
+    /// Milliseconds a client has to send a request's headers, counted from the connection's
+    /// start or the end of its previous answer (so also the keep-alive idle limit).
+    pub const HEADER_READ_TIMEOUT_MS: u64 = 30_000;
     /// S3 region when none is given.
     pub const S3_REGION: &str = "us-east-1";
     /// Batch jobs processed at once per replica.
     pub const JOB_WORKERS: u16 = 2;
     /// Most items in one batch job.
     pub const MAX_JOB_ITEMS: usize = 10_000;
-    /// How long finished jobs are kept, in seconds (one day).
+    /// How long a job and its results are kept from submission, in seconds (one day).
     pub const JOB_RESULT_TTL_SECS: u64 = 86_400;
+    /// Most unfinished jobs in the queue (all replicas together); more are refused 429.
+    pub const MAX_QUEUED_JOBS: usize = 10_000;
+    /// Runs of one job before it is dead-lettered (transient failures, or workers that stopped).
+    pub const JOB_MAX_ATTEMPTS: u32 = 5;
     /// Idle time after which a taken job is reclaimed, in milliseconds.
     pub const JOB_CLAIM_IDLE_MS: u64 = 60_000;
     /// How long a prediction waits for its feedback, in seconds (seven days; Arize joins
@@ -141,6 +153,12 @@ settings! {
     REQUEST_TIMEOUT_MS = "request-timeout-ms", "INFERWATCH_REQUEST_TIMEOUT_MS";
     /// Most inference requests in flight.
     CONCURRENCY_LIMIT = "concurrency-limit", "INFERWATCH_CONCURRENCY_LIMIT";
+    /// Bytes of request bodies read at once.
+    BODY_MEMORY_BYTES = "body-memory-bytes", "INFERWATCH_BODY_MEMORY_BYTES";
+    /// Most open client connections.
+    MAX_CONNECTIONS = "max-connections", "INFERWATCH_MAX_CONNECTIONS";
+    /// Time to send request headers, and the keep-alive idle limit.
+    HEADER_READ_TIMEOUT_MS = "header-read-timeout-ms", "INFERWATCH_HEADER_READ_TIMEOUT_MS";
     /// Dynamic batching of text models.
     DYNAMIC_BATCHING = "dynamic-batching", "INFERWATCH_DYNAMIC_BATCHING";
     /// Request and per-model metrics on or off.
@@ -169,6 +187,10 @@ settings! {
     MAX_JOB_ITEMS = "max-job-items", "INFERWATCH_MAX_JOB_ITEMS";
     /// How long finished jobs are kept.
     JOB_RESULT_TTL_SECS = "job-result-ttl-secs", "INFERWATCH_JOB_RESULT_TTL_SECS";
+    /// Most unfinished jobs in the queue.
+    MAX_QUEUED_JOBS = "max-queued-jobs", "INFERWATCH_MAX_QUEUED_JOBS";
+    /// Runs of one job before it is dead-lettered.
+    JOB_MAX_ATTEMPTS = "job-max-attempts", "INFERWATCH_JOB_MAX_ATTEMPTS";
     /// Idle time before a taken job is reclaimed.
     JOB_CLAIM_IDLE_MS = "job-claim-idle-ms", "INFERWATCH_JOB_CLAIM_IDLE_MS";
     /// Prediction ids and records for feedback on or off.

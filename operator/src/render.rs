@@ -444,7 +444,7 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
         },
     });
     let kind = ms.spec.model.kind.as_str();
-    let uid: String = format!("iw-{kind}-{ns}-{name}").chars().take(40).collect();
+    let uid = dashboard_uid(kind, &ns, &name);
     let prometheus_rule = mon.alerts.enabled.then(|| {
         let a = &mon.alerts;
         let slo = alerts::Slo {
@@ -553,5 +553,34 @@ impl Desired {
             out.push(typed(c)?);
         }
         Ok(out)
+    }
+}
+
+/// Grafana's dashboard uid (at most 40 characters): `iw-<kind>-<namespace>-<name>` when that
+/// fits; otherwise its first 29 characters, `-`, and 10 hex digits of its SHA-256, so two long
+/// names that share a prefix never share a dashboard. (Kubernetes names are ASCII, so the cut
+/// is on a character boundary.)
+pub fn dashboard_uid(kind: &str, namespace: &str, name: &str) -> String {
+    use sha2::Digest;
+    let full = format!("iw-{kind}-{namespace}-{name}");
+    if full.len() <= 40 || !full.is_ascii() {
+        return full.chars().take(40).collect();
+    }
+    let digest = hex::encode(sha2::Sha256::digest(full.as_bytes()));
+    format!("{}-{}", &full[..29], &digest[..10])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dashboard_uid;
+
+    #[test]
+    fn short_uids_are_kept_and_long_ones_that_share_a_prefix_differ() {
+        assert_eq!(dashboard_uid("sentiment", "ml", "reviews"), "iw-sentiment-ml-reviews");
+        let a = dashboard_uid("sentiment", "team-recommendations", "reviews-classifier-a");
+        let b = dashboard_uid("sentiment", "team-recommendations", "reviews-classifier-b");
+        assert_ne!(a, b);
+        assert!(a.len() == 40 && b.len() == 40, "{a} {b}");
+        assert!(a.starts_with("iw-sentiment-team-recommendat"), "{a}");
     }
 }

@@ -43,6 +43,9 @@ pub enum ApiError {
     /// Concurrency limit reached (429).
     #[error("server is at its concurrency limit of {0} requests; retry later")]
     Overloaded(usize),
+    /// The request bodies being read already hold the body memory budget (429).
+    #[error("server is reading its limit of {0} bytes of request bodies; retry later")]
+    BodyBudget(usize),
     /// The request took longer than the configured timeout (504).
     #[error("request did not finish within {0} ms")]
     Timeout(u64),
@@ -55,6 +58,9 @@ pub enum ApiError {
     /// The batch queue's Redis cannot be reached (503); single predictions still work.
     #[error("{0}; single predictions still work, retry the job later")]
     QueueUnavailable(String),
+    /// The batch queue holds its limit of unfinished jobs (429).
+    #[error("{0}")]
+    QueueFull(String),
     /// No job with that id, or its results expired (404).
     #[error("job '{0}' not found (unknown, or its results expired)")]
     JobNotFound(String),
@@ -101,7 +107,10 @@ pub struct ErrorBody {
 
 impl From<QueueError> for ApiError {
     fn from(e: QueueError) -> Self {
-        ApiError::QueueUnavailable(e.to_string())
+        match e {
+            QueueError::Full(_) => ApiError::QueueFull(e.to_string()),
+            e => ApiError::QueueUnavailable(e.to_string()),
+        }
     }
 }
 
@@ -116,12 +125,13 @@ impl ApiError {
             Self::ModelNotFound(_) => (StatusCode::NOT_FOUND, "model_not_found"),
             Self::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::WrongKind(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_for_model_kind"),
-            Self::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
+            Self::Overloaded(_) | Self::BodyBudget(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
             Self::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             Self::ModelUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "model_unavailable"),
             Self::QueueDisabled => (StatusCode::NOT_FOUND, "queue_disabled"),
             Self::QueueUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable"),
             Self::JobNotFound(_) => (StatusCode::NOT_FOUND, "job_not_found"),
+            Self::QueueFull(_) => (StatusCode::TOO_MANY_REQUESTS, "queue_full"),
             Self::NotReady { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             Self::TooManyItems(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_many_items"),
             Self::UnknownPrediction(_) => (StatusCode::NOT_FOUND, "unknown_prediction"),
@@ -196,13 +206,19 @@ impl From<FeedbackUnavailable> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind) = self.status_and_kind();
+        // A server error's text can come from a dependency (a URL with credentials in it): it
+        // leaves the process only through `redact`.
+        let error = if status.is_server_error() {
+            crate::redact::secrets(&self.to_string()).into_owned()
+        } else {
+            self.to_string()
+        };
         // "Not ready" is a state that probes poll for while models load, not a failure.
         if status.is_server_error() && !matches!(self, Self::NotReady { .. }) {
-            tracing::error!(status = status.as_u16(), kind, error = %self, "request failed");
+            tracing::error!(status = status.as_u16(), kind, error = %error, "request failed");
         } else {
-            tracing::debug!(status = status.as_u16(), kind, error = %self, "request rejected");
+            tracing::debug!(status = status.as_u16(), kind, error = %error, "request rejected");
         }
-        let error = self.to_string();
         if let Self::NotReady { mut detail, .. } = self {
             detail.insert("error".into(), error.into());
             detail.insert("type".into(), kind.into());

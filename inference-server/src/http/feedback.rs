@@ -9,7 +9,7 @@ use crate::quality::score::Reject;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -54,11 +54,11 @@ pub struct ItemResult {
 pub async fn submit(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<Value>,
+    ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> Result<Json<FeedbackResponse>, ApiError> {
     let model = state.manager.get(&name).await?;
     let accepts = Accepts { kind: model.meta.kind, labels: &model.meta.labels, rating_range: model.rules.rating_range };
-    let (items, batch) = match feedback::decode(body, accepts, state.quality.max_feedback_items) {
+    let (items, batch) = match feedback::decode(body.get(), accepts, state.quality.max_feedback_items) {
         Ok(decoded) => decoded,
         Err(e) => {
             state.quality.refused(&model.meta.name);

@@ -1,17 +1,21 @@
-//! The inference routes' load limits as a tower layer: a concurrency limit (429 beyond it) and
-//! a request timeout (504). A plain `Service`, like [`super::observe`], so a request costs no
+//! The inference routes' load limits as a tower layer: a concurrency limit (429 beyond it), a
+//! budget of request body bytes being read and decoded at once (429 beyond it: without it, the
+//! concurrency limit times the body limit is 512 MiB of bodies in a 256 Mi pod), and a request
+//! timeout (504), which also bounds how long a body may take to arrive. A plain `Service`, like [`super::observe`], so a request costs no
 //! boxed service or future; the permit is held until the response is ready or the request is
-//! dropped.
+//! dropped, and past that by blocking work the request started (see [`WORK_GUARD`]).
 
 use super::error::ApiError;
 use super::{AppState, BodyLimit};
+use crate::predict::WORK_GUARD;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::task::futures::TaskLocalFuture;
 
 /// Applies the server's concurrency limit and request timeout to a route.
 #[derive(Clone)]
@@ -47,20 +51,38 @@ where
     fn call(&mut self, mut req: Request) -> Self::Future {
         let state = &self.state;
         req.extensions_mut().insert(BodyLimit(state.max_body_bytes));
-        let Ok(permit) = state.permits.clone().try_acquire_owned() else {
+        let refuse = |reason: &str, error: ApiError| {
             if state.record_metrics {
-                state.metrics.http_rejected.with(&["overloaded"]).inc();
+                state.metrics.http_rejected.with(&[reason]).inc();
             }
-            return LimitFuture::Refused {
-                response: Some(ApiError::Overloaded(state.concurrency_limit).into_response()),
-            };
+            LimitFuture::Refused { response: Some(error.into_response()) }
         };
+        let Ok(permit) = state.permits.clone().try_acquire_owned() else {
+            return refuse("overloaded", ApiError::Overloaded(state.concurrency_limit));
+        };
+        let reserve = body_reservation(&req, state.max_body_bytes, state.body_budget_bytes);
+        let Ok(body_bytes) = state.body_budget.clone().try_acquire_many_owned(reserve) else {
+            return refuse("body_memory", ApiError::BodyBudget(state.body_budget_bytes));
+        };
+        let guard: Arc<dyn Send + Sync> = Arc::new((permit, body_bytes));
         LimitFuture::Admitted {
-            inner: tokio::time::timeout(state.timeout, self.inner.call(req)),
-            _permit: permit,
+            inner: tokio::time::timeout(state.timeout, WORK_GUARD.scope(guard, self.inner.call(req))),
             state: state.clone(),
         }
     }
+}
+
+/// What a request reserves of the body budget before its body is read: its `Content-Length`
+/// (a larger one is refused 413 by the body limit), or the body limit when the length is not
+/// announced (chunked); at least 1, at most the whole budget (`u32` units).
+fn body_reservation(req: &Request, max_body: usize, budget: usize) -> u32 {
+    let announced = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let bytes = announced.map_or(max_body, |n| n.min(max_body)).clamp(1, budget.max(1));
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
 pin_project_lite::pin_project! {
@@ -69,11 +91,11 @@ pin_project_lite::pin_project! {
     pub enum LimitFuture<F> {
         /// Over the concurrency limit: the 429 answer.
         Refused { response: Option<Response> },
-        /// Holding a permit, running under the timeout.
+        /// Holding a permit (in the [`WORK_GUARD`] of the request, which blocking work it
+        /// starts keeps), running under the timeout.
         Admitted {
             #[pin]
-            inner: tokio::time::Timeout<F>,
-            _permit: OwnedSemaphorePermit,
+            inner: tokio::time::Timeout<TaskLocalFuture<Arc<dyn Send + Sync>, F>>,
             state: AppState,
         },
     }

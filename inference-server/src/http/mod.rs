@@ -10,6 +10,7 @@ pub mod observe;
 pub mod openapi;
 pub mod ops;
 pub mod request_id;
+pub mod serve;
 pub mod v1;
 pub mod v2;
 
@@ -47,12 +48,18 @@ pub struct ServerState {
     pub permits: Arc<Semaphore>,
     /// Concurrency limit (for error messages).
     pub concurrency_limit: usize,
+    /// Bytes of request bodies that may be read and decoded at once (permits are bytes).
+    pub body_budget: Arc<Semaphore>,
+    /// Its size (for error messages).
+    pub body_budget_bytes: usize,
     /// Whether request metrics are recorded.
     pub record_metrics: bool,
     /// The batch queue, when enabled (`--redis-url`).
     pub queue: Option<Arc<crate::jobs::Queue>>,
     /// Where the models come from (its health answers `/storage/health` or `/mlflow/health`).
     pub store: Arc<dyn ModelStore>,
+    /// The store's last health check, shared by those routes.
+    pub store_health: crate::store::HealthCache,
     /// Prediction ids, records and feedback.
     pub quality: Arc<crate::quality::Quality>,
     /// The access log.

@@ -8,6 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+/// How long one check of the model store answers `/storage/health` and `/mlflow/health`.
+pub const HEALTH_CACHE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Liveness: the process serves HTTP.
 #[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, body = Object)))]
 pub async fn health() -> Json<serde_json::Value> {
@@ -15,7 +18,9 @@ pub async fn health() -> Json<serde_json::Value> {
 }
 
 /// Readiness: 200 only when every configured model is loaded and answered its warm-up
-/// inference; otherwise 503 saying which are missing and why.
+/// inference; otherwise 503 saying which are missing and why. Dependencies are reported, and
+/// never make a pod with its models loaded unready: an outage of a shared dependency would
+/// otherwise take every replica out of the Service at once.
 #[utoipa::path(get, path = "/ready", tag = "ops", responses((status = 200, body = Object), (status = 503, body = Object)))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let status = state.manager.status(&state.required_models);
@@ -33,12 +38,10 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         dependencies
             .insert(name.into(), json!({"up": state.store.is_up(), "required": true, "needed_now": needed_now}));
     }
+    // The batch queue is required for batch jobs only: with Redis down the job routes answer
+    // 503 and the outage pages, but the pod stays in the Service so single predictions go on.
     if let Some(q) = &state.queue {
-        let up = q.is_up();
-        dependencies.insert("queue".into(), json!({"up": up, "required": true}));
-        if !up {
-            problems.push("required dependency down: queue (Redis)".into());
-        }
+        dependencies.insert("queue".into(), json!({"up": q.is_up(), "required": true, "needed_for": "batch jobs"}));
     }
     let ready = problems.is_empty();
     let mut detail = serde_json::Map::new();
@@ -53,10 +56,11 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 }
 
 /// One dependency's health answer: 200 `"disabled"` when the store is not that dependency;
-/// otherwise 200 when healthy, 503 when not, with the store's report as the body.
+/// otherwise 200 when healthy, 503 when not, with the store's report (checked at most once
+/// per [`HEALTH_CACHE`], credentials redacted) as the body.
 async fn store_health(state: &AppState, dependency: &str) -> Response {
     let health = match state.store.dependency() {
-        Some(d) if d == dependency => state.store.health().await,
+        Some(d) if d == dependency => state.store_health.get(state.store.as_ref()).await,
         _ => None,
     };
     match health {

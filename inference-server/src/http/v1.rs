@@ -45,7 +45,7 @@ pub async fn predict(
     ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> Result<Response, ApiError> {
     let model = model(&state, &name).await?;
-    let request = items::decode_body(model.meta.kind, &body)?;
+    let request = items::decode_body(model.meta.kind, body.get(), state.limits.max_batch_items)?;
     let batch = request.batch;
     let logged = state.prediction_log.begin(&request.items);
     let preds = predict::run(model.clone(), request, state.limits).await?;
@@ -109,10 +109,10 @@ pub async fn recommend(
     State(state): State<AppState>,
     request_id: CurrentRequestId,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<Value>,
+    ApiJson(body): ApiJson<Box<RawValue>>,
 ) -> Result<Response, ApiError> {
     let model = model(&state, &name).await?;
-    let request = items::decode_recommend(body)?;
+    let request = items::decode_recommend(body.get())?;
     let logged = state.prediction_log.begin(&request.items);
     let preds = predict::run(model.clone(), request, state.limits).await?;
     if preds.is_empty() {

@@ -110,6 +110,12 @@ pub async fn model_ready_version(
     model_ready_response(&state, &name, Some(&version))
 }
 
+/// Most elements over all input tensors of one request: two per item (email subject and body,
+/// recsys user and item) or one whole series, whichever is more, and room for scalar inputs.
+fn max_elements(max_batch_items: usize) -> usize {
+    max_batch_items.saturating_mul(2).max(crate::models::trend::MAX_POINTS) + 16
+}
+
 async fn run_infer(
     state: AppState,
     request_id: CurrentRequestId,
@@ -119,7 +125,7 @@ async fn run_infer(
 ) -> Result<Response, ApiError> {
     let model = loaded(&state, &name, version.as_deref()).await?;
     let OipBody { request: req, binary } = body;
-    let inputs = codec::inputs(&req.inputs, &binary)?;
+    let inputs = codec::inputs(&req.inputs, &binary, max_elements(state.limits.max_batch_items))?;
     let request = tensors::decode(model.meta.kind, &inputs, req.parameters.as_ref())?;
     let logged = state.prediction_log.begin(&request.items);
     let predictions = predict::run(model.clone(), request, state.limits).await?;

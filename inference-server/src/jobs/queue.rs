@@ -24,8 +24,12 @@ pub struct QueueConfig {
     pub group: String,
     /// This process's consumer name.
     pub consumer: String,
-    /// How long finished jobs are kept.
+    /// How long a job and its results are kept, counted from submission.
     pub result_ttl: Duration,
+    /// Most unfinished jobs in the stream; a submission beyond it is refused.
+    pub max_queued: usize,
+    /// Deliveries of one job before it is dead-lettered.
+    pub max_attempts: u32,
     /// Idle time after which another worker reclaims a taken job.
     pub claim_idle: Duration,
     /// Most items per job.
@@ -43,7 +47,36 @@ pub enum QueueError {
     /// The URL is not a Redis URL.
     #[error("invalid Redis URL: {0}")]
     Config(String),
+    /// The stream holds the most unfinished jobs allowed.
+    #[error("the batch queue holds its limit of {0} unfinished jobs; retry later")]
+    Full(usize),
 }
+
+/// A job accepted into the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// Job id.
+    pub id: String,
+    /// Unix milliseconds after which the job and its results are gone (expired): a job that
+    /// is not found before then was lost.
+    pub expires_ms: u64,
+}
+
+/// Adds a job only while the stream holds fewer than the limit of unfinished jobs, in one step
+/// (a check then an add would let concurrent submissions past the limit). The hash expires
+/// from submission, so a job nobody runs cannot stay forever.
+const SUBMIT: &str = r"
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[2], 'model', ARGV[2], 'state', 'queued', 'items', ARGV[3], 'item_count', ARGV[4], 'submitted_ms', ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+redis.call('XADD', KEYS[1], '*', 'job', ARGV[7])
+return 1
+";
+
+/// Where dead-lettered jobs are listed (job id, model, attempts, last error), newest kept.
+pub const DEAD_LETTER_STREAM: &str = "inferwatch:jobs:dead";
+/// Dead-letter entries kept (approximately: `XADD MAXLEN ~`).
+const DEAD_LETTER_KEEP: usize = 10_000;
 
 /// A job taken from the stream: the stream entry and the job it names.
 #[derive(Debug, Clone)]
@@ -120,31 +153,32 @@ impl Queue {
         }
     }
 
-    /// Accept a job: its hash and its stream entry are written in one transaction.
-    pub async fn submit(&self, model: &str, items: &str, item_count: usize) -> Result<String, QueueError> {
+    /// Accept a job: its hash (expiring `result_ttl` after now) and its stream entry are
+    /// written in one script, refused with [`QueueError::Full`] at the queue limit.
+    pub async fn submit(&self, model: &str, items: &str, item_count: usize) -> Result<Accepted, QueueError> {
         let id = new_job_id().map_err(|e| QueueError::Unavailable(format!("no randomness for a job id: {e}")))?;
-        let key = job_key(&id);
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .hset_multiple(
-                &key,
-                &[
-                    ("model", model.to_string()),
-                    ("state", JobState::Queued.as_str().to_string()),
-                    ("items", items.to_string()),
-                    ("item_count", item_count.to_string()),
-                    ("submitted_ms", now_ms().to_string()),
-                ],
-            )
-            .ignore()
-            .cmd("XADD")
-            .arg(&self.config.stream)
-            .arg("*")
-            .arg("job")
-            .arg(&id)
-            .ignore();
-        self.run_pipe::<()>("submit", &pipe).await?;
-        Ok(id)
+        let now = now_ms();
+        let ttl_ms = u64::try_from(self.config.result_ttl.as_millis()).unwrap_or(u64::MAX);
+        let script = redis::Script::new(SUBMIT);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(&self.config.stream)
+            .key(job_key(&id))
+            .arg(self.config.max_queued)
+            .arg(model)
+            .arg(items)
+            .arg(item_count)
+            .arg(now)
+            .arg(ttl_ms)
+            .arg(&id);
+        let start = Instant::now();
+        let mut conn = self.conn.clone();
+        let result: redis::RedisResult<i64> = invocation.invoke_async(&mut conn).await;
+        self.health.record("submit", start, crate::redis_client::outcome(result.as_ref().err()));
+        match result.map_err(|e| QueueError::Unavailable(e.to_string()))? {
+            0 => Err(QueueError::Full(self.config.max_queued)),
+            _ => Ok(Accepted { id, expires_ms: now.saturating_add(ttl_ms) }),
+        }
     }
 
     /// Read a job (`None`: unknown or expired).
@@ -193,15 +227,57 @@ impl Queue {
             .collect())
     }
 
-    /// Mark a job taken.
-    pub async fn mark_running(&self, id: &str) -> Result<(), QueueError> {
+    /// Mark a job taken; the number of times it has been taken, this one included.
+    pub async fn mark_running(&self, id: &str) -> Result<u32, QueueError> {
+        let key = job_key(id);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HSET")
+            .arg(&key)
+            .arg("state")
+            .arg(JobState::Running.as_str())
+            .arg("started_ms")
+            .arg(now_ms())
+            .ignore()
+            .cmd("HINCRBY")
+            .arg(&key)
+            .arg("attempts")
+            .arg(1);
+        let (attempts,): (i64,) = self.run_pipe("mark_running", &pipe).await?;
+        Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
+    }
+
+    /// Give a job back after a transient failure: queued again, retried once its entry is
+    /// reclaimed (after the claim idle time).
+    pub async fn release(&self, id: &str) -> Result<(), QueueError> {
         let mut cmd = redis::cmd("HSET");
-        cmd.arg(job_key(id)).arg("state").arg(JobState::Running.as_str()).arg("started_ms").arg(now_ms());
+        cmd.arg(job_key(id)).arg("state").arg(JobState::Queued.as_str());
         self.run::<()>("hset", &cmd).await
     }
 
-    /// Store a job's outcome with the result TTL. The caller acknowledges afterwards (`ack`):
-    /// nothing is acknowledged unless the outcome is stored.
+    /// List a job that has failed too often on the dead-letter stream.
+    pub async fn dead_letter(&self, taken: &Taken, model: &str, attempts: u32, error: &str) -> Result<(), QueueError> {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(DEAD_LETTER_STREAM)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(DEAD_LETTER_KEEP)
+            .arg("*")
+            .arg("job")
+            .arg(&taken.job)
+            .arg("model")
+            .arg(model)
+            .arg("attempts")
+            .arg(attempts)
+            .arg("error")
+            .arg(error);
+        self.run::<Value>("dead_letter", &cmd).await.map(|_| ())
+    }
+
+    /// Store a job's outcome and drop its inputs (the results stand for them). The expiry set
+    /// at submission stays (a job from before expiries were set gets the result TTL now). The
+    /// caller acknowledges afterwards (`ack`): nothing is acknowledged unless the outcome is
+    /// stored.
     pub async fn store_outcome(
         &self,
         taken: &Taken,
@@ -219,7 +295,16 @@ impl Queue {
         }
         let ttl = i64::try_from(self.config.result_ttl.as_secs()).unwrap_or(i64::MAX);
         let mut pipe = redis::pipe();
-        pipe.atomic().hset_multiple(&key, &fields).ignore().expire(&key, ttl).ignore();
+        pipe.atomic()
+            .hset_multiple(&key, &fields)
+            .ignore()
+            .hdel(&key, "items")
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(ttl)
+            .arg("NX")
+            .ignore();
         self.run_pipe::<()>("store_result", &pipe).await
     }
 

@@ -51,8 +51,8 @@ pub struct JobRecord {
     pub model: String,
     /// State.
     pub state: JobState,
-    /// The inputs, a JSON array.
-    pub items: String,
+    /// The inputs, a JSON array (dropped once the outcome is stored).
+    pub items: Option<String>,
     /// Number of items.
     pub item_count: usize,
     /// Unix milliseconds of acceptance, start and finish.
@@ -61,6 +61,8 @@ pub struct JobRecord {
     pub started_ms: Option<u64>,
     /// When the outcome was stored.
     pub finished_ms: Option<u64>,
+    /// How many times a worker has taken it.
+    pub attempts: u32,
     /// The predictions, a JSON array (done jobs).
     pub results: Option<String>,
     /// Why it failed (failed jobs).
@@ -74,11 +76,12 @@ impl JobRecord {
         Some(Self {
             model: h.get("model")?.clone(),
             state: JobState::parse(h.get("state")?)?,
-            items: h.get("items")?.clone(),
+            items: h.get("items").cloned(),
             item_count: h.get("item_count")?.parse().ok()?,
             submitted_ms: num("submitted_ms")?,
             started_ms: num("started_ms"),
             finished_ms: num("finished_ms"),
+            attempts: num("attempts").and_then(|a| u32::try_from(a).ok()).unwrap_or(0),
             results: h.get("results").cloned(),
             error: h.get("error").cloned(),
         })

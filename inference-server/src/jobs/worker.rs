@@ -8,7 +8,6 @@ use super::record::JobState;
 use crate::model_manager::{ManagerError, ModelManager};
 use crate::predict::{self, items, Limits, PredictError};
 use crate::telemetry::Metrics;
-use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -44,6 +43,17 @@ enum JobError {
     Stored(String),
     #[error("cannot encode predictions: {0}")]
     Encode(String),
+    #[error("taken {0} times without an outcome (its worker stopped each time)")]
+    Abandoned(u32),
+}
+
+impl JobError {
+    /// Whether running the job again later can succeed: the model store or registry could not
+    /// deliver the model (down, unreachable). Bad items, a broken package or a model that does
+    /// not exist fail the same way every time.
+    fn is_transient(&self) -> bool {
+        matches!(self, Self::Model(ManagerError::Store(crate::store::StoreError::Io { .. })))
+    }
 }
 
 /// Start the pool and the queue's health/depth reporter. They stop when `stop` turns true
@@ -163,14 +173,43 @@ async fn process(queue: &Queue, state: &Context, taken: &Taken, reclaimed: bool)
         tracing::info!(job = %taken.job, model = %record.model, "reclaimed a job from a dead worker");
     }
     let start = Instant::now();
-    if let Err(e) = queue.mark_running(&taken.job).await {
-        tracing::warn!(job = %taken.job, error = %e, "cannot mark job running; it stays pending");
-        return;
-    }
-    let outcome = run(state, &record.model, &record.items).await;
-    let (job_state, results, error) = match &outcome {
-        Ok(r) => (JobState::Done, Some(r.as_str()), None),
-        Err(e) => (JobState::Failed, None, Some(e.to_string())),
+    let attempts = match queue.mark_running(&taken.job).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(job = %taken.job, error = %e, "cannot mark job running; it stays pending");
+            return;
+        }
+    };
+    let outcome = match &record.items {
+        // Taken more often than allowed without an outcome: its runs stopped the worker.
+        _ if attempts > queue.config.max_attempts => Err(JobError::Abandoned(attempts - 1)),
+        Some(items) => run(state, &record.model, items).await,
+        None => Err(JobError::Stored("the job's inputs are gone".into())),
+    };
+    let (job_state, results, error) = match decide(&outcome, attempts, queue.config.max_attempts) {
+        Decision::Store(state) => {
+            (state, outcome.as_ref().ok().map(String::as_str), outcome.as_ref().err().map(ToString::to_string))
+        }
+        Decision::Retry => {
+            let e = outcome.as_ref().err().map(ToString::to_string).unwrap_or_default();
+            tracing::warn!(job = %taken.job, attempts, error = %e, "transient failure; the job is retried after the claim idle time");
+            state.metrics.batch_jobs.with(&[&record.model, "retried"]).inc();
+            if let Err(e) = queue.release(&taken.job).await {
+                tracing::warn!(job = %taken.job, error = %e, "cannot release the job; it stays pending");
+            }
+            return;
+        }
+        Decision::DeadLetter => {
+            let last = outcome.as_ref().err().map(ToString::to_string).unwrap_or_default();
+            let error = format!("given up after {attempts} attempts; last error: {last}");
+            if let Err(e) = queue.dead_letter(taken, &record.model, attempts, &last).await {
+                tracing::warn!(job = %taken.job, error = %e, "cannot list the job as dead; it stays pending");
+                return;
+            }
+            state.metrics.batch_jobs.with(&[&record.model, "dead_lettered"]).inc();
+            tracing::error!(job = %taken.job, model = %record.model, attempts, error = %last, "job dead-lettered");
+            (JobState::Failed, None, Some(error))
+        }
     };
     if let Err(e) = queue.store_outcome(taken, job_state, results, error.as_deref()).await {
         tracing::warn!(job = %taken.job, error = %e, "cannot store job results; it stays pending and is redone");
@@ -192,14 +231,41 @@ async fn process(queue: &Queue, state: &Context, taken: &Taken, reclaimed: bool)
     }
 }
 
+/// What to do with a job's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    /// Store it as done or failed.
+    Store(JobState),
+    /// A transient failure (the model store is down): give the job back, run it again later.
+    Retry,
+    /// Taken too often (its worker died each time, or the failure never cleared): store it as
+    /// failed and list it on the dead-letter stream.
+    DeadLetter,
+}
+
+/// The outcome of the `attempts`-th run of a job: a result is stored, a permanent failure is
+/// stored, a transient one is retried until `max_attempts` runs have been made.
+fn decide(outcome: &Result<String, JobError>, attempts: u32, max_attempts: u32) -> Decision {
+    match outcome {
+        Ok(_) => Decision::Store(JobState::Done),
+        Err(JobError::Abandoned(_)) => Decision::DeadLetter,
+        Err(e) if e.is_transient() && attempts >= max_attempts => Decision::DeadLetter,
+        Err(e) if e.is_transient() => Decision::Retry,
+        Err(_) => Decision::Store(JobState::Failed),
+    }
+}
+
 /// Inference over every item, in pieces of the per-request limit; the predictions as a JSON
 /// array. An item at fault is named by its position in the job.
 async fn run(state: &Context, model: &str, stored: &str) -> Result<String, JobError> {
-    let list: Vec<Value> = serde_json::from_str(stored).map_err(|e| JobError::Stored(e.to_string()))?;
     let model = state.manager.get(model).await?;
+    let all = items::decode_job_items(model.meta.kind, stored, usize::MAX).map_err(|e| match e {
+        items::BodyError::Syntax(m) => JobError::Stored(m),
+        items::BodyError::Request(e) => JobError::Predict(e),
+    })?;
     let size = state.limits.max_batch_items.max(1);
-    let mut out = Vec::with_capacity(list.len());
-    for (i, piece) in items::decode_list(model.meta.kind, list)?.chunks(size).into_iter().enumerate() {
+    let mut out = Vec::with_capacity(all.len());
+    for (i, piece) in all.chunks(size).into_iter().enumerate() {
         let pending = state.prediction_log.begin(&piece);
         let predictions = predict::run(model.clone(), predict::Request::new(piece, true), state.limits)
             .await
@@ -214,6 +280,29 @@ async fn run(state: &Context, model: &str, stored: &str) -> Result<String, JobEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn store_down() -> Result<String, JobError> {
+        Err(JobError::Model(ManagerError::Store(crate::store::StoreError::Io {
+            path: "s3://models/sentiment".into(),
+            reason: "connection refused".into(),
+        })))
+    }
+
+    #[test]
+    fn transient_failures_are_retried_until_the_last_attempt_and_then_dead_lettered() {
+        assert_eq!(decide(&Ok("[]".into()), 1, 3), Decision::Store(JobState::Done));
+        assert_eq!(decide(&store_down(), 1, 3), Decision::Retry);
+        assert_eq!(decide(&store_down(), 2, 3), Decision::Retry);
+        assert_eq!(decide(&store_down(), 3, 3), Decision::DeadLetter);
+    }
+
+    #[test]
+    fn permanent_failures_are_stored_at_once_and_an_abandoned_job_is_dead_lettered() {
+        let bad = Err(JobError::Model(ManagerError::NotFound("nope".into())));
+        assert_eq!(decide(&bad, 1, 3), Decision::Store(JobState::Failed));
+        // A job whose worker died on each of its three runs is taken a fourth time: given up.
+        assert_eq!(decide(&Err(JobError::Abandoned(3)), 4, 3), Decision::DeadLetter);
+    }
 
     #[test]
     fn an_entry_runs_once_per_process_until_its_worker_is_done() {

@@ -4,11 +4,12 @@
 //! both decode through here, so an item at fault is named by the same position in both.
 
 use super::{Items, PredictError, Request, Series};
+use crate::json_body::{self, Shape, ShapeError};
 use crate::models::trend::TrendInput;
+use crate::models::trend::MAX_POINTS;
 use crate::package::ModelKind;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::Value;
 
 /// A text to classify (sentiment, topic).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -34,10 +35,11 @@ pub struct RatingInput {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeriesInput {
-    /// Observations, oldest first; at least 3, finite.
+    /// Observations, oldest first; at least 3, finite, at most 10,000 (read no further).
+    #[serde(deserialize_with = "json_body::capped::<_, f64, MAX_POINTS>")]
     pub values: Vec<f64>,
     /// Optional numeric timestamps (e.g. unix seconds), one per value, strictly increasing.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json_body::capped_opt::<_, f64, MAX_POINTS>")]
     pub timestamps: Option<Vec<f64>>,
     /// Steps to forecast (1 to 120).
     pub horizon: usize,
@@ -92,12 +94,16 @@ fn shape(kind: ModelKind) -> &'static str {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(v: Value, item: Option<usize>, what: &'static str) -> Result<T, PredictError> {
-    serde_json::from_value(v).map_err(|e| PredictError::Malformed { item, what, error: e.to_string() })
+fn parse<T: serde::de::DeserializeOwned>(
+    json: &str,
+    item: Option<usize>,
+    what: &'static str,
+) -> Result<T, PredictError> {
+    serde_json::from_str(json).map_err(|e| PredictError::Malformed { item, what, error: e.to_string() })
 }
 
-fn parse_all<T: serde::de::DeserializeOwned>(list: Vec<Value>, what: &'static str) -> Result<Vec<T>, PredictError> {
-    list.into_iter().enumerate().map(|(i, v)| parse(v, Some(i), what)).collect()
+fn parse_all<T: serde::de::DeserializeOwned>(list: &[&RawValue], what: &'static str) -> Result<Vec<T>, PredictError> {
+    list.iter().enumerate().map(|(i, v)| parse(v.get(), Some(i), what)).collect()
 }
 
 fn series(s: SeriesInput, item: usize, batch: bool) -> Result<Series, PredictError> {
@@ -119,8 +125,8 @@ fn series(s: SeriesInput, item: usize, batch: bool) -> Result<Series, PredictErr
     })
 }
 
-/// Items of `kind` from a list of JSON values; errors name items by their position.
-pub fn decode_list(kind: ModelKind, list: Vec<Value>) -> Result<Items, PredictError> {
+/// Items of `kind` from the slices of a list; errors name items by their position.
+fn decode_list(kind: ModelKind, list: &[&RawValue]) -> Result<Items, PredictError> {
     let what = shape(kind);
     Ok(match kind {
         ModelKind::Sentiment | ModelKind::Topic => {
@@ -143,41 +149,20 @@ pub fn decode_list(kind: ModelKind, list: Vec<Value>) -> Result<Items, PredictEr
     })
 }
 
-fn decode_one(kind: ModelKind, v: Value) -> Result<Items, PredictError> {
+fn decode_one(kind: ModelKind, json: &str) -> Result<Items, PredictError> {
     let what = shape(kind);
     Ok(match kind {
-        ModelKind::Sentiment | ModelKind::Topic => Items::Text(vec![parse::<TextInput>(v, None, what)?.text]),
-        ModelKind::Email => Items::Email(vec![parse(v, None, what)?]),
+        ModelKind::Sentiment | ModelKind::Topic => Items::Text(vec![parse::<TextInput>(json, None, what)?.text]),
+        ModelKind::Email => Items::Email(vec![parse(json, None, what)?]),
         ModelKind::Recsys => {
-            let r: RatingInput = parse(v, None, what)?;
+            let r: RatingInput = parse(json, None, what)?;
             Items::Rating(vec![(r.user_id.into_string(), r.item_id.into_string())])
         }
-        ModelKind::Trend => Items::Trend(vec![series(parse(v, None, what)?, 0, false)?]),
+        ModelKind::Trend => Items::Trend(vec![series(parse(json, None, what)?, 0, false)?]),
     })
 }
 
-/// A request body as a JSON value: one item, or `{"inputs": [...]}`.
-pub fn decode_value(kind: ModelKind, body: Value) -> Result<Request, PredictError> {
-    match body {
-        Value::Object(mut map) if map.contains_key("inputs") => {
-            if map.len() > 1 {
-                let extra: Vec<&String> = map.keys().filter(|k| *k != "inputs").collect();
-                return Err(PredictError::invalid(format!("unknown fields beside inputs: {extra:?}")));
-            }
-            let Some(Value::Array(list)) = map.remove("inputs") else {
-                return Err(PredictError::invalid("inputs must be a list"));
-            };
-            Ok(Request::new(decode_list(kind, list)?, true))
-        }
-        v @ Value::Object(_) => Ok(Request::new(decode_one(kind, v)?, false)),
-        _ => Err(PredictError::invalid(format!(
-            "request body must be a JSON object: a {} or {{\"inputs\": [...]}}",
-            shape(kind)
-        ))),
-    }
-}
-
-/// Why a body could not be read as JSON at all.
+/// Why a body could not be read as a request.
 #[derive(Debug)]
 pub enum BodyError {
     /// Not JSON (400).
@@ -186,14 +171,40 @@ pub enum BodyError {
     Request(PredictError),
 }
 
-/// A request body from its JSON text. One item of the model's input type is parsed straight
-/// into it (the common case, no intermediate JSON value); anything else (a list, bad input)
-/// goes through [`decode_value`], which gives the detailed errors. Only objects are taken on the
-/// direct path (serde also reads a struct from an array of its fields), and never emails: their
-/// input accepts unknown fields, so `{"inputs": [...]}` would parse as an empty email.
+impl From<PredictError> for BodyError {
+    fn from(e: PredictError) -> Self {
+        Self::Request(e)
+    }
+}
+
+fn too_many(max: usize, per: &str) -> PredictError {
+    PredictError::invalid(format!("too many items: more than {max}; at most {max} per {per}"))
+}
+
+fn shape_error(kind: ModelKind, e: ShapeError, per: &str) -> BodyError {
+    match e {
+        ShapeError::Syntax(m) => BodyError::Syntax(m),
+        ShapeError::NotObject => BodyError::Request(PredictError::invalid(format!(
+            "request body must be a JSON object: a {} or {{\"inputs\": [...]}}",
+            shape(kind)
+        ))),
+        ShapeError::Beside { others, .. } => {
+            BodyError::Request(PredictError::invalid(format!("unknown fields beside inputs: {others:?}")))
+        }
+        ShapeError::NotList { .. } => BodyError::Request(PredictError::invalid("inputs must be a list")),
+        ShapeError::TooMany { max } => BodyError::Request(too_many(max, per)),
+    }
+}
+
+/// A request body from its JSON text: one item, or `{"inputs": [...]}` of at most `max_items`.
+/// One item of the model's input type is parsed straight into it (the common case); anything
+/// else goes through [`json_body::shape`], which reads a list without building a JSON tree and
+/// stops at the first item over the limit, so a hostile body costs what its text costs. Only
+/// objects are taken on the direct path (serde also reads a struct from an array of its
+/// fields), and never emails: their input accepts unknown fields, so `{"inputs": [...]}` would
+/// parse as an empty email.
 #[inline]
-pub fn decode_body(kind: ModelKind, body: &RawValue) -> Result<Request, BodyError> {
-    let json = body.get();
+pub fn decode_body(kind: ModelKind, json: &str, max_items: usize) -> Result<Request, BodyError> {
     let one = match kind {
         _ if !json.starts_with('{') => None,
         ModelKind::Sentiment | ModelKind::Topic => {
@@ -207,28 +218,33 @@ pub fn decode_body(kind: ModelKind, body: &RawValue) -> Result<Request, BodyErro
         }
         ModelKind::Email => None,
     };
-    match one {
-        Some(items) => items.map(|i| Request::new(i, false)).map_err(BodyError::Request),
-        None => {
-            let value = serde_json::from_str(json).map_err(|e| BodyError::Syntax(e.to_string()))?;
-            decode_value(kind, value).map_err(BodyError::Request)
-        }
+    if let Some(items) = one {
+        return Ok(Request::new(items?, false));
+    }
+    match json_body::shape(json, "inputs", max_items).map_err(|e| shape_error(kind, e, "request"))? {
+        Shape::One => Ok(Request::new(decode_one(kind, json)?, false)),
+        Shape::List(list) => Ok(Request::new(decode_list(kind, &list)?, true)),
     }
 }
 
+/// The items of a job from their JSON list text (as stored), at most `max_items`.
+pub fn decode_job_items(kind: ModelKind, json: &str, max_items: usize) -> Result<Items, BodyError> {
+    let list = json_body::items(json, max_items).map_err(|e| match e {
+        ShapeError::NotObject => BodyError::Request(PredictError::invalid("inputs must be a list")),
+        e => shape_error(kind, e, "job"),
+    })?;
+    Ok(decode_list(kind, &list)?)
+}
+
 /// A recommend body.
-pub fn decode_recommend(body: Value) -> Result<Request, PredictError> {
-    let r: RecommendRequest = parse(body, None, "recommend request {\"user_id\": ..., \"k\": ...}")?;
+pub fn decode_recommend(json: &str) -> Result<Request, PredictError> {
+    let r: RecommendRequest = parse(json, None, "recommend request {\"user_id\": ..., \"k\": ...}")?;
     Ok(Request::new(Items::Recommend { user_id: r.user_id.into_string(), k: r.k }, false))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn raw(json: &str) -> Box<RawValue> {
-        RawValue::from_string(json.to_string()).expect("valid JSON")
-    }
 
     fn texts(r: &Request) -> Option<(&Vec<String>, bool)> {
         match &r.items {
@@ -245,53 +261,84 @@ mod tests {
         }
     }
 
+    fn decode(kind: ModelKind, json: &str) -> Request {
+        decode_body(kind, json, 256).map_err(|e| message(Err(e))).expect("decodes")
+    }
+
     #[test]
-    fn one_item_decodes_directly_and_a_batch_through_the_value_path() {
-        let one = decode_body(ModelKind::Sentiment, &raw(r#"{"text": "good"}"#)).map_err(|_| ()).expect("decodes");
-        assert_eq!(texts(&one), Some((&vec!["good".to_string()], false)));
-        let batch = decode_body(ModelKind::Topic, &raw(r#"{"inputs": [{"text": "a"}, {"text": "b"}]}"#))
-            .map_err(|_| ())
-            .expect("decodes");
+    fn one_item_decodes_directly_and_a_batch_through_the_list_reader() {
+        assert_eq!(
+            texts(&decode(ModelKind::Sentiment, r#"{"text": "good"}"#)),
+            Some((&vec!["good".to_string()], false))
+        );
+        let batch = decode(ModelKind::Topic, r#"{"inputs": [{"text": "a"}, {"text": "b"}]}"#);
         assert_eq!(texts(&batch), Some((&vec!["a".to_string(), "b".to_string()], true)));
     }
 
     #[test]
-    fn bad_bodies_get_the_same_errors_on_both_paths() {
-        for body in [r#"{"text": 3}"#, r#"{"text": "a", "extra": 1}"#, r#"["hello"]"#, r#"{"inputs": 5}"#] {
-            let direct = message(decode_body(ModelKind::Sentiment, &raw(body)));
-            let value = decode_value(ModelKind::Sentiment, serde_json::from_str(body).expect("json"));
-            assert_eq!(direct, value.map(|_| ()).expect_err(body).to_string(), "{body}");
+    fn bad_bodies_get_errors_that_say_what_is_wrong() {
+        let cases = [
+            (r#"{"text": 3}"#, "invalid text input {\"text\": ...}: invalid type: integer `3`"),
+            (r#"{"text": "a", "extra": 1}"#, "unknown field `extra`"),
+            (r#"["hello"]"#, "request body must be a JSON object"),
+            (r#"{"inputs": 5}"#, "inputs must be a list"),
+            (r#"{"inputs": [], "extra": 1}"#, "unknown fields beside inputs: [\"extra\"]"),
+            (r#"{"text": "a"} trailing"#, "syntax: trailing characters"),
+        ];
+        for (body, want) in cases {
+            let got = message(decode_body(ModelKind::Sentiment, body, 4));
+            assert!(got.contains(want), "{body}: {got}");
         }
     }
 
     #[test]
+    fn a_list_over_the_limit_is_refused_without_reading_past_it() {
+        let body = format!("{{\"inputs\": [{}]}}", [r#"{"text": "a"}"#; 5].join(","));
+        assert_eq!(
+            message(decode_body(ModelKind::Sentiment, &body, 4)),
+            "too many items: more than 4; at most 4 per request"
+        );
+        assert_eq!(message(decode_body(ModelKind::Sentiment, &body, 5)), "ok");
+    }
+
+    #[test]
     fn a_bad_item_in_a_list_is_named_by_its_position() {
-        let mut list: Vec<Value> = (0..300).map(|i| serde_json::json!({"text": format!("t{i}")})).collect();
-        list[280] = serde_json::json!({"text": 5});
-        let e = decode_list(ModelKind::Sentiment, list).expect_err("item 280");
+        let mut list: Vec<String> = (0..300).map(|i| format!(r#"{{"text": "t{i}"}}"#)).collect();
+        list[280] = r#"{"text": 5}"#.into();
+        let body = format!("{{\"inputs\": [{}]}}", list.join(","));
+        let Err(BodyError::Request(e)) = decode_body(ModelKind::Sentiment, &body, 1000) else { panic!("item 280") };
         assert_eq!(e.item(), Some(280));
         assert!(e.to_string().starts_with("invalid inputs[280] (text input"), "{e}");
+        let Err(BodyError::Request(e)) = decode_job_items(ModelKind::Sentiment, &format!("[{}]", list.join(",")), 1000)
+        else {
+            panic!("item 280 of a job")
+        };
+        assert_eq!(e.item(), Some(280));
     }
 
     #[test]
     fn an_email_batch_is_never_taken_for_one_empty_email() {
-        let d = decode_body(ModelKind::Email, &raw(r#"{"inputs": [{"subject": "hi", "body": "x"}]}"#))
-            .map_err(|_| ())
-            .expect("decodes");
+        let d = decode(ModelKind::Email, r#"{"inputs": [{"subject": "hi", "body": "x"}]}"#);
         assert!(matches!(&d.items, Items::Email(v) if v.len() == 1 && v[0].subject == "hi"));
         assert!(d.batch, "a batch");
     }
 
     #[test]
     fn trend_series_decode_directly_with_their_timestamps_checked() {
-        let d = decode_body(ModelKind::Trend, &raw(r#"{"values": [1, 2, 3], "timestamps": [1, 2, 3], "horizon": 2}"#))
-            .map_err(|_| ())
-            .expect("decodes");
+        let d = decode(ModelKind::Trend, r#"{"values": [1, 2, 3], "timestamps": [1, 2, 3], "horizon": 2}"#);
         assert!(matches!(&d.items, Items::Trend(s) if s[0].timestamps == Some(vec![1.0, 2.0, 3.0])));
         let e = message(decode_body(
             ModelKind::Trend,
-            &raw(r#"{"values": [1, 2, 3], "timestamps": [3, 2, 1], "horizon": 2}"#),
+            r#"{"values": [1, 2, 3], "timestamps": [3, 2, 1], "horizon": 2}"#,
+            4,
         ));
         assert!(e.contains("strictly increasing"), "{e}");
+    }
+
+    #[test]
+    fn a_series_longer_than_the_limit_is_refused_while_it_is_read() {
+        let values = vec!["1"; MAX_POINTS + 1].join(",");
+        let e = message(decode_body(ModelKind::Trend, &format!(r#"{{"values": [{values}], "horizon": 2}}"#), 4));
+        assert!(e.contains(&format!("at most {MAX_POINTS} elements")), "{e}");
     }
 }

@@ -20,7 +20,7 @@ pub use validate::validate;
 
 pub use error::PredictError;
 pub use prediction::{LabelProbability, Prediction};
-pub use run::{email_text, run, Limits};
+pub use run::{email_text, run, Limits, WORK_GUARD};
 
 use crate::models::trend::TrendInput;
 

@@ -22,6 +22,14 @@ pub struct Limits {
     pub dynamic_batching: bool,
 }
 
+tokio::task_local! {
+    /// What must live as long as the work a request starts (the HTTP layer puts its concurrency
+    /// permit here). Work that leaves the request's task for the blocking pool takes a clone, so
+    /// a request answered 504 keeps its permit until that work is done: the concurrency limit
+    /// bounds the CPU in use, not just the requests waiting.
+    pub static WORK_GUARD: Arc<dyn Send + Sync>;
+}
+
 /// Work larger than this (input bytes, or series points x 8) runs on the blocking pool so the
 /// async workers keep serving; smaller work runs inline, which is faster.
 const INLINE_WORK_BYTES: usize = 32 * 1024;
@@ -147,7 +155,9 @@ pub async fn run(model: Arc<LoadedModel>, request: Request, limits: Limits) -> R
         batched(&model, text, &request.items).await?
     } else {
         let for_work = model.clone();
+        let guard = WORK_GUARD.try_with(Arc::clone).ok();
         let work = move || {
+            let _guard = guard;
             let model = for_work;
             let batch = request.batch;
             let mut tokens = Vec::new();

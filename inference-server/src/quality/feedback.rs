@@ -6,9 +6,10 @@
 //! Body: one item, or `{"feedback": [item, ...]}`; an item is
 //! `{"prediction_id", "label" | "rating" | "values", "satisfaction"?, "thumbs"?}`.
 
+use crate::json_body::{self, Shape, ShapeError};
 use crate::package::ModelKind;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Longest `values` list of one forecast's feedback.
 pub const MAX_VALUES: usize = 10_000;
@@ -68,11 +69,9 @@ pub enum FeedbackError {
         /// What is wrong.
         message: String,
     },
-    /// More items than the limit (413 would hide which limit: 422 naming it).
-    #[error("{count} feedback items exceed the limit of {limit} per request")]
+    /// More items than the limit; reading stopped at the first one over.
+    #[error("more than {limit} feedback items: the limit is {limit} per request")]
     TooMany {
-        /// Items sent.
-        count: usize,
         /// The limit.
         limit: usize,
     },
@@ -97,7 +96,7 @@ struct Item {
     label: Option<String>,
     #[serde(default)]
     rating: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json_body::capped_opt::<_, f64, MAX_VALUES>")]
     values: Option<Vec<f64>>,
     #[serde(default)]
     satisfaction: Option<f64>,
@@ -105,36 +104,36 @@ struct Item {
     thumbs: Option<Vote>,
 }
 
-/// Decode and validate a feedback body: one item (a list of one, `batch` false) or a list.
-pub fn decode(body: Value, accepts: Accepts<'_>, max_items: usize) -> Result<(Vec<Feedback>, bool), FeedbackError> {
+/// Decode and validate a feedback body: one item (a list of one, `batch` false) or a list of at
+/// most `max_items`, read without a JSON tree and no further than the limit.
+pub fn decode(json: &str, accepts: Accepts<'_>, max_items: usize) -> Result<(Vec<Feedback>, bool), FeedbackError> {
     let invalid = |item: Option<usize>, message: String| FeedbackError::Invalid { item, message };
-    let (raw, batch) = match body {
-        Value::Object(mut o) if o.contains_key("feedback") => match o.remove("feedback") {
-            Some(Value::Array(items)) if o.is_empty() => (items, true),
-            Some(Value::Array(_)) => {
-                return Err(invalid(None, "a feedback list is `{\"feedback\": [...]}` with no other field".into()))
-            }
-            _ => return Err(invalid(None, "`feedback` must be a list of feedback items".into())),
-        },
-        v @ Value::Object(_) => (vec![v], false),
-        _ => {
+    let (raw, batch) = match json_body::shape(json, "feedback", max_items) {
+        Ok(Shape::One) => (vec![json], false),
+        Ok(Shape::List(list)) => (list.into_iter().map(RawValue::get).collect(), true),
+        Err(ShapeError::Beside { .. }) => {
+            return Err(invalid(None, "a feedback list is `{\"feedback\": [...]}` with no other field".into()))
+        }
+        Err(ShapeError::NotList { .. }) => {
+            return Err(invalid(None, "`feedback` must be a list of feedback items".into()))
+        }
+        Err(ShapeError::TooMany { max }) => return Err(FeedbackError::TooMany { limit: max }),
+        Err(ShapeError::NotObject) => {
             return Err(invalid(
                 None,
                 "expected a feedback item {\"prediction_id\", ...} or {\"feedback\": [...]}".into(),
             ))
         }
+        Err(ShapeError::Syntax(m)) => return Err(invalid(None, m)),
     };
     if raw.is_empty() {
         return Err(invalid(None, "`feedback` is empty: send at least one item".into()));
-    }
-    if raw.len() > max_items {
-        return Err(FeedbackError::TooMany { count: raw.len(), limit: max_items });
     }
     let mut seen = std::collections::HashSet::with_capacity(raw.len());
     let mut out = Vec::with_capacity(raw.len());
     for (i, v) in raw.into_iter().enumerate() {
         let at = batch.then_some(i);
-        let item: Item = serde_json::from_value(v).map_err(|e| invalid(at, e.to_string()))?;
+        let item: Item = serde_json::from_str(v).map_err(|e| invalid(at, e.to_string()))?;
         let f = validate(item, accepts).map_err(|m| invalid(at, m))?;
         if !seen.insert(f.prediction_id.clone()) {
             return Err(invalid(at, format!("prediction_id '{}' appears twice in this request", f.prediction_id)));
@@ -204,7 +203,11 @@ fn validate(item: Item, accepts: Accepts<'_>) -> Result<Feedback, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    fn decode(body: Value, accepts: Accepts<'_>, max_items: usize) -> Result<(Vec<Feedback>, bool), FeedbackError> {
+        super::decode(&body.to_string(), accepts, max_items)
+    }
 
     fn labels() -> Vec<String> {
         vec!["negative".into(), "neutral".into(), "positive".into()]
@@ -261,10 +264,7 @@ mod tests {
             .contains("appears twice"));
         let too_many: Vec<Value> =
             (0..4).map(|i| json!({"prediction_id": i.to_string(), "label": "neutral"})).collect();
-        assert_eq!(
-            sentiment(json!({ "feedback": too_many })).unwrap_err(),
-            FeedbackError::TooMany { count: 4, limit: 3 }
-        );
+        assert_eq!(sentiment(json!({ "feedback": too_many })).unwrap_err(), FeedbackError::TooMany { limit: 3 });
     }
 
     #[test]

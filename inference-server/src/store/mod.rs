@@ -68,6 +68,39 @@ pub trait ModelStore: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// A store's health, checked at most once per interval: `/storage/health` and `/mlflow/health`
+/// each cost an outbound call, and a client polling them (or many at once) must not turn into
+/// as many calls to the store. Concurrent askers wait for the one check in flight. The report
+/// leaves the process only through [`crate::redact`].
+#[derive(Debug)]
+pub struct HealthCache {
+    interval: std::time::Duration,
+    last: tokio::sync::Mutex<Option<(std::time::Instant, Option<StoreHealth>)>>,
+}
+
+impl HealthCache {
+    /// A cache that keeps a check for `interval`.
+    pub fn new(interval: std::time::Duration) -> Self {
+        Self { interval, last: tokio::sync::Mutex::new(None) }
+    }
+
+    /// The store's health, checked now unless a check younger than the interval exists.
+    pub async fn get(&self, store: &dyn ModelStore) -> Option<StoreHealth> {
+        let mut last = self.last.lock().await;
+        if let Some((at, health)) = &*last {
+            if at.elapsed() < self.interval {
+                return health.clone();
+            }
+        }
+        let health = store.health().await.map(|mut h| {
+            crate::redact::json(&mut h.report);
+            h
+        });
+        *last = Some((std::time::Instant::now(), health.clone()));
+        health
+    }
+}
+
 /// Package names are path segments: keep them boring.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()

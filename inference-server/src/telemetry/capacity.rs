@@ -30,6 +30,10 @@ impl prometheus_client::collector::Collector for PermitsCollector {
 pub struct ConfiguredLimits {
     /// Inference requests at once.
     pub concurrency: usize,
+    /// Open client connections.
+    pub connections: usize,
+    /// Bytes of request bodies held at once.
+    pub body_memory_bytes: usize,
     /// Items per batch request.
     pub batch_items: usize,
     /// Request body bytes.
@@ -40,6 +44,8 @@ pub struct ConfiguredLimits {
     pub job_workers: u16,
     /// Items per batch job.
     pub job_items: usize,
+    /// Unfinished jobs in the queue (0 without a queue).
+    pub queued_jobs: usize,
     /// Most replicas of the deployment, when given.
     pub max_replicas: Option<u32>,
 }
@@ -49,11 +55,14 @@ impl ConfiguredLimits {
     pub fn pairs(&self) -> Vec<(&'static str, f64)> {
         let mut v = vec![
             ("concurrency", self.concurrency as f64),
+            ("connections", self.connections as f64),
+            ("body_memory_bytes", self.body_memory_bytes as f64),
             ("batch_items", self.batch_items as f64),
             ("body_bytes", self.body_bytes as f64),
             ("cache_models", self.cache_models as f64),
             ("job_workers", f64::from(self.job_workers)),
             ("job_items", self.job_items as f64),
+            ("queued_jobs", self.queued_jobs as f64),
         ];
         if let Some(r) = self.max_replicas {
             v.push(("max_replicas", f64::from(r)));

@@ -89,6 +89,10 @@ pub struct Metrics {
     pub http_in_flight: super::sharded::Gauge,
     /// Requests refused by the load limits.
     pub http_rejected: Fam<Counter>,
+    /// Open client connections.
+    pub connections_open: Gauge,
+    /// Connections the server closed, by reason.
+    pub connections_closed: Fam<Counter>,
     pub(super) predictions: Fam<Counter>,
     pub(super) prediction_duration: Fam<Histogram, Buckets>,
     pub(super) stage_duration: Fam<Histogram, Buckets>,
@@ -201,6 +205,8 @@ impl Metrics {
             http_duration: histogram(&mut r, cat::HTTP_REQUEST_DURATION),
             http_in_flight: in_flight,
             http_rejected: counter(&mut r, cat::HTTP_REJECTED),
+            connections_open: single(&mut r, cat::HTTP_CONNECTIONS_OPEN),
+            connections_closed: counter(&mut r, cat::HTTP_CONNECTIONS_CLOSED),
             predictions: counter(&mut r, cat::PREDICTIONS),
             prediction_duration: histogram(&mut r, cat::PREDICTION_DURATION),
             stage_duration: histogram(&mut r, cat::PREDICTION_STAGE_DURATION),

@@ -11,12 +11,15 @@
 
 use super::super::error::ApiError;
 use super::super::BodyLimit;
+use crate::json_body;
 use crate::predict::tensors::{Data, Element, InputTensor, Tensor};
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use serde::de::{self, DeserializeSeed};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// The header that announces the binary extension: the JSON header's length in bytes.
@@ -27,19 +30,26 @@ pub const HEADER_LENGTH: &str = "inference-header-content-length";
 pub struct InferInput {
     /// Tensor name.
     pub name: String,
-    /// Shape.
+    /// Shape (at most 8 dimensions).
+    #[serde(deserialize_with = "json_body::capped::<_, i64, MAX_DIMS>")]
     pub shape: Vec<i64>,
     /// BYTES, FP32, FP64, INT64, INT32, ...
     pub datatype: String,
-    /// Row-major data, flat or nested; absent when the data is binary.
+    /// Row-major data, flat or nested; absent when the data is binary. Kept as text until
+    /// [`inputs`] reads it element by element under the request's element limit.
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
-    pub data: Option<Value>,
+    pub data: Option<Box<RawValue>>,
     /// Per-input parameters (`binary_data_size` for binary data).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar_parameters")]
     #[schema(value_type = Object)]
     pub parameters: Option<Map<String, Value>>,
 }
+
+/// Most dimensions of an input's shape.
+pub const MAX_DIMS: usize = 8;
+/// Most input tensors, requested outputs and parameters of one request.
+pub const MAX_ENTRIES: usize = 64;
 
 /// A requested output.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -47,7 +57,7 @@ pub struct RequestedOutput {
     /// Output name.
     pub name: String,
     /// `binary_data: true` asks for the data in binary.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar_parameters")]
     #[schema(value_type = Object)]
     pub parameters: Option<Map<String, Value>>,
 }
@@ -59,13 +69,14 @@ pub struct InferRequest {
     #[serde(default)]
     pub id: Option<String>,
     /// Request parameters (trend: horizon, season_length; `binary_data_output`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar_parameters")]
     #[schema(value_type = Object)]
     pub parameters: Option<Map<String, Value>>,
-    /// Input tensors.
+    /// Input tensors (at most 64).
+    #[serde(deserialize_with = "json_body::capped::<_, InferInput, MAX_ENTRIES>")]
     pub inputs: Vec<InferInput>,
-    /// Outputs wanted (all when absent).
-    #[serde(default)]
+    /// Outputs wanted (all when absent; at most 64).
+    #[serde(default, deserialize_with = "json_body::capped_opt::<_, RequestedOutput, MAX_ENTRIES>")]
     pub outputs: Option<Vec<RequestedOutput>>,
 }
 
@@ -155,32 +166,141 @@ pub(super) fn bad(m: impl Into<String>) -> ApiError {
     ApiError::Validation(m.into())
 }
 
-fn json_elements(input: &InferInput, data: &Value) -> Result<Vec<Element>, ApiError> {
-    let mut out = Vec::new();
-    let mut stack = vec![data];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::Array(items) => stack.extend(items.iter().rev()),
-            Value::String(s) => out.push(Element::Str(s.clone())),
-            Value::Number(n) => out.push(match n.as_i64() {
-                Some(i) => Element::Int(i),
-                None => Element::Float(n.as_f64().unwrap_or(f64::NAN)),
-            }),
-            other => {
-                return Err(bad(format!("input '{}': expected {} elements, got {other}", input.name, input.datatype)));
+/// Parameters as the protocol defines them: a map of at most [`MAX_ENTRIES`] names to strings,
+/// numbers or booleans. A list or object value is refused where it starts, before it is read,
+/// so parameters cannot carry a large JSON tree.
+fn scalar_parameters<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<Map<String, Value>>, D::Error> {
+    struct Scalar(Value);
+    impl<'de> de::Deserialize<'de> for Scalar {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl de::Visitor<'_> for V {
+                type Value = Scalar;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a string, number or boolean parameter value")
+                }
+                fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                    Ok(Scalar(Value::Bool(v)))
+                }
+                fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                    Ok(Scalar(Value::from(v)))
+                }
+                fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                    Ok(Scalar(Value::from(v)))
+                }
+                fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                    Ok(Scalar(Value::from(v)))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                    Ok(Scalar(Value::from(v)))
+                }
             }
+            d.deserialize_any(V)
         }
     }
+    struct Params;
+    impl<'de> de::Visitor<'de> for Params {
+        type Value = Option<Map<String, Value>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "null or an object of at most {MAX_ENTRIES} parameters")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Map::new();
+            while let Some((k, Scalar(v))) = map.next_entry::<String, Scalar>()? {
+                if out.len() == MAX_ENTRIES {
+                    return Err(de::Error::custom(format_args!("at most {MAX_ENTRIES} parameters are accepted")));
+                }
+                out.insert(k, v);
+            }
+            Ok(Some(out))
+        }
+    }
+    d.deserialize_any(Params)
+}
+
+/// Reads nested lists of elements into one flat row-major list, refusing the element past
+/// `room` where it starts.
+struct Flatten<'a> {
+    out: &'a mut Vec<Element>,
+    room: usize,
+}
+
+impl Flatten<'_> {
+    fn push<E: de::Error>(self, e: Element) -> Result<(), E> {
+        if self.out.len() >= self.room {
+            return Err(E::custom(format_args!("more than {} elements", self.room)));
+        }
+        self.out.push(e);
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Flatten<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for Flatten<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("strings or numbers, in nested lists")
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Flatten { out, room } = self;
+        while seq.next_element_seed(Flatten { out: &mut *out, room })?.is_some() {}
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.push(Element::Str(v.to_string()))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.push(Element::Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.push(i64::try_from(v).map_or(Element::Float(v as f64), Element::Int))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.push(Element::Float(v))
+    }
+}
+
+/// The elements of an input's JSON data, at most `room` of them.
+fn json_elements(input: &InferInput, data: &RawValue, room: usize) -> Result<Vec<Element>, ApiError> {
+    let mut out = Vec::new();
+    let mut de = serde_json::Deserializer::from_str(data.get());
+    Flatten { out: &mut out, room }.deserialize(&mut de).map_err(|e| {
+        let mut m = e.to_string();
+        if let Some(at) = m.find(" at line ") {
+            m.truncate(at);
+        }
+        bad(format!("input '{}': {} data: {m}", input.name, input.datatype))
+    })?;
     Ok(out)
 }
 
+/// Why fixed-width binary data cannot be read.
+enum BinaryError {
+    /// Not a whole number of elements of this width.
+    Width(usize),
+    /// This many elements, more than the request may hold.
+    TooMany(usize),
+}
+
 /// Fixed-width little-endian elements of `datatype`, or `None` for an unsupported type.
-fn binary_numbers(datatype: &str, raw: &[u8]) -> Option<Result<Vec<Element>, usize>> {
+fn binary_numbers(datatype: &str, raw: &[u8], room: usize) -> Option<Result<Vec<Element>, BinaryError>> {
     macro_rules! read {
         ($t:ty, $wrap:expr) => {{
             const W: usize = std::mem::size_of::<$t>();
             if !raw.len().is_multiple_of(W) {
-                return Some(Err(W));
+                return Some(Err(BinaryError::Width(W)));
+            }
+            if raw.len() / W > room {
+                return Some(Err(BinaryError::TooMany(raw.len() / W)));
             }
             Some(Ok(raw
                 .chunks_exact(W)
@@ -207,9 +327,12 @@ fn binary_numbers(datatype: &str, raw: &[u8]) -> Option<Result<Vec<Element>, usi
     }
 }
 
-fn binary_strings(name: &str, mut raw: &[u8]) -> Result<Vec<Element>, ApiError> {
+fn binary_strings(name: &str, mut raw: &[u8], room: usize) -> Result<Vec<Element>, ApiError> {
     let mut out = Vec::new();
     while !raw.is_empty() {
+        if out.len() == room {
+            return Err(bad(format!("input '{name}': BYTES data: more than {room} elements")));
+        }
         let Some((len, rest)) = raw.split_first_chunk::<4>() else {
             return Err(bad(format!("input '{name}': BYTES data ends inside an element's length")));
         };
@@ -230,11 +353,14 @@ fn binary_strings(name: &str, mut raw: &[u8]) -> Result<Vec<Element>, ApiError> 
     Ok(out)
 }
 
-/// The request's input tensors, their data read from JSON or from the binary section.
-pub fn inputs(inputs: &[InferInput], binary: &Bytes) -> Result<Vec<InputTensor>, ApiError> {
+/// The request's input tensors, their data read from JSON or from the binary section: at most
+/// `max_elements` elements over all inputs, refused at the first one over (before a binary
+/// section is copied), so the decoded tensors cost at most a known multiple of the limit.
+pub fn inputs(inputs: &[InferInput], binary: &Bytes, max_elements: usize) -> Result<Vec<InputTensor>, ApiError> {
     let mut offset = 0usize;
-    let mut out = Vec::with_capacity(inputs.len());
+    let mut out: Vec<InputTensor> = Vec::with_capacity(inputs.len());
     for input in inputs {
+        let room = max_elements.saturating_sub(out.iter().map(|t| t.data.len()).sum());
         let size = input.parameters.as_ref().and_then(|p| p.get("binary_data_size"));
         let data = match (size, &input.data) {
             (Some(size), _) => {
@@ -252,13 +378,19 @@ pub fn inputs(inputs: &[InferInput], binary: &Bytes) -> Result<Vec<InputTensor>,
                 let raw = &binary[offset..end];
                 offset = end;
                 if input.datatype == "BYTES" {
-                    binary_strings(&input.name, raw)?
+                    binary_strings(&input.name, raw, room)?
                 } else {
-                    match binary_numbers(&input.datatype, raw) {
+                    match binary_numbers(&input.datatype, raw, room) {
                         Some(Ok(v)) => v,
-                        Some(Err(width)) => {
+                        Some(Err(BinaryError::Width(width))) => {
                             return Err(bad(format!(
                                 "input '{}': {size} bytes are not a whole number of {} elements ({width} bytes each)",
+                                input.name, input.datatype
+                            )))
+                        }
+                        Some(Err(BinaryError::TooMany(n))) => {
+                            return Err(bad(format!(
+                                "input '{}': {} data: {n} elements, more than {room}",
                                 input.name, input.datatype
                             )))
                         }
@@ -271,7 +403,7 @@ pub fn inputs(inputs: &[InferInput], binary: &Bytes) -> Result<Vec<InputTensor>,
                     }
                 }
             }
-            (None, Some(data)) => json_elements(input, data)?,
+            (None, Some(data)) => json_elements(input, data, room)?,
             (None, None) => return Err(bad(format!("input '{}' has neither data nor binary_data_size", input.name))),
         };
         out.push(InputTensor {
@@ -389,7 +521,7 @@ mod tests {
         let text_len = raw.len();
         raw.extend_from_slice(&7i64.to_le_bytes());
         let ins = [input("text", "BYTES", vec![2], text_len), input("horizon", "INT64", vec![1], 8)];
-        let t = inputs(&ins, &Bytes::from(raw)).expect("decodes");
+        let t = inputs(&ins, &Bytes::from(raw), 1000).expect("decodes");
         assert_eq!(t[0].data, vec![Element::Str("hello".into()), Element::Str("wörld".into())]);
         assert_eq!(t[1].data, vec![Element::Int(7)]);
     }
@@ -397,16 +529,58 @@ mod tests {
     #[test]
     fn truncated_or_unclaimed_binary_data_is_a_clear_error() {
         let raw = Bytes::from(bytes_tensor(&["hello"]));
-        let short = inputs(&[input("text", "BYTES", vec![1], 100)], &raw).unwrap_err().to_string();
+        let short = inputs(&[input("text", "BYTES", vec![1], 100)], &raw, 1000).unwrap_err().to_string();
         assert!(short.contains("runs past the 9 bytes"), "{short}");
-        let unclaimed = inputs(&[input("text", "BYTES", vec![1], 4)], &raw).unwrap_err().to_string();
+        let unclaimed = inputs(&[input("text", "BYTES", vec![1], 4)], &raw, 1000).unwrap_err().to_string();
         assert!(unclaimed.contains("claims 5 bytes, 0 remain"), "{unclaimed}");
-        let odd = inputs(&[input("v", "FP64", vec![1], 9)], &Bytes::from(vec![0u8; 9])).unwrap_err().to_string();
+        let odd = inputs(&[input("v", "FP64", vec![1], 9)], &Bytes::from(vec![0u8; 9]), 1000).unwrap_err().to_string();
         assert!(odd.contains("not a whole number of FP64 elements"), "{odd}");
-        let fp16 = inputs(&[input("v", "FP16", vec![1], 2)], &Bytes::from(vec![0u8; 2])).unwrap_err().to_string();
+        let fp16 = inputs(&[input("v", "FP16", vec![1], 2)], &Bytes::from(vec![0u8; 2]), 1000).unwrap_err().to_string();
         assert!(fp16.contains("not supported in binary"), "{fp16}");
-        let bad_utf8 = inputs(&[input("t", "BYTES", vec![1], 5)], &Bytes::from(vec![1, 0, 0, 0, 0xff])).unwrap_err();
+        let bad_utf8 =
+            inputs(&[input("t", "BYTES", vec![1], 5)], &Bytes::from(vec![1, 0, 0, 0, 0xff]), 1000).unwrap_err();
         assert!(bad_utf8.to_string().contains("not UTF-8"), "{bad_utf8}");
+    }
+
+    #[test]
+    fn elements_past_the_request_limit_are_refused_where_they_start() {
+        let json = |data: &str| InferInput {
+            name: "text".into(),
+            shape: vec![3],
+            datatype: "BYTES".into(),
+            data: Some(RawValue::from_string(data.into()).expect("json")),
+            parameters: None,
+        };
+        let ok = inputs(&[json(r#"[["a"], ["b", ["c"]]]"#)], &Bytes::new(), 3).expect("three fit");
+        assert_eq!(ok[0].data.len(), 3);
+        let e = inputs(&[json(r#"["a", "b", "c", "d"]"#)], &Bytes::new(), 3).unwrap_err().to_string();
+        assert!(e.contains("more than 3 elements"), "{e}");
+        // The limit is over all inputs of the request.
+        let e = inputs(&[json(r#"["a", "b"]"#), json(r#"["c", "d"]"#)], &Bytes::new(), 3).unwrap_err().to_string();
+        assert!(e.contains("more than 1 elements"), "{e}");
+        let e = inputs(&[json(r#"["a", {"b": 1}]"#)], &Bytes::new(), 3).unwrap_err().to_string();
+        assert!(e.contains("input 'text': BYTES data: invalid type: map"), "{e}");
+        let e = inputs(&[input("v", "INT8", vec![4], 4)], &Bytes::from(vec![0u8; 4]), 3).unwrap_err().to_string();
+        assert!(e.contains("4 elements, more than 3"), "{e}");
+        let raw = Bytes::from(bytes_tensor(&["a", "b", "c", "d"]));
+        let e = inputs(&[input("t", "BYTES", vec![4], raw.len())], &raw, 3).unwrap_err().to_string();
+        assert!(e.contains("more than 3 elements"), "{e}");
+    }
+
+    #[test]
+    fn parameters_hold_scalars_only_and_counts_are_capped() {
+        let parse = |body: &str| parse_json::<InferRequest>(body.as_bytes()).map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(parse(r#"{"inputs": [], "parameters": {"horizon": 3, "x": "y", "b": true}}"#), Ok(()));
+        let e = parse(r#"{"inputs": [], "parameters": {"horizon": [1, 2, 3]}}"#).unwrap_err();
+        assert!(e.contains("a string, number or boolean parameter value"), "{e}");
+        let many = (0..65).map(|i| format!(r#""p{i}": 1"#)).collect::<Vec<_>>().join(",");
+        let e = parse(&format!(r#"{{"inputs": [], "parameters": {{{many}}}}}"#)).unwrap_err();
+        assert!(e.contains("at most 64 parameters"), "{e}");
+        let inputs = vec![r#"{"name": "a", "shape": [1], "datatype": "BYTES", "data": ["x"]}"#; 65].join(",");
+        let e = parse(&format!(r#"{{"inputs": [{inputs}]}}"#)).unwrap_err();
+        assert!(e.contains("at most 64 elements"), "{e}");
+        let e = parse(r#"{"inputs": [{"name": "a", "shape": [1,1,1,1,1,1,1,1,1], "datatype": "BYTES"}]}"#).unwrap_err();
+        assert!(e.contains("at most 8 elements"), "{e}");
     }
 
     #[test]
