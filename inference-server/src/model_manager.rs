@@ -8,7 +8,7 @@ use crate::telemetry::{self, Metrics};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Cache bounds.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +36,16 @@ pub enum ManagerError {
         /// Why.
         source: LoadError,
     },
+    /// The last load failed moments ago: not retried before the backoff ends.
+    #[error("{last} (not retried for {retry_in_ms} ms after {failures} failed loads)")]
+    Backoff {
+        /// The last load's error.
+        last: String,
+        /// Failed loads in a row.
+        failures: u32,
+        /// When the next load may be tried.
+        retry_in_ms: u64,
+    },
     /// The package is larger than the whole cache.
     #[error("model '{model}' is {bytes} bytes, larger than the model cache ({limit} bytes)")]
     TooLarge {
@@ -56,6 +66,7 @@ impl ManagerError {
             Self::Store(_) => "store",
             Self::Load { source, .. } => source.reason(),
             Self::TooLarge { .. } => "too_large",
+            Self::Backoff { .. } => "backoff",
         }
     }
 }
@@ -93,6 +104,25 @@ pub struct ModelManager {
     tick: AtomicU64,
     loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     last_error: Mutex<HashMap<String, String>>,
+    failures: Mutex<HashMap<String, Failed>>,
+}
+
+/// A model's failed loads in a row and when the last one ended.
+#[derive(Debug, Clone)]
+struct Failed {
+    count: u32,
+    at: Instant,
+    error: String,
+}
+
+/// How long after its `failures`-th failed load in a row a model is not loaded again: 1 s,
+/// doubling, at most 10 s. Requests in that time are answered with the last error at once
+/// instead of each downloading the package again. Pure.
+pub fn load_backoff(failures: u32) -> Duration {
+    if failures == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_secs(1u64 << (failures - 1).min(4)).min(Duration::from_secs(10))
 }
 
 impl std::fmt::Debug for ModelManager {
@@ -146,6 +176,7 @@ impl ModelManager {
             tick: AtomicU64::new(0),
             loading: Mutex::new(HashMap::new()),
             last_error: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
         }
     }
 
@@ -195,15 +226,30 @@ impl ModelManager {
             // Another request loaded it while this one waited: one load, one miss.
             return Ok(m);
         }
+        let recent = self.failures.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
+        if let Some(f) = recent {
+            let wait = load_backoff(f.count).saturating_sub(f.at.elapsed());
+            if !wait.is_zero() {
+                let retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                return Err(ManagerError::Backoff { last: f.error, failures: f.count, retry_in_ms });
+            }
+        }
         self.metrics.cache_misses.with(&[name]).inc();
         match self.load(name).await {
             Ok(m) => {
                 self.last_error.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+                self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
                 Ok(m)
             }
             Err(e) => {
                 audit::model_failed(name, e.reason(), &e.to_string());
                 self.last_error.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), e.to_string());
+                // "Not found" costs one listing, not a download, and keeps its 404: no backoff.
+                if !matches!(e, ManagerError::NotFound(_)) {
+                    let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+                    let count = failures.get(name).map_or(0, |f| f.count).saturating_add(1);
+                    failures.insert(name.to_string(), Failed { count, at: Instant::now(), error: e.to_string() });
+                }
                 self.metrics.model_ready.with(&[name]).set(0);
                 Err(e)
             }
@@ -328,6 +374,13 @@ mod tests {
 
     fn e(name: &str, bytes: u64, used: u64) -> (String, u64, u64) {
         (name.to_string(), bytes, used)
+    }
+
+    #[test]
+    fn failed_loads_back_off_from_one_second_doubling_to_ten() {
+        let secs: Vec<u64> = (0..8).map(|n| load_backoff(n).as_secs()).collect();
+        assert_eq!(secs, vec![0, 1, 2, 4, 8, 10, 10, 10]);
+        assert_eq!(load_backoff(u32::MAX), Duration::from_secs(10));
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
                     s3_endpoint: config.s3_endpoint.clone(),
                     s3_region: config.s3_region.clone(),
                     cache_dir: config.model_cache_dir.clone(),
+                    max_package_bytes: config.cache_max_bytes,
                 },
                 metrics.clone(),
             )
@@ -61,6 +62,7 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
                     endpoint: config.s3_endpoint.clone(),
                     region: config.s3_region.clone(),
                     cache_dir: config.model_cache_dir.clone(),
+                    max_package_bytes: config.cache_max_bytes,
                 },
                 metrics.clone(),
             )

@@ -7,6 +7,7 @@ mod common;
 
 use common::seaweedfs::{credentials, SeaweedFs};
 use common::{error_of, free_port, Server};
+use object_store::ObjectStore;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::Command;
@@ -143,4 +144,49 @@ fn a_bad_storage_configuration_is_refused_at_start() {
     assert!(!ok && text.contains("--s3-uri"), "{text}");
     let (ok, text) = run(&["--model-source", "s3", "--s3-uri", "http://bucket/x", "--port", "0"]);
     assert!(!ok && text.contains("s3://bucket/prefix"), "{text}");
+}
+
+/// The disk cache keeps the last good package: a file in a folder below the package's
+/// (`sentiment/old/model.onnx`) is not taken for the package's own, and a corrupt upload is
+/// refused without replacing the cached copy, which a restart with the store down still loads.
+#[tokio::test]
+async fn the_disk_cache_keeps_the_last_good_package_and_ignores_nested_folders() {
+    credentials();
+    let mut fs = SeaweedFs::start();
+    fs.create_bucket("models").await;
+    fs.upload("p", "sentiment", false).await;
+    fs.client("models")
+        .put(&object_store::path::Path::from("p/sentiment/old/model.onnx"), b"not a model".to_vec().into())
+        .await
+        .expect("a nested file");
+    let cache = cache_dir();
+    let (endpoint, cache_s) = (fs.endpoint(), cache.display().to_string());
+    let args = [
+        "--model-source",
+        "s3",
+        "--s3-uri",
+        "s3://models/p",
+        "--s3-endpoint",
+        &endpoint,
+        "--preload",
+        "sentiment",
+        "--model-cache-dir",
+        &cache_s,
+    ];
+    let first = Server::ready(&args).await;
+    let (status, body) = first.post("/v1/models/sentiment/predict", json!({"text": "lovely"})).await;
+    assert_eq!(status, 200, "the nested file is not the package's model.onnx: {body}");
+    drop(first);
+
+    fs.upload("p", "sentiment", true).await;
+    let second = Server::start(&args).await;
+    let (status, body) = second.post("/v1/models/sentiment/predict", json!({"text": "lovely"})).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(error_of(&body, "model_unavailable").contains("sha256"), "{body}");
+    drop(second);
+
+    fs.kill();
+    let third = Server::ready(&args).await;
+    let (status, body) = third.post("/v1/models/sentiment/predict", json!({"text": "lovely"})).await;
+    assert_eq!(status, 200, "the cached copy is the last good one: {body}");
 }

@@ -49,10 +49,13 @@ enum JobError {
 
 impl JobError {
     /// Whether running the job again later can succeed: the model store or registry could not
-    /// deliver the model (down, unreachable). Bad items, a broken package or a model that does
+    /// deliver the model (down, unreachable), or a failed load is in its backoff. Bad items, a broken package or a model that does
     /// not exist fail the same way every time.
     fn is_transient(&self) -> bool {
-        matches!(self, Self::Model(ManagerError::Store(crate::store::StoreError::Io { .. })))
+        matches!(
+            self,
+            Self::Model(ManagerError::Store(crate::store::StoreError::Io { .. }) | ManagerError::Backoff { .. })
+        )
     }
 }
 

@@ -70,7 +70,7 @@ pub enum FeedbackError {
         message: String,
     },
     /// More items than the limit; reading stopped at the first one over.
-    #[error("more than {limit} feedback items: the limit is {limit} per request")]
+    #[error("more than {limit} feedback items; the limit of {limit} per request is set by --max-feedback-items")]
     TooMany {
         /// The limit.
         limit: usize,

@@ -142,6 +142,8 @@ pub struct MlflowConfig {
     pub s3_region: String,
     /// Disk cache.
     pub cache_dir: PathBuf,
+    /// Largest package downloaded (the model cache's byte limit).
+    pub max_package_bytes: u64,
 }
 
 /// The MLflow registry as a model store holding one model: the registered model's name.
@@ -267,6 +269,15 @@ impl MlflowStore {
                 format!("artifacts at '{artifact_uri}' are not in S3-compatible storage"),
             ));
         }
+        if !path_safe(self.reference.name(), &raw.version) {
+            return Err(err(
+                &self.config.model_uri,
+                format!(
+                    "registry answered version '{}' (a version is a number)",
+                    raw.version.chars().take(40).collect::<String>()
+                ),
+            ));
+        }
         Ok(Resolved {
             name: self.reference.name().to_string(),
             version: raw.version,
@@ -323,13 +334,21 @@ impl MlflowStore {
     }
 }
 
+/// Whether a registered model name and version can name cache paths: the name a package name
+/// (`valid_name`), the version the whole number MLflow gives (the registry's answer is input,
+/// and `../` in it would write outside the cache).
+fn path_safe(name: &str, version: &str) -> bool {
+    super::valid_name(name) && !version.is_empty() && version.len() <= 20 && version.bytes().all(|b| b.is_ascii_digit())
+}
+
 fn resolution_file(cache_dir: &std::path::Path, name: &str) -> PathBuf {
     cache_dir.join(format!("mlflow-{name}.json"))
 }
 
 fn read_resolution(cache_dir: &std::path::Path, name: &str) -> Option<Resolved> {
     let text = std::fs::read_to_string(resolution_file(cache_dir, name)).ok()?;
-    serde_json::from_str(&text).ok()
+    let r: Resolved = serde_json::from_str(&text).ok()?;
+    path_safe(&r.name, &r.version).then_some(r)
 }
 
 fn write_resolution(cache_dir: &std::path::Path, r: &Resolved) {
@@ -359,6 +378,7 @@ impl MlflowStore {
                 endpoint: self.config.s3_endpoint.clone(),
                 region: self.config.s3_region.clone(),
                 cache_dir: self.config.cache_dir.join(format!("mlflow-{}-v{}", r.name, r.version)),
+                max_package_bytes: self.config.max_package_bytes,
             },
             self.metrics.clone(),
         )?);
@@ -408,6 +428,16 @@ impl ModelStore for MlflowStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_names_and_numeric_versions_name_cache_paths() {
+        assert!(path_safe("sentiment", "3"));
+        for (name, version) in
+            [("sentiment", "../../etc"), ("sentiment", ""), ("sentiment", "3a"), ("../x", "1"), ("a b", "1")]
+        {
+            assert!(!path_safe(name, version), "{name} {version}");
+        }
+    }
 
     #[test]
     fn model_uris_name_a_version_a_stage_or_an_alias() {

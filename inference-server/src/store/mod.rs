@@ -24,6 +24,17 @@ pub enum StoreError {
     /// The name cannot be a package name.
     #[error("invalid model name '{0}': use letters, digits, '-', '_' and '.'")]
     InvalidName(String),
+    /// The package is larger than the largest one the server loads (from the listing, before
+    /// any download).
+    #[error("model '{name}' is {bytes} bytes in the store, larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The package.
+        name: String,
+        /// Its files' sizes added up.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The store failed.
     #[error("model store error while reading {path}: {reason}")]
     Io {

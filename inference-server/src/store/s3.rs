@@ -29,6 +29,13 @@ pub struct S3Config {
     pub region: String,
     /// Local directory for downloaded packages.
     pub cache_dir: PathBuf,
+    /// Largest package downloaded, from the listing's sizes before any byte is fetched.
+    pub max_package_bytes: u64,
+}
+
+/// Sync a directory, so the names written into it survive a crash.
+async fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    tokio::fs::File::open(dir).await?.sync_all().await
 }
 
 /// Split `s3://bucket/prefix` into bucket and prefix.
@@ -166,17 +173,31 @@ impl S3Store {
         p.files.contains_key("model.json").then_some(p)
     }
 
-    /// Write a package to the cache atomically (a temporary folder renamed into place).
+    /// Write a package to the cache durably and atomically: files written and synced in a
+    /// temporary folder, the folder synced, renamed over the old copy (moved aside first, so
+    /// the old copy is there until the new one is), and the parent synced.
     async fn write_cache(&self, name: &str, p: &PackageFiles) -> std::io::Result<()> {
-        let tmp = self.config.cache_dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let root = &self.config.cache_dir;
+        tokio::fs::create_dir_all(root).await?;
+        let tmp = root.join(format!(".{name}.{}.tmp", std::process::id()));
+        let old = root.join(format!(".{name}.{}.old", std::process::id()));
         let _ = tokio::fs::remove_dir_all(&tmp).await;
         tokio::fs::create_dir_all(&tmp).await?;
         for (file, bytes) in &p.files {
-            tokio::fs::write(tmp.join(file), bytes).await?;
+            let mut f = tokio::fs::File::create(tmp.join(file)).await?;
+            tokio::io::AsyncWriteExt::write_all(&mut f, bytes).await?;
+            f.sync_all().await?;
         }
+        sync_dir(&tmp).await?;
         let dest = self.cache_dir(name);
-        let _ = tokio::fs::remove_dir_all(&dest).await;
-        tokio::fs::rename(&tmp, &dest).await
+        let _ = tokio::fs::remove_dir_all(&old).await;
+        let had_old = tokio::fs::rename(&dest, &old).await.is_ok();
+        tokio::fs::rename(&tmp, &dest).await?;
+        sync_dir(root).await?;
+        if had_old {
+            let _ = tokio::fs::remove_dir_all(&old).await;
+        }
+        Ok(())
     }
 
     async fn cached_names(&self) -> Vec<String> {
@@ -193,18 +214,24 @@ impl S3Store {
         names
     }
 
+    /// The files directly in the package's folder (one level: `pkg/old/model.onnx` is not
+    /// `pkg/model.onnx`), refused before any is fetched when their sizes add up to more than
+    /// the largest package.
     async fn download(&self, name: &str) -> Result<PackageFiles, StoreError> {
         let folder = self.key(name);
-        let objects: Vec<_> = self
-            .timed("list", self.store.list(Some(&folder)).try_collect())
+        let listing = self
+            .timed("list", self.store.list_with_delimiter(Some(&folder)))
             .await
             .map_err(|e| store_err(&self.uri_of(name), e))?;
+        let objects: Vec<_> =
+            listing.objects.into_iter().filter(|o| o.location.filename().is_some_and(|f| f != "golden.json")).collect();
+        let bytes: u64 = objects.iter().map(|o| o.size).sum();
+        if bytes > self.config.max_package_bytes {
+            return Err(StoreError::TooLarge { name: name.to_string(), bytes, limit: self.config.max_package_bytes });
+        }
         let mut p = PackageFiles::default();
         for o in objects {
             let Some(file) = o.location.filename().map(str::to_string) else { continue };
-            if file == "golden.json" {
-                continue;
-            }
             let bytes = self
                 .timed("get", async { self.store.get(&o.location).await?.bytes().await })
                 .await
@@ -278,12 +305,21 @@ impl ModelStore for S3Store {
             }
             match self.download(name).await {
                 Ok(p) => {
-                    if let Err(e) = self.write_cache(name, &p).await {
-                        tracing::warn!(model = name, error = %e, "cannot cache the package on disk");
+                    // Only a package whose checksum holds replaces the last good copy on disk;
+                    // a corrupt upload still goes to the loader, which refuses it by name.
+                    match p.verified_meta() {
+                        Ok(_) => {
+                            if let Err(e) = self.write_cache(name, &p).await {
+                                tracing::warn!(model = name, error = %e, "cannot cache the package on disk");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(model = name, error = %e, "not caching a package that fails its checksum")
+                        }
                     }
                     Ok((p, self.uri_of(name)))
                 }
-                Err(StoreError::NotFound(n)) => Err(StoreError::NotFound(n)),
+                Err(e @ (StoreError::NotFound(_) | StoreError::TooLarge { .. })) => Err(e),
                 Err(e) => match self.read_cache(name).await {
                     Some(p) => {
                         tracing::warn!(model = name, error = %e, "model store unreachable; loading the disk-cached package");
