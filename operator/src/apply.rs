@@ -102,6 +102,9 @@ pub enum Step {
     Apply(Value),
     /// Delete the live object (no longer wanted, and ours).
     Delete,
+    /// Leave the live object alone: it is wanted, but another owner (or none) controls it, and
+    /// taking it over would make the garbage collector delete it with this ModelService.
+    Refuse,
     /// Nothing to do.
     Keep,
 }
@@ -141,6 +144,7 @@ pub fn controlled_by(live: &Value, owner_uid: &str) -> bool {
 /// The step for one slot, from what is wanted and what is there.
 pub fn plan(want: Option<&Value>, live: Option<&Value>, owner_uid: &str) -> Step {
     match (want, live) {
+        (Some(_), Some(l)) if !controlled_by(l, owner_uid) => Step::Refuse,
         (Some(w), Some(l)) if contains(w, l) => Step::Keep,
         (Some(w), _) => Step::Apply(w.clone()),
         (None, Some(l)) if controlled_by(l, owner_uid) => Step::Delete,
@@ -155,6 +159,8 @@ pub struct Outcome {
     pub applied: Vec<&'static str>,
     /// Kinds deleted because the spec no longer wants them.
     pub deleted: Vec<&'static str>,
+    /// Wanted objects left alone because something else controls them (`Kind/name`).
+    pub not_owned: Vec<String>,
     /// Number of objects that exist and are wanted after this pass.
     pub managed: Vec<(&'static str, usize)>,
     /// The live Deployment after apply.
@@ -199,6 +205,10 @@ pub async fn apply(
             .map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
         let now = match plan(want.as_ref(), live.as_ref(), owner_uid) {
             Step::Keep => live,
+            Step::Refuse => {
+                out.not_owned.push(format!("{}/{object_name}", slot.kind()));
+                None
+            }
             Step::Apply(body) => {
                 let written = api
                     .patch(&object_name, &params, &Patch::Apply(&body))
@@ -233,16 +243,34 @@ mod tests {
     #[test]
     fn live_object_with_server_defaults_contains_the_wanted_fields() {
         let want = json!({"spec": {"ports": [{"name": "http", "port": 80}]}});
-        let live = json!({"spec": {"ports": [{"name": "http", "port": 80, "protocol": "TCP"}], "type": "ClusterIP"}});
+        let live =
+            ours(json!({"spec": {"ports": [{"name": "http", "port": 80, "protocol": "TCP"}], "type": "ClusterIP"}}));
         assert!(contains(&want, &live));
         assert_eq!(plan(Some(&want), Some(&live), "u"), Step::Keep);
+    }
+
+    fn ours(v: Value) -> Value {
+        let mut v = v;
+        v["metadata"] = json!({"ownerReferences": [{"uid": "u", "controller": true}]});
+        v
     }
 
     #[test]
     fn hand_edited_field_is_applied_again() {
         let want = json!({"spec": {"replicas": 2}});
-        let live = json!({"spec": {"replicas": 5}});
+        let live = ours(json!({"spec": {"replicas": 5}}));
         assert_eq!(plan(Some(&want), Some(&live), "u"), Step::Apply(want.clone()));
+    }
+
+    #[test]
+    fn a_wanted_object_that_another_owner_or_nobody_controls_is_never_taken_over() {
+        let want = json!({"spec": {"replicas": 2}});
+        let unowned = json!({"metadata": {"name": "x"}, "spec": {"replicas": 5}});
+        let theirs = json!({"metadata": {"ownerReferences": [{"uid": "other", "controller": true}]}});
+        let owner_not_controller = json!({"metadata": {"ownerReferences": [{"uid": "u", "controller": false}]}});
+        for live in [unowned, theirs, owner_not_controller] {
+            assert_eq!(plan(Some(&want), Some(&live), "u"), Step::Refuse, "{live}");
+        }
     }
 
     #[test]

@@ -136,6 +136,7 @@ async fn reconcile_once(ms: &ModelService, ctx: &Context) -> Result<Action, Erro
         deployment: outcome.deployment.clone(),
         monitoring_crds: outcome.monitoring_crds,
         apply_error: None,
+        not_owned: outcome.not_owned.clone(),
     };
     write_status(ms, ctx, &observed).await?;
     let mon = &ms.spec.monitoring;
@@ -147,6 +148,12 @@ async fn announce(ms: &ModelService, ctx: &Context, o: &Outcome) {
     if !o.applied.is_empty() {
         tracing::info!(modelservice = %key(ms), kinds = ?o.applied, "applied");
         ctx.event(ms, EventType::Normal, "Applied", "Apply", format!("applied {}", o.applied.join(", "))).await;
+    }
+    if !o.not_owned.is_empty() {
+        tracing::warn!(modelservice = %key(ms), objects = ?o.not_owned, "objects with our names that we do not control; left untouched");
+        let note =
+            format!("{} exist and are not controlled by this ModelService; not taken over", o.not_owned.join(", "));
+        ctx.event(ms, EventType::Warning, "ObjectNotOwned", "Apply", note).await;
     }
     if !o.deleted.is_empty() {
         tracing::info!(modelservice = %key(ms), kinds = ?o.deleted, "deleted objects the spec no longer wants");
@@ -175,7 +182,8 @@ async fn write_failure_status(ms: &ModelService, ctx: &Context, error: &Error) {
     let deployment = Api::<Deployment>::namespaced(ctx.client.clone(), &ns).get_opt(&ms.name_any()).await;
     let monitoring_crds = apply::monitoring_crds_served(&ctx.client).await;
     let (Ok(deployment), Ok(monitoring_crds)) = (deployment, monitoring_crds) else { return };
-    let observed = Observed { deployment, monitoring_crds, apply_error: Some(error.to_string()) };
+    let observed =
+        Observed { deployment, monitoring_crds, apply_error: Some(error.to_string()), not_owned: Vec::new() };
     if let Err(e) = write_status(ms, ctx, &observed).await {
         tracing::warn!(modelservice = %key(ms), error = %e, "cannot record the failure in status");
     }

@@ -25,6 +25,9 @@ pub struct Observed {
     pub monitoring_crds: bool,
     /// The last apply error, if applying failed.
     pub apply_error: Option<String>,
+    /// Objects with our names that this ModelService does not control, left untouched
+    /// (`Kind/name`).
+    pub not_owned: Vec<String>,
 }
 
 struct Cond {
@@ -104,6 +107,15 @@ fn evaluate(ms: &ModelService, o: &Observed) -> (Vec<Cond>, Option<i32>, Option<
         });
     conds.push(match (&o.apply_error, stuck) {
         (Some(e), _) => Cond { kind: DEGRADED, ok: true, reason: "ApplyFailed", message: e.clone() },
+        (None, _) if !o.not_owned.is_empty() => Cond {
+            kind: DEGRADED,
+            ok: true,
+            reason: "ObjectNotOwned",
+            message: format!(
+                "{} already exist and are not controlled by this ModelService; they are left as they are: rename the ModelService or remove them",
+                o.not_owned.join(", ")
+            ),
+        },
         (None, Some(c)) => Cond {
             kind: DEGRADED,
             ok: true,
@@ -212,7 +224,12 @@ mod tests {
 
     #[test]
     fn available_deployment_makes_ready_true_with_the_generation() {
-        let o = Observed { deployment: Some(deployment(2, 2, 2)), monitoring_crds: true, apply_error: None };
+        let o = Observed {
+            deployment: Some(deployment(2, 2, 2)),
+            monitoring_crds: true,
+            apply_error: None,
+            not_owned: Vec::new(),
+        };
         let s = desired_status(&ms(), &o, &t(100));
         assert_eq!(cond(&s, READY).status, "True");
         assert_eq!(cond(&s, PROGRESSING).status, "False");
@@ -224,14 +241,37 @@ mod tests {
 
     #[test]
     fn rollout_in_progress_is_progressing_and_not_ready() {
-        let o = Observed { deployment: Some(deployment(2, 1, 1)), monitoring_crds: true, apply_error: None };
+        let o = Observed {
+            deployment: Some(deployment(2, 1, 1)),
+            monitoring_crds: true,
+            apply_error: None,
+            not_owned: Vec::new(),
+        };
         let s = desired_status(&ms(), &o, &t(100));
         assert_eq!((cond(&s, READY).status.as_str(), cond(&s, PROGRESSING).status.as_str()), ("False", "True"));
     }
 
     #[test]
+    fn objects_we_do_not_control_make_the_resource_degraded_naming_them() {
+        let o = Observed {
+            deployment: Some(deployment(1, 1, 1)),
+            monitoring_crds: true,
+            apply_error: None,
+            not_owned: vec!["Service/reviews".into()],
+        };
+        let c = desired_status(&ms(), &o, &t(100)).conditions.into_iter().find(|c| c.type_ == DEGRADED).unwrap();
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "ObjectNotOwned"));
+        assert!(c.message.contains("Service/reviews"), "{}", c.message);
+    }
+
+    #[test]
     fn missing_prometheus_operator_crds_set_monitoring_ready_false_with_a_clear_reason() {
-        let o = Observed { deployment: Some(deployment(1, 1, 1)), monitoring_crds: false, apply_error: None };
+        let o = Observed {
+            deployment: Some(deployment(1, 1, 1)),
+            monitoring_crds: false,
+            apply_error: None,
+            not_owned: Vec::new(),
+        };
         let c =
             desired_status(&ms(), &o, &t(100)).conditions.into_iter().find(|c| c.type_ == MONITORING_READY).unwrap();
         assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "PrometheusOperatorCRDsMissing"));
@@ -240,8 +280,12 @@ mod tests {
 
     #[test]
     fn an_apply_error_is_degraded() {
-        let o =
-            Observed { deployment: None, monitoring_crds: true, apply_error: Some("forbidden: deployments".into()) };
+        let o = Observed {
+            deployment: None,
+            monitoring_crds: true,
+            apply_error: Some("forbidden: deployments".into()),
+            not_owned: Vec::new(),
+        };
         let s = desired_status(&ms(), &o, &t(100));
         assert_eq!((cond(&s, DEGRADED).status.as_str(), cond(&s, DEGRADED).reason.as_str()), ("True", "ApplyFailed"));
         assert_eq!(cond(&s, READY).reason, "DeploymentMissing");
@@ -249,7 +293,12 @@ mod tests {
 
     #[test]
     fn transition_times_are_kept_while_a_condition_holds_and_nothing_is_rewritten() {
-        let o = Observed { deployment: Some(deployment(1, 1, 1)), monitoring_crds: true, apply_error: None };
+        let o = Observed {
+            deployment: Some(deployment(1, 1, 1)),
+            monitoring_crds: true,
+            apply_error: None,
+            not_owned: Vec::new(),
+        };
         let mut m = ms();
         let first = desired_status(&m, &o, &t(100));
         m.status = Some(first.clone());
