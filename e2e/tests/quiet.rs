@@ -1,5 +1,7 @@
 //! A converged cluster stays quiet: the operator writes nothing for 60 s and no resourceVersion
-//! of the ModelService or its objects changes.
+//! of the ModelService or its objects changes. The operator resyncs every 20 s here, so the
+//! window holds two full resyncs, and one ModelService writes its quantities as the API server
+//! does not store them (`1.5` CPU is stored as `1500m`, `0.5Gi` as `512Mi`).
 
 use e2e::*;
 use kube::api::ListParams;
@@ -31,10 +33,16 @@ async fn versions(client: &kube::Client) -> BTreeMap<String, String> {
 #[tokio::test]
 async fn converged_cluster_sees_no_write_for_sixty_seconds() {
     let client = scenario(NS, MonitoringCrds::Installed).await.unwrap();
-    let op = Operator::start(NS, "e2e-quiet", "quiet-0").await.unwrap();
+    let op = Operator::start_with(NS, "e2e-quiet", "quiet-0", &["--resync-seconds=20".to_string()]).await.unwrap();
     for file in ["sentiment.yaml", "recsys.yaml"] {
         let mut doc = example(file).unwrap();
         doc["spec"]["replicas"] = serde_json::json!(2);
+        if file == "sentiment.yaml" {
+            doc["spec"]["resources"] = serde_json::json!({
+                "requests": {"cpu": "0.1", "memory": "0.125Gi"},
+                "limits": {"cpu": "1.5", "memory": "0.5Gi"},
+            });
+        }
         apply_model_service(&client, NS, &doc).await.unwrap();
     }
     wait_ready(&client, NS, "sentiment", Duration::from_secs(90)).await.unwrap();

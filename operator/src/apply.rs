@@ -111,17 +111,58 @@ pub enum Step {
 
 /// Whether `live` already holds every field of `want` with the same value. Objects compare by
 /// key (extra live keys, such as server defaults, are fine); lists compare element by element
-/// and must have the same length.
+/// and must have the same length. Resource quantities (the values under `limits` and
+/// `requests`) compare by amount: the API server stores `1.5` CPU as `1500m` and `0.5Gi` as
+/// `512Mi`, and a textual comparison would re-apply them on every reconcile.
 pub fn contains(want: &Value, live: &Value) -> bool {
+    contains_in(want, live, false)
+}
+
+fn contains_in(want: &Value, live: &Value, quantities: bool) -> bool {
     match (want, live) {
         (Value::Object(w), Value::Object(l)) => w.iter().all(|(k, wv)| match l.get(k) {
-            Some(lv) => contains(wv, lv),
+            Some(lv) => contains_in(wv, lv, quantities || k == "limits" || k == "requests"),
             None => is_empty(wv),
         }),
         (Value::Array(w), Value::Array(l)) => w.len() == l.len() && w.iter().zip(l).all(|(a, b)| contains(a, b)),
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Value::String(a), Value::String(b)) if quantities && a != b => {
+            matches!((quantity(a), quantity(b)), (Some(x), Some(y)) if (x - y).abs() <= 1e-9 * x.abs().max(y.abs()))
+        }
         _ => want == live,
     }
+}
+
+/// The amount of a Kubernetes quantity (`1.5`, `1500m`, `512Mi`, `1e3`, `2G`); `None` when it
+/// is not one.
+pub fn quantity(s: &str) -> Option<f64> {
+    const SUFFIXES: [(&str, f64); 15] = [
+        ("Ki", 1024.0),
+        ("Mi", 1_048_576.0),
+        ("Gi", 1_073_741_824.0),
+        ("Ti", 1_099_511_627_776.0),
+        ("Pi", 1_125_899_906_842_624.0),
+        ("Ei", 1_152_921_504_606_846_976.0),
+        ("n", 1e-9),
+        ("u", 1e-6),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    let s = s.trim();
+    let (number, scale) = SUFFIXES
+        .iter()
+        .find_map(|(suffix, scale)| s.strip_suffix(suffix).filter(|n| !n.ends_with(['e', 'E'])).map(|n| (n, *scale)))
+        .unwrap_or((s, 1.0));
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'+' | b'-' | b'e' | b'E'))
+    {
+        return None;
+    }
+    number.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| v * scale)
 }
 
 /// Values the API server drops when stored: null, `{}` and `[]`.
@@ -283,6 +324,23 @@ mod tests {
     fn empty_and_null_wanted_values_match_a_missing_live_field() {
         assert!(contains(&json!({"a": null, "b": {}, "c": []}), &json!({})));
         assert!(!contains(&json!({"a": {"x": 1}}), &json!({})));
+    }
+
+    #[test]
+    fn resource_quantities_compare_by_amount_as_the_api_server_rewrites_them() {
+        let want = json!({"resources": {"limits": {"cpu": "1.5", "memory": "0.5Gi"}, "requests": {"cpu": "0.1"}}});
+        let live = json!({"resources": {"limits": {"cpu": "1500m", "memory": "512Mi"}, "requests": {"cpu": "100m"}}});
+        assert!(contains(&want, &live));
+        let other = json!({"resources": {"limits": {"cpu": "2", "memory": "512Mi"}, "requests": {"cpu": "100m"}}});
+        assert!(!contains(&want, &other));
+        // Elsewhere strings compare as written.
+        assert!(!contains(&json!({"labels": {"v": "1.5"}}), &json!({"labels": {"v": "1500m"}})));
+        assert_eq!(quantity("1e3"), Some(1000.0));
+        assert_eq!(quantity("2Gi"), Some(2.0 * 1_073_741_824.0));
+        assert_eq!(quantity("250m"), Some(0.25));
+        assert_eq!(quantity("1E"), Some(1e18));
+        assert_eq!(quantity("abc"), None);
+        assert_eq!(quantity(""), None);
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// The operator's metrics.
     pub metrics: Arc<Metrics>,
+    /// Time between two reconciles of an unchanged resource ([`RESYNC`] by default).
+    pub resync: Duration,
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -57,7 +59,20 @@ impl Context {
     /// A context that reports events as `inferwatch-operator` from `instance`.
     pub fn new(client: Client, config: OperatorConfig, metrics: Arc<Metrics>, instance: Option<String>) -> Self {
         let reporter = Reporter { controller: FIELD_MANAGER.into(), instance };
-        Self { recorder: Recorder::new(client.clone(), reporter), client, config, metrics, failures: Mutex::default() }
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            config,
+            metrics,
+            resync: RESYNC,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// The same context with another resync interval.
+    pub fn with_resync(mut self, resync: Duration) -> Self {
+        self.resync = resync;
+        self
     }
 
     fn note_failure(&self, key: &str) -> u32 {
@@ -141,7 +156,7 @@ async fn reconcile_once(ms: &ModelService, ctx: &Context) -> Result<Action, Erro
     write_status(ms, ctx, &observed).await?;
     let mon = &ms.spec.monitoring;
     let waiting_for_crds = (mon.service_monitor.enabled || mon.alerts.enabled) && !outcome.monitoring_crds;
-    Ok(Action::requeue(if waiting_for_crds { MONITORING_RETRY } else { RESYNC }))
+    Ok(Action::requeue(if waiting_for_crds { MONITORING_RETRY } else { ctx.resync }))
 }
 
 async fn announce(ms: &ModelService, ctx: &Context, o: &Outcome) {

@@ -56,6 +56,10 @@ struct Args {
     /// This replica's identity in the Lease and in Events (normally the pod name).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// Seconds between two reconciles of an unchanged ModelService (the resync that puts back
+    /// edits no watch saw).
+    #[arg(long, env = "INFERWATCH_RESYNC_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(5..=86_400))]
+    resync_seconds: u64,
     /// Log format.
     #[arg(long, env = "INFERWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
@@ -142,7 +146,10 @@ async fn main() -> anyhow::Result<()> {
         grafana_url: args.grafana_url,
         monitoring: Decoration { labels: args.monitoring_labels, annotations: args.monitoring_annotations },
     };
-    let ctx = Arc::new(Context::new(client, config, metrics.clone(), Some(identity)));
+    let ctx = Arc::new(
+        Context::new(client, config, metrics.clone(), Some(identity))
+            .with_resync(std::time::Duration::from_secs(args.resync_seconds)),
+    );
     let (lost_tx, lost_rx) = watch::channel(false);
     let shutdown = {
         let (stop, lost) = (stop_rx.clone(), lost_rx.clone());
