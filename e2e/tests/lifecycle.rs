@@ -18,7 +18,7 @@ async fn exists(client: &kube::Client, group: &str, version: &str, kind: &str, p
 #[tokio::test]
 async fn every_example_converges_and_follows_spec_changes_until_deleted() {
     let client = scenario(NS, MonitoringCrds::Installed).await.unwrap();
-    let _op = Operator::start(NS, "e2e-lifecycle", "lifecycle-0").await.unwrap();
+    let op = Operator::start(NS, "e2e-lifecycle", "lifecycle-0").await.unwrap();
 
     // Every example becomes Ready with every owned object in place.
     for file in ["sentiment.yaml", "topic.yaml", "email.yaml", "recsys.yaml", "trend.yaml"] {
@@ -98,6 +98,17 @@ async fn every_example_converges_and_follows_spec_changes_until_deleted() {
     .await
     .unwrap();
     wait_ready(&client, NS, "sentiment", WAIT).await.unwrap();
+
+    // A background deletion removes the resource at once, without a reconcile that sees it go:
+    // the operator's state of it (here its managed-objects gauge) is still forgotten.
+    let deployments = r#"inferwatch_operator_managed_objects{kind="Deployment"}"#;
+    let before = op.metric(deployments).unwrap();
+    model_services(&client, NS).delete("trend", &DeleteParams::background()).await.unwrap();
+    eventually("the deleted resource's objects are no longer counted", WAIT, || async {
+        Ok((op.metric(deployments)? == before - 1.0).then_some(()))
+    })
+    .await
+    .unwrap();
 
     // Delete: the garbage collector removes everything the resource owned.
     model_services(&client, NS).delete("sentiment", &DeleteParams::foreground()).await.unwrap();

@@ -20,7 +20,7 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -73,6 +73,15 @@ impl Context {
     pub fn with_resync(mut self, resync: Duration) -> Self {
         self.resync = resync;
         self
+    }
+
+    /// Drop the per-resource state (failure count, managed-object gauge) of every ModelService
+    /// that is not in `live`.
+    pub fn forget_missing(&self, live: &HashSet<String>) {
+        if let Ok(mut f) = self.failures.lock() {
+            f.retain(|k, _| live.contains(k));
+        }
+        self.metrics.forget_except(live);
     }
 
     fn note_failure(&self, key: &str) -> u32 {
@@ -221,12 +230,14 @@ pub async fn run(
         }
     }
     let owned = watcher::Config::default().labels(MANAGED_BY);
-    Controller::new(api::<ModelService>(&client, namespace), watcher::Config::default())
+    let controller = Controller::new(api::<ModelService>(&client, namespace), watcher::Config::default())
         .owns(api::<Deployment>(&client, namespace), owned.clone())
         .owns(api::<Service>(&client, namespace), owned.clone())
         .owns(api::<HorizontalPodAutoscaler>(&client, namespace), owned.clone())
         .owns(api::<PodDisruptionBudget>(&client, namespace), owned.clone())
-        .owns(api::<ConfigMap>(&client, namespace), owned)
+        .owns(api::<ConfigMap>(&client, namespace), owned);
+    let sweeper = tokio::spawn(sweep(controller.store(), ctx.clone()));
+    controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|r| async move {
@@ -235,6 +246,22 @@ pub async fn run(
             }
         })
         .await;
+    sweeper.abort();
+}
+
+/// How often the state of deleted ModelServices is swept.
+pub const SWEEP: Duration = Duration::from_secs(10);
+
+/// A background deletion removes a ModelService without a reconcile that sees it go: every
+/// [`SWEEP`], forget the state of the ones the watch cache no longer holds.
+/// (No wait for the cache's first list: state exists only for resources a reconcile saw, and
+/// those were in the cache then.)
+async fn sweep(store: kube::runtime::reflector::Store<ModelService>, ctx: Arc<Context>) {
+    loop {
+        tokio::time::sleep(SWEEP).await;
+        let live: HashSet<String> = store.state().iter().map(|ms| key(ms)).collect();
+        ctx.forget_missing(&live);
+    }
 }
 
 #[cfg(test)]

@@ -90,6 +90,21 @@ impl Metrics {
             Some(o) => per.insert(key.to_string(), o),
             None => per.remove(key),
         };
+        self.set_totals(&per);
+    }
+
+    /// Forget every ModelService not in `live` (deleted without a reconcile seeing it: a
+    /// background deletion removes the object at once).
+    pub fn forget_except(&self, live: &std::collections::HashSet<String>) {
+        let Ok(mut per) = self.per_object.lock() else { return };
+        let before = per.len();
+        per.retain(|k, _| live.contains(k));
+        if per.len() != before {
+            self.set_totals(&per);
+        }
+    }
+
+    fn set_totals(&self, per: &HashMap<String, Vec<(&'static str, usize)>>) {
         let mut totals: HashMap<&'static str, i64> = HashMap::new();
         for (kind, n) in per.values().flatten() {
             *totals.entry(kind).or_default() += *n as i64;
@@ -127,6 +142,11 @@ mod tests {
         m.managed("a/y", None);
         let text = m.encode().unwrap();
         assert!(text.contains("inferwatch_operator_managed_objects{kind=\"Deployment\"} 1"), "{text}");
+        m.managed("a/y", Some(vec![("Deployment", 1)]));
+        m.forget_except(&["a/y".to_string()].into_iter().collect());
+        let text = m.encode().unwrap();
+        assert!(text.contains("inferwatch_operator_managed_objects{kind=\"Deployment\"} 1"), "{text}");
+        assert!(!text.contains("kind=\"Service\""), "a/x is forgotten: {text}");
     }
 
     #[test]
