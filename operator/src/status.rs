@@ -224,12 +224,7 @@ mod tests {
 
     #[test]
     fn available_deployment_makes_ready_true_with_the_generation() {
-        let o = Observed {
-            deployment: Some(deployment(2, 2, 2)),
-            monitoring_crds: true,
-            apply_error: None,
-            not_owned: Vec::new(),
-        };
+        let o = Observed { deployment: Some(deployment(2, 2, 2)), monitoring_crds: true, ..Observed::default() };
         let s = desired_status(&ms(), &o, &t(100));
         assert_eq!(cond(&s, READY).status, "True");
         assert_eq!(cond(&s, PROGRESSING).status, "False");
@@ -241,12 +236,7 @@ mod tests {
 
     #[test]
     fn rollout_in_progress_is_progressing_and_not_ready() {
-        let o = Observed {
-            deployment: Some(deployment(2, 1, 1)),
-            monitoring_crds: true,
-            apply_error: None,
-            not_owned: Vec::new(),
-        };
+        let o = Observed { deployment: Some(deployment(2, 1, 1)), monitoring_crds: true, ..Observed::default() };
         let s = desired_status(&ms(), &o, &t(100));
         assert_eq!((cond(&s, READY).status.as_str(), cond(&s, PROGRESSING).status.as_str()), ("False", "True"));
     }
@@ -256,8 +246,8 @@ mod tests {
         let o = Observed {
             deployment: Some(deployment(1, 1, 1)),
             monitoring_crds: true,
-            apply_error: None,
             not_owned: vec!["Service/reviews".into()],
+            ..Observed::default()
         };
         let c = desired_status(&ms(), &o, &t(100)).conditions.into_iter().find(|c| c.type_ == DEGRADED).unwrap();
         assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "ObjectNotOwned"));
@@ -266,12 +256,7 @@ mod tests {
 
     #[test]
     fn missing_prometheus_operator_crds_set_monitoring_ready_false_with_a_clear_reason() {
-        let o = Observed {
-            deployment: Some(deployment(1, 1, 1)),
-            monitoring_crds: false,
-            apply_error: None,
-            not_owned: Vec::new(),
-        };
+        let o = Observed { deployment: Some(deployment(1, 1, 1)), monitoring_crds: false, ..Observed::default() };
         let c =
             desired_status(&ms(), &o, &t(100)).conditions.into_iter().find(|c| c.type_ == MONITORING_READY).unwrap();
         assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "PrometheusOperatorCRDsMissing"));
@@ -293,12 +278,7 @@ mod tests {
 
     #[test]
     fn transition_times_are_kept_while_a_condition_holds_and_nothing_is_rewritten() {
-        let o = Observed {
-            deployment: Some(deployment(1, 1, 1)),
-            monitoring_crds: true,
-            apply_error: None,
-            not_owned: Vec::new(),
-        };
+        let o = Observed { deployment: Some(deployment(1, 1, 1)), monitoring_crds: true, ..Observed::default() };
         let mut m = ms();
         let first = desired_status(&m, &o, &t(100));
         m.status = Some(first.clone());

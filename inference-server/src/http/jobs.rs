@@ -56,8 +56,8 @@ pub async fn submit(
         Err(ShapeError::Syntax(m)) => return Err(ApiError::InvalidJson(m)),
     };
     let count = list.len();
+    let request = Request::new(items::decode_list(model.meta.kind, &list)?, true);
     let encoded = stored_list(&list);
-    let request = Request::new(items::decode_job_items(model.meta.kind, &encoded, count)?, true);
     crate::predict::validate(&request, model.meta.kind, Limits { max_batch_items: count, ..state.limits })?;
     let accepted = match q.submit(&model.meta.name, &encoded, count).await {
         Ok(accepted) => accepted,

@@ -126,7 +126,7 @@ fn series(s: SeriesInput, item: usize, batch: bool) -> Result<Series, PredictErr
 }
 
 /// Items of `kind` from the slices of a list; errors name items by their position.
-fn decode_list(kind: ModelKind, list: &[&RawValue]) -> Result<Items, PredictError> {
+pub fn decode_list(kind: ModelKind, list: &[&RawValue]) -> Result<Items, PredictError> {
     let what = shape(kind);
     Ok(match kind {
         ModelKind::Sentiment | ModelKind::Topic => {
