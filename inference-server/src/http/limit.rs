@@ -1,9 +1,10 @@
 //! The inference routes' load limits as a tower layer: a concurrency limit (429 beyond it), a
 //! budget of request body bytes being read and decoded at once (429 beyond it: without it, the
 //! concurrency limit times the body limit is 512 MiB of bodies in a 256 Mi pod), and a request
-//! timeout (504), which also bounds how long a body may take to arrive. A plain `Service`, like [`super::observe`], so a request costs no
-//! boxed service or future; the permit is held until the response is ready or the request is
-//! dropped, and past that by blocking work the request started (see [`WORK_GUARD`]).
+//! timeout (504), which also bounds how long a body may take to arrive. A plain `Service`, like
+//! [`super::observe`], so a request costs no boxed service or future; the permit and the body
+//! reservation are held until the response is ready or the request is dropped, and past that by
+//! blocking work the request started (see [`WORK_GUARD`]).
 
 use super::error::ApiError;
 use super::{AppState, BodyLimit};
@@ -89,7 +90,7 @@ pin_project_lite::pin_project! {
     /// A limited request: refused at once, or admitted and running under the timeout.
     #[project = LimitProjection]
     pub enum LimitFuture<F> {
-        /// Over the concurrency limit: the 429 answer.
+        /// Over the concurrency limit or the body budget: the 429 answer.
         Refused { response: Option<Response> },
         /// Holding a permit (in the [`WORK_GUARD`] of the request, which blocking work it
         /// starts keeps), running under the timeout.

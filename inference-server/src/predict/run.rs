@@ -155,7 +155,8 @@ pub async fn run(model: Arc<LoadedModel>, request: Request, limits: Limits) -> R
         batched(&model, text, &request.items).await?
     } else {
         let for_work = model.clone();
-        let guard = WORK_GUARD.try_with(Arc::clone).ok();
+        // Only work that leaves this task needs to hold the request's permit.
+        let guard = if blocking { WORK_GUARD.try_with(Arc::clone).ok() } else { None };
         let work = move || {
             let _guard = guard;
             let model = for_work;
