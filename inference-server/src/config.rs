@@ -66,6 +66,10 @@ pub struct Config {
     /// the end of its previous answer (so also how long an idle keep-alive connection stays).
     #[arg(long = s::HEADER_READ_TIMEOUT_MS.flag, env = s::HEADER_READ_TIMEOUT_MS.env, default_value_t = defaults::HEADER_READ_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(100..))]
     pub header_read_timeout_ms: u64,
+    /// Milliseconds open connections get to finish their requests once SIGTERM arrives; the
+    /// ones still open are then closed. Keep it below the pod's termination grace period.
+    #[arg(long = s::DRAIN_TIMEOUT_MS.flag, env = s::DRAIN_TIMEOUT_MS.env, default_value_t = defaults::DRAIN_TIMEOUT_MS)]
+    pub drain_timeout_ms: u64,
     /// Most inference requests in flight at once (429 beyond it).
     #[arg(long = s::CONCURRENCY_LIMIT.flag, env = s::CONCURRENCY_LIMIT.env, default_value_t = defaults::CONCURRENCY_LIMIT)]
     pub concurrency_limit: usize,
@@ -102,7 +106,8 @@ pub struct Config {
     #[arg(long = s::MLFLOW_TOKEN.flag, env = s::MLFLOW_TOKEN.env, hide_env_values = true)]
     pub mlflow_token: Option<String>,
     /// Redis URL of the batch queue (redis://[user:password@]host:port/db); turns the batch
-    /// job endpoints on and makes Redis a required dependency of `/ready`.
+    /// job endpoints on. `/ready` reports Redis but does not depend on it: single predictions
+    /// go on when it is down.
     #[arg(long = s::REDIS_URL.flag, env = s::REDIS_URL.env)]
     pub redis_url: Option<String>,
     /// Batch jobs processed at once by this server; 0 makes an API-only replica that accepts
@@ -176,7 +181,6 @@ pub struct Config {
     pub log: String,
 }
 
-/// A sampling ratio: a number from 0 to 1.
 /// A body budget: 1 byte to 4 GiB (the semaphore counts in `u32` units).
 fn body_memory(s: &str) -> Result<usize, String> {
     let v: usize = s.parse().map_err(|e| format!("{e}"))?;
@@ -186,6 +190,7 @@ fn body_memory(s: &str) -> Result<usize, String> {
     Ok(v)
 }
 
+/// A sampling ratio: a number from 0 to 1.
 fn ratio(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),

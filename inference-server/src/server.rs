@@ -250,6 +250,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let listener = TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
     tracing::info!(addr = %addr, models = ?state.required_models, batch_queue = state.queue.is_some(), "listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop_rx_server = stop_rx.clone();
     tokio::spawn(keep_timer_wheel_armed(state.timeout));
     if state.store.dependency().is_some() {
         tokio::spawn(watch_store(state.store.clone(), state.manager.clone()));
@@ -266,16 +267,31 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         Some(q) => worker::spawn(q.clone(), context, stop_rx),
         None => Vec::new(),
     };
+    let drain_timeout = Duration::from_millis(config.drain_timeout_ms);
     let limits = http::serve::ConnectionLimits {
         max_connections: config.max_connections as usize,
         header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+        drain_timeout,
     };
     let metrics = state.metrics.clone();
-    http::serve::serve(listener, http::router(state), limits, metrics, shutdown_signal()).await;
-    // Workers finish the job in hand; an unfinished one stays pending and is reclaimed.
-    let _ = stop_tx.send(true);
-    for w in workers {
-        let _ = w.await;
+    // One signal stops the listener and the workers together.
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let mut stopped = stop_rx_server;
+    let until_stopped = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    http::serve::serve(listener, http::router(state), limits, metrics, until_stopped).await;
+    // Workers finish the job in hand within the drain deadline; one stopped past it stays
+    // pending in the stream and another replica reclaims it (nothing is lost).
+    let deadline = tokio::time::Instant::now() + drain_timeout;
+    for mut w in workers {
+        if tokio::time::timeout_at(deadline, &mut w).await.is_err() {
+            tracing::warn!("a batch worker outlived the drain deadline; its job is left for another replica");
+            w.abort();
+        }
     }
     // Records still on their way to Redis are written before the process exits.
     quality.flush().await;

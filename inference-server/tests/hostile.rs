@@ -289,3 +289,43 @@ async fn a_request_over_the_body_budget_is_refused_until_budget_is_free() {
     let refused = s.metric(r#"inferwatch_http_requests_rejected_total{reason="body_memory"}"#).await;
     assert_eq!(refused, Some(1.0));
 }
+
+/// A client stalled in its headers and one stalled in its body keep their connections open
+/// through a graceful shutdown (the drain waits for a request in flight); past
+/// `--drain-timeout-ms` the server closes them and exits, long before the header and request
+/// timeouts (30 s each here) would have let them go.
+#[tokio::test]
+async fn connections_stalled_at_shutdown_are_closed_at_the_drain_deadline() {
+    let mut s = Server::ready(&[
+        "--preload",
+        "sentiment",
+        "--drain-timeout-ms",
+        "500",
+        "--header-read-timeout-ms",
+        "30000",
+        "--request-timeout-ms",
+        "30000",
+    ])
+    .await;
+    let addr = format!("127.0.0.1:{}", s.port);
+    let mut in_headers = TcpStream::connect(&addr).expect("connect");
+    in_headers.write_all(b"POST /v1/models/sentiment/predict HTTP/1.1\r\nHost: x\r\n").expect("half the headers");
+    let mut in_body = TcpStream::connect(&addr).expect("connect");
+    in_body
+        .write_all(b"POST /v1/models/sentiment/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"text\":")
+        .expect("headers and part of the body");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(s.pid(), libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = s.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server still runs 15 s after SIGTERM with a 0.5 s drain deadline");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    assert!(closed_within(&mut in_headers, Duration::from_secs(1)), "the stalled header read is closed");
+    assert!(closed_within(&mut in_body, Duration::from_secs(1)), "the stalled body read is closed");
+}

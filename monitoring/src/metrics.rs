@@ -124,7 +124,7 @@ metric!(
     "inferwatch_http_connections_closed_total",
     MetricKind::Counter,
     &["reason"],
-    "Client connections the server closed: reason is limit (over --max-connections, closed at accept), timeout (no complete request headers within --header-read-timeout-ms, also an idle keep-alive connection) or error (not HTTP)."
+    "Client connections the server closed: reason is limit (over --max-connections, closed at accept), timeout (no complete request headers within --header-read-timeout-ms, also an idle keep-alive connection), error (not HTTP) or shutdown (still open at the --drain-timeout-ms deadline)."
 );
 
 // Per model

@@ -78,6 +78,10 @@ pub mod defaults {
     /// Milliseconds a client has to send a request's headers, counted from the connection's
     /// start or the end of its previous answer (so also the keep-alive idle limit).
     pub const HEADER_READ_TIMEOUT_MS: u64 = 30_000;
+    /// Longest wait, in milliseconds, for open connections to finish once the server is told
+    /// to stop; the rest are then closed. Below Kubernetes' default 30 s grace period, so the
+    /// batch workers' stop and the prediction-record flush that follow still end before SIGKILL.
+    pub const DRAIN_TIMEOUT_MS: u64 = 20_000;
     /// S3 region when none is given.
     pub const S3_REGION: &str = "us-east-1";
     /// Batch jobs processed at once per replica.
@@ -159,6 +163,8 @@ settings! {
     MAX_CONNECTIONS = "max-connections", "INFERWATCH_MAX_CONNECTIONS";
     /// Time to send request headers, and the keep-alive idle limit.
     HEADER_READ_TIMEOUT_MS = "header-read-timeout-ms", "INFERWATCH_HEADER_READ_TIMEOUT_MS";
+    /// Longest wait for open connections at shutdown.
+    DRAIN_TIMEOUT_MS = "drain-timeout-ms", "INFERWATCH_DRAIN_TIMEOUT_MS";
     /// Dynamic batching of text models.
     DYNAMIC_BATCHING = "dynamic-batching", "INFERWATCH_DYNAMIC_BATCHING";
     /// Request and per-model metrics on or off.

@@ -7,7 +7,10 @@
 //! gauge.
 //!
 //! On shutdown the listener stops, idle connections close at once, and connections with a
-//! request in flight finish it (HTTP/1 graceful shutdown) before the function returns.
+//! request in flight finish it (HTTP/1 graceful shutdown) before the function returns, up to
+//! the drain deadline: past it the connections still open (a client stalled in its headers or
+//! body, an answer that outlives the deadline) are closed, so what runs after the drain (the
+//! batch workers' stop, the prediction-record flush) still ends before the pod's SIGKILL.
 
 use crate::telemetry::Metrics;
 use axum::extract::Request;
@@ -29,6 +32,8 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// Time to send a request's headers, from the connection's start or the previous answer.
     pub header_read_timeout: Duration,
+    /// Longest wait for open connections once shutdown begins; the rest are then closed.
+    pub drain_timeout: Duration,
 }
 
 /// Why a connection was closed by the server, as the metric's `reason` label.
@@ -42,7 +47,8 @@ fn close_reason(e: &hyper::Error) -> Option<&'static str> {
     }
 }
 
-/// Serve `app` on `listener` until `shutdown` completes, then drain.
+/// Serve `app` on `listener` until `shutdown` completes, then drain (at most
+/// `limits.drain_timeout`).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -51,7 +57,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(Stop::No);
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -81,16 +87,36 @@ pub async fn serve(
         ));
     }
     drop(listener);
-    let _ = stop_tx.send(true);
+    let _ = stop_tx.send(Stop::Drain);
     // Every connection holds a permit until it is closed: all of them back means all closed.
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let _ = permits.acquire_many(all).await;
+    if tokio::time::timeout(limits.drain_timeout, permits.acquire_many(all)).await.is_err() {
+        let open = limits.max_connections.saturating_sub(permits.available_permits());
+        tracing::warn!(
+            open,
+            drain_timeout_ms = limits.drain_timeout.as_millis() as u64,
+            "drain deadline passed; closing the connections still open"
+        );
+        let _ = stop_tx.send(Stop::Close);
+        let _ = permits.acquire_many(all).await;
+    }
 }
 
-/// Completes once the server is stopping (or the sender is gone).
-async fn stopping(stop: &mut watch::Receiver<bool>) {
+/// What the connections are told once the server stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stop {
+    /// Serving.
+    No,
+    /// Finish the request in flight, then close.
+    Drain,
+    /// Close now (the drain deadline passed).
+    Close,
+}
+
+/// Completes once the server's stop has reached `at` (or the sender is gone).
+async fn stopping(stop: &mut watch::Receiver<Stop>, at: Stop) {
     loop {
-        if *stop.borrow_and_update() {
+        if *stop.borrow_and_update() >= at {
             return;
         }
         if stop.changed().await.is_err() {
@@ -104,7 +130,7 @@ async fn connection(
     app: Router,
     header_read_timeout: Duration,
     metrics: Arc<Metrics>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Stop>,
     _permit: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
@@ -117,9 +143,16 @@ async fn connection(
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
-        () = stopping(&mut stop) => {
+        () = stopping(&mut stop, Stop::Drain) => {
             conn.as_mut().graceful_shutdown();
-            conn.await
+            tokio::select! {
+                r = conn.as_mut() => r,
+                // Dropping the connection closes its socket.
+                () = stopping(&mut stop, Stop::Close) => {
+                    metrics.connections_closed.with(&["shutdown"]).inc();
+                    Ok(())
+                }
+            }
         }
     };
     metrics.connections_open.dec();
