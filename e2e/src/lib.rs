@@ -5,6 +5,8 @@
 //! The operator runs as a local process with a kubeconfig that impersonates the chart's
 //! ServiceAccount, so a missing RBAC rule in the chart fails the suite.
 
+pub mod proxy;
+
 use anyhow::{anyhow, bail, Context as _, Result};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -290,6 +292,25 @@ pub fn impersonating_kubeconfig() -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The API server's `host:port`, from the admin kubeconfig.
+pub fn api_server_addr() -> Result<String> {
+    let kc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(admin_kubeconfig()?)?)?;
+    let server = kc["clusters"][0]["cluster"]["server"].as_str().ok_or_else(|| anyhow!("no cluster server"))?;
+    Ok(server.trim_start_matches("https://").trim_end_matches('/').to_string())
+}
+
+/// The operator's kubeconfig with the API server reached through `addr` (`host:port`).
+pub fn kubeconfig_through(addr: &str, tag: &str) -> Result<PathBuf> {
+    let own = impersonating_kubeconfig()?;
+    let mut kc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&own)?)?;
+    for c in kc["clusters"].as_array_mut().into_iter().flatten() {
+        c["cluster"]["server"] = Value::from(format!("https://{addr}"));
+    }
+    let path = own.with_file_name(format!("operator-{tag}.kubeconfig"));
+    std::fs::write(&path, serde_yaml_ng::to_string(&kc)?)?;
+    Ok(path)
+}
+
 impl Operator {
     /// Start an operator watching `namespace`, electing through the Lease `lease`.
     pub async fn start(namespace: &str, lease: &str, identity: &str) -> Result<Self> {
@@ -298,6 +319,17 @@ impl Operator {
 
     /// The same with more flags (e.g. [`chart_operator_args`]; later flags win).
     pub async fn start_with(namespace: &str, lease: &str, identity: &str, extra: &[String]) -> Result<Self> {
+        Self::start_through(namespace, lease, identity, extra, &impersonating_kubeconfig()?).await
+    }
+
+    /// The same, reaching the API server through `kubeconfig` (e.g. [`kubeconfig_through`]).
+    pub async fn start_through(
+        namespace: &str,
+        lease: &str,
+        identity: &str,
+        extra: &[String],
+        kubeconfig: &Path,
+    ) -> Result<Self> {
         let bin = std::env::var("OPERATOR_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|_| repo_root().join("target/debug/inferwatch-operator"));
@@ -312,7 +344,7 @@ impl Operator {
             .args(["--namespace", namespace, "--lease-name", lease, "--lease-namespace", SYSTEM_NAMESPACE])
             .args(["--identity", identity, "--http-addr", &format!("127.0.0.1:{port}"), "--log", "info"])
             .args(extra)
-            .env("KUBECONFIG", impersonating_kubeconfig()?)
+            .env("KUBECONFIG", kubeconfig)
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;

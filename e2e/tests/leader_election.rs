@@ -51,3 +51,47 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
     wait_ready(&client, NS, "email", Duration::from_secs(60)).await.unwrap();
     wait_ready(&client, NS, "trend", Duration::from_secs(60)).await.unwrap();
 }
+
+/// A leader whose API calls hang (here: a relay between it and the API server that stops
+/// moving bytes) must stop leading before its lease can expire, because the standby takes the
+/// lease once it has: otherwise two replicas reconcile at once. The leader gives each renewal
+/// only the time left until its renew deadline (10 s after the last renewal began, 5 s before
+/// the 15 s lease ends), then stops reconciling and exits.
+#[tokio::test]
+async fn a_leader_whose_renewals_hang_stops_before_the_standby_takes_the_lease() {
+    const LEASE: &str = "e2e-leader-hang";
+    let client = scenario(NS, MonitoringCrds::Installed).await.unwrap();
+    let relay = proxy::FreezingProxy::start(api_server_addr().unwrap()).await.unwrap();
+    let through = kubeconfig_through(&relay.addr, "hang").unwrap();
+    let mut a = Operator::start_through(NS, LEASE, "hang-a", &[], &through).await.unwrap();
+    eventually("hang-a leads", Duration::from_secs(30), || async {
+        Ok((lease_holder(&client, LEASE).await? == Some("hang-a".into())).then_some(()))
+    })
+    .await
+    .unwrap();
+    let b = Operator::start(NS, LEASE, "hang-b").await.unwrap();
+    assert_eq!(b.metric("inferwatch_operator_leader").unwrap(), 0.0);
+
+    relay.freeze();
+    let frozen_at = std::time::Instant::now();
+    let mut a_stopped_after = None;
+    let b_leads_after = loop {
+        if a_stopped_after.is_none() && !a.running() {
+            a_stopped_after = Some(frozen_at.elapsed());
+        }
+        if lease_holder(&client, LEASE).await.unwrap() == Some("hang-b".into()) {
+            break frozen_at.elapsed();
+        }
+        assert!(frozen_at.elapsed() < Duration::from_secs(60), "hang-b never took the lease");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let a_stopped_after = a_stopped_after.unwrap_or_else(|| {
+        panic!("hang-a still ran when hang-b took the lease {b_leads_after:?} after the freeze: two leaders")
+    });
+    assert!(a_stopped_after < b_leads_after, "hang-a stopped {a_stopped_after:?}, hang-b led {b_leads_after:?}");
+    eventually("hang-b reports leading", Duration::from_secs(10), || async {
+        Ok((b.metric("inferwatch_operator_leader")? == 1.0).then_some(()))
+    })
+    .await
+    .unwrap();
+}

@@ -84,8 +84,11 @@ async fn every_example_converges_and_follows_spec_changes_until_deleted() {
     .unwrap();
 
     // Autoscaling off, one replica, dashboard off: HPA, PDB and dashboard are deleted.
+    // The same step turns on bearer tokens and a NetworkPolicy.
     let mut small = example("sentiment.yaml").unwrap();
     small["spec"]["monitoring"] = json!({"dashboard": {"enabled": false}});
+    small["spec"]["auth"] = json!({"tokenSecret": {"name": "sentiment-tokens"}});
+    small["spec"]["networkPolicy"] = json!({"enabled": true, "allowedNamespaces": ["ingress-nginx"]});
     apply_model_service(&client, NS, &small).await.unwrap();
     eventually("HPA, PDB and dashboard pruned", WAIT, || async {
         let hpa =
@@ -98,6 +101,28 @@ async fn every_example_converges_and_follows_spec_changes_until_deleted() {
     .await
     .unwrap();
     wait_ready(&client, NS, "sentiment", WAIT).await.unwrap();
+    let np = dynamic(&client, NS, "networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies")
+        .get("sentiment")
+        .await
+        .unwrap();
+    let from = &np.data["spec"]["ingress"][0]["from"];
+    assert_eq!(from[1]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], "ingress-nginx", "{np:?}");
+    assert_eq!(
+        np.data["spec"]["ingress"][1]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "monitoring"
+    );
+    let d: Deployment = Api::namespaced(client.clone(), NS).get("sentiment").await.unwrap();
+    let pod = d.spec.unwrap().template.spec.unwrap();
+    assert!(pod.containers[0]
+        .args
+        .as_ref()
+        .unwrap()
+        .contains(&"--auth-token-file=/etc/inferwatch/auth/tokens".to_string()));
+    assert!(pod
+        .volumes
+        .unwrap()
+        .iter()
+        .any(|v| v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some("sentiment-tokens")));
 
     // A background deletion removes the resource at once, without a reconcile that sees it go:
     // the operator's state of it (here its managed-objects gauge) is still forgotten.
@@ -116,6 +141,7 @@ async fn every_example_converges_and_follows_spec_changes_until_deleted() {
         let left: Vec<Value> = vec![
             json!(exists(&client, "apps", "v1", "Deployment", "deployments", "sentiment").await),
             json!(exists(&client, "", "v1", "Service", "services", "sentiment").await),
+            json!(exists(&client, "networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "sentiment").await),
             json!(
                 exists(&client, "monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors", "sentiment").await
             ),

@@ -137,6 +137,19 @@ fn invalid_specs_are_rejected_with_a_message_naming_the_field() {
             "spec.monitoring.drift.minObservations must be between 1 and 10000000",
         ),
         (
+            json!({"model": kind(), "networkPolicy": {"allowedNamespaces": ["Not_A_Namespace"]}}),
+            "spec.networkPolicy.allowedNamespaces must be at most 50 namespace names",
+        ),
+        (
+            json!({"model": kind(), "networkPolicy": {"metricsNamespaces": ["x".repeat(64)]}}),
+            "spec.networkPolicy.metricsNamespaces[0]: Too long",
+        ),
+        (
+            json!({"model": kind(), "auth": {"tokenSecret": {"name": "t"}, "key": "../tokens/x"}}),
+            "spec.auth.key must be a Secret key",
+        ),
+        (json!({"model": kind(), "auth": {"key": "tokens"}}), "spec.auth.tokenSecret: Required value"),
+        (
             json!({"model": kind(), "monitoring": {"drift": {"inputThreshold": "high"}}}),
             "spec.monitoring.drift.inputThreshold: Invalid value",
         ),

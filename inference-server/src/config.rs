@@ -70,6 +70,12 @@ pub struct Config {
     /// ones still open are then closed. Keep it below the pod's termination grace period.
     #[arg(long = s::DRAIN_TIMEOUT_MS.flag, env = s::DRAIN_TIMEOUT_MS.env, default_value_t = defaults::DRAIN_TIMEOUT_MS)]
     pub drain_timeout_ms: u64,
+    /// A file of bearer tokens, one per line (a mounted Secret): when set, the API routes
+    /// (predict, recommend, infer, jobs, feedback, model metadata) answer 401 without
+    /// `Authorization: Bearer <token>`; probes, `/metrics` and dependency health stay open. Read
+    /// again every 10 s, so a rotated Secret needs no restart.
+    #[arg(long = s::AUTH_TOKEN_FILE.flag, env = s::AUTH_TOKEN_FILE.env)]
+    pub auth_token_file: Option<PathBuf>,
     /// Most inference requests in flight at once (429 beyond it).
     #[arg(long = s::CONCURRENCY_LIMIT.flag, env = s::CONCURRENCY_LIMIT.env, default_value_t = defaults::CONCURRENCY_LIMIT)]
     pub concurrency_limit: usize,
@@ -105,11 +111,15 @@ pub struct Config {
     /// Bearer token for the MLflow server.
     #[arg(long = s::MLFLOW_TOKEN.flag, env = s::MLFLOW_TOKEN.env, hide_env_values = true)]
     pub mlflow_token: Option<String>,
-    /// Redis URL of the batch queue (redis://[user:password@]host:port/db); turns the batch
-    /// job endpoints on. `/ready` reports Redis but does not depend on it: single predictions
-    /// go on when it is down.
-    #[arg(long = s::REDIS_URL.flag, env = s::REDIS_URL.env)]
+    /// Redis URL of the batch queue (redis://[user:password@]host:port/db, or rediss:// for
+    /// TLS); turns the batch job endpoints on. `/ready` reports Redis but does not depend on it:
+    /// single predictions go on when it is down.
+    #[arg(long = s::REDIS_URL.flag, env = s::REDIS_URL.env, hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// PEM file of the CA that signed Redis's certificate, for a `rediss://` URL whose server
+    /// the system's roots do not vouch for (a private in-cluster CA).
+    #[arg(long = s::REDIS_CA_FILE.flag, env = s::REDIS_CA_FILE.env)]
+    pub redis_ca_file: Option<PathBuf>,
     /// Batch jobs processed at once by this server; 0 makes an API-only replica that accepts
     /// jobs for other replicas to process.
     #[arg(long = s::JOB_WORKERS.flag, env = s::JOB_WORKERS.env, default_value_t = defaults::JOB_WORKERS, value_parser = clap::value_parser!(u16).range(0..=64))]

@@ -23,6 +23,9 @@ fn main() -> std::process::ExitCode {
         };
     }
     let config = Config::parse();
+    // One TLS crypto provider for the whole process (rediss://, S3 and MLflow over https), so
+    // a dependency that enables a second one can never leave rustls without a default.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     inferwatch_monitoring::logging::init(config.log_format, &config.log);
     inference_server::logs::audit::started(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -7,6 +7,7 @@ use crate::logs::{AccessLog, LineBudget, PredictionLog};
 use crate::model_manager::{CacheLimits, ModelManager};
 use crate::predict::Limits;
 use crate::quality::{Quality, QualityConfig};
+use crate::redis_client::RedisTarget;
 use crate::store::mlflow::{MlflowConfig, MlflowStore};
 use crate::store::s3::{S3Config, S3Store};
 use crate::store::{LocalStore, ModelStore};
@@ -100,12 +101,13 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
             limits.max_models
         )));
     }
-    let queue = queue(config, &metrics)?;
+    let redis = redis_target(config)?;
+    let queue = queue(config, redis.clone(), &metrics)?;
     let quality = Quality::new(
         &QualityConfig {
             enabled: config.prediction_ids,
             store: config.prediction_store,
-            redis_url: config.redis_url.clone(),
+            redis,
             ttl: Duration::from_secs(config.prediction_ttl_secs),
             max_records: config.prediction_store_max_records,
             max_feedback_items: config.max_feedback_items,
@@ -113,6 +115,10 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         metrics.clone(),
     )
     .map_err(|e| StartError::Config(e.to_string()))?;
+    let auth = match &config.auth_token_file {
+        Some(path) => Some(Arc::new(http::auth::Auth::from_file(path).map_err(|e| StartError::Config(e.to_string()))?)),
+        None => None,
+    };
     let permits = Arc::new(Semaphore::new(config.concurrency_limit));
     let configured = crate::telemetry::capacity::ConfiguredLimits {
         concurrency: config.concurrency_limit,
@@ -157,16 +163,49 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         quality: Arc::new(quality),
         access_log,
         prediction_log,
+        auth,
     }))
 }
 
+/// Redis, when `--redis-url` is set, with the CA of `--redis-ca-file` read.
+fn redis_target(config: &Config) -> Result<Option<RedisTarget>, StartError> {
+    let Some(url) = &config.redis_url else {
+        return match &config.redis_ca_file {
+            Some(_) => Err(StartError::Config("--redis-ca-file needs --redis-url".into())),
+            None => Ok(None),
+        };
+    };
+    let ca_pem = match &config.redis_ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| StartError::Config(format!("cannot read the Redis CA file {}: {e}", path.display())))?;
+            // Checked here: the TLS client would only fail at the first connection.
+            use rustls::pki_types::{pem::PemObject, CertificateDer};
+            let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
+            if !certs.is_ok_and(|c| !c.is_empty()) {
+                return Err(StartError::Config(format!(
+                    "the Redis CA file {} holds no PEM certificate",
+                    path.display()
+                )));
+            }
+            Some(Arc::from(pem))
+        }
+        None => None,
+    };
+    Ok(Some(RedisTarget { url: url.clone(), ca_pem }))
+}
+
 /// The batch queue when `--redis-url` is set.
-fn queue(config: &Config, metrics: &Arc<Metrics>) -> Result<Option<Arc<Queue>>, StartError> {
-    let Some(url) = &config.redis_url else { return Ok(None) };
+fn queue(
+    config: &Config,
+    redis: Option<RedisTarget>,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<Arc<Queue>>, StartError> {
+    let Some(redis) = redis else { return Ok(None) };
     let consumer =
         format!("{}-{}", std::env::var("HOSTNAME").unwrap_or_else(|_| "inferwatch".into()), std::process::id());
     let qc = QueueConfig {
-        url: url.clone(),
+        redis,
         stream: "inferwatch:jobs".into(),
         group: "inferwatch-workers".into(),
         consumer,
@@ -252,6 +291,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop_rx_server = stop_rx.clone();
     tokio::spawn(keep_timer_wheel_armed(state.timeout));
+    if let Some(auth) = &state.auth {
+        tokio::spawn(http::auth::keep_reloading(auth.clone()));
+    }
     if state.store.dependency().is_some() {
         tokio::spawn(watch_store(state.store.clone(), state.manager.clone()));
     }

@@ -163,6 +163,8 @@ settings! {
     MAX_CONNECTIONS = "max-connections", "INFERWATCH_MAX_CONNECTIONS";
     /// Time to send request headers, and the keep-alive idle limit.
     HEADER_READ_TIMEOUT_MS = "header-read-timeout-ms", "INFERWATCH_HEADER_READ_TIMEOUT_MS";
+    /// A file of bearer tokens the API routes require (one per line).
+    AUTH_TOKEN_FILE = "auth-token-file", "INFERWATCH_AUTH_TOKEN_FILE";
     /// Longest wait for open connections at shutdown.
     DRAIN_TIMEOUT_MS = "drain-timeout-ms", "INFERWATCH_DRAIN_TIMEOUT_MS";
     /// Dynamic batching of text models.
@@ -187,6 +189,8 @@ settings! {
     MLFLOW_TOKEN = "mlflow-token", "MLFLOW_TRACKING_TOKEN";
     /// Redis URL of the batch queue.
     REDIS_URL = "redis-url", "INFERWATCH_REDIS_URL";
+    /// CA of Redis's TLS certificate (`rediss://`).
+    REDIS_CA_FILE = "redis-ca-file", "INFERWATCH_REDIS_CA_FILE";
     /// Batch workers per replica.
     JOB_WORKERS = "job-workers", "INFERWATCH_JOB_WORKERS";
     /// Most items per batch job.

@@ -32,11 +32,13 @@ pub enum Slot {
     PrometheusRule,
     /// The per-model Grafana dashboard ConfigMap.
     Dashboard,
+    /// networking.k8s.io/v1 NetworkPolicy.
+    NetworkPolicy,
 }
 
 impl Slot {
     /// All slots, in apply order.
-    pub const ALL: [Slot; 7] = [
+    pub const ALL: [Slot; 8] = [
         Slot::Deployment,
         Slot::Service,
         Slot::Autoscaler,
@@ -44,6 +46,7 @@ impl Slot {
         Slot::ServiceMonitor,
         Slot::PrometheusRule,
         Slot::Dashboard,
+        Slot::NetworkPolicy,
     ];
 
     /// group, version, kind, plural.
@@ -56,6 +59,7 @@ impl Slot {
             Slot::ServiceMonitor => ("monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors"),
             Slot::PrometheusRule => ("monitoring.coreos.com", "v1", "PrometheusRule", "prometheusrules"),
             Slot::Dashboard => ("", "v1", "ConfigMap", "configmaps"),
+            Slot::NetworkPolicy => ("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies"),
         }
     }
 

@@ -12,6 +12,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -235,7 +236,8 @@ pub async fn run(
         .owns(api::<Service>(&client, namespace), owned.clone())
         .owns(api::<HorizontalPodAutoscaler>(&client, namespace), owned.clone())
         .owns(api::<PodDisruptionBudget>(&client, namespace), owned.clone())
-        .owns(api::<ConfigMap>(&client, namespace), owned);
+        .owns(api::<ConfigMap>(&client, namespace), owned.clone())
+        .owns(api::<NetworkPolicy>(&client, namespace), owned);
     let sweeper = tokio::spawn(sweep(controller.store(), ctx.clone()));
     controller
         .graceful_shutdown_on(shutdown)

@@ -57,6 +57,58 @@ pub struct ModelServiceSpec {
     /// Online model quality: prediction ids, ground-truth feedback and its targets.
     #[serde(default)]
     pub quality: QualitySpec,
+    /// Bearer-token authentication of the API routes (predict, recommend, infer, jobs,
+    /// feedback, model metadata). Probes, `/metrics` and dependency health stay open. Unset:
+    /// no authentication (put a mesh or gateway in front, or use this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSpec>,
+    /// A NetworkPolicy that admits traffic to the server's port only from the ModelService's
+    /// own namespace, the namespaces listed here, and Prometheus's namespace.
+    #[serde(default)]
+    pub network_policy: NetworkPolicySpec,
+}
+
+/// Bearer tokens the server's API routes require. The Secret is mounted as a file and read
+/// again every 10 s, so a rotation needs no restart: put the new token beside the old one,
+/// move the clients, then remove the old one.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthSpec {
+    /// Secret in the ModelService's namespace holding the accepted tokens, one per line (blank
+    /// lines and `#` comments are skipped). A missing Secret keeps the pod from starting.
+    pub token_secret: SecretRef,
+    /// The Secret's key that holds the tokens.
+    #[serde(default = "tokens_key")]
+    #[schemars(extend("maxLength" = 253))]
+    #[x_kube(validation = Rule::new("self.size() <= 253 && self.matches('^[-._a-zA-Z0-9]+$')").message("spec.auth.key must be a Secret key: letters, digits, '-', '_' or '.', at most 253"))]
+    pub key: String,
+}
+
+fn tokens_key() -> String {
+    "tokens".into()
+}
+
+/// The ModelService's NetworkPolicy (ingress only; the server's egress to its model store and
+/// Redis is left alone). It needs a network plugin that enforces NetworkPolicies.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPolicySpec {
+    /// Render the NetworkPolicy. Unset: the operator's default (`networkPolicy.enabledByDefault`
+    /// in the chart, on in its values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Namespaces, by name, whose pods may call the server besides the ModelService's own (an
+    /// ingress controller's, a gateway's, a client team's); at most 50.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("maxItems" = 50, "items" = {"type": "string", "maxLength": 63}))]
+    #[x_kube(validation = Rule::new("self.size() <= 50 && self.all(n, n.size() <= 63 && n.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))").message("spec.networkPolicy.allowedNamespaces must be at most 50 namespace names"))]
+    pub allowed_namespaces: Vec<String>,
+    /// Namespaces, by name, from which Prometheus scrapes `/metrics`. Unset: the operator's
+    /// (`networkPolicy.prometheusNamespaces` in the chart, `monitoring` in its values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxItems" = 50, "items" = {"type": "string", "maxLength": 63}))]
+    #[x_kube(validation = Rule::new("self.size() <= 50 && self.all(n, n.size() <= 63 && n.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))").message("spec.networkPolicy.metricsNamespaces must be at most 50 namespace names"))]
+    pub metrics_namespaces: Option<Vec<String>>,
 }
 
 /// Online model quality. Every prediction gets an id; clients send the truth later to
@@ -330,8 +382,13 @@ impl Default for ServingSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchQueue {
-    /// Secret with key REDIS_URL (redis://[user:password@]host:port/db).
+    /// Secret with key REDIS_URL (redis://[user:password@]host:port/db, or rediss://... for
+    /// TLS).
     pub redis_secret: SecretRef,
+    /// For a `rediss://` URL whose certificate a private CA signed: a Secret with that CA's
+    /// PEM under `ca.crt` (cert-manager's key). Unset: the image's system roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret: Option<SecretRef>,
 }
 
 /// Everything that watches the model.

@@ -2,7 +2,17 @@
 //!
 //! The decision (`decide`) is pure; `LeaseLock` does the reads and optimistic-concurrency
 //! writes (a write with a stale resourceVersion gets 409 and loses the race). A leader that
-//! cannot renew within `renew_deadline` steps down before its lease can expire for others.
+//! cannot renew within `renew_deadline` steps down before its lease can expire for others, also
+//! when a call hangs: each renewal gets only the time left until that deadline, counted from
+//! the start of the last renewal that succeeded (its `renewTime` is no earlier than that start,
+//! so the lease is valid for `lease_duration` past it).
+//!
+//! Why not `kube-lease-manager` (0.13, which supports kube 5 and writes with server-side apply):
+//! its `changed()` awaits the lease read and renewal with no deadline, and its watch channel
+//! keeps saying "leader" while a call hangs, up to the client's read timeout (295 s by default),
+//! long past the lease's expiry; the e2e test with a frozen API server connection
+//! (`a_leader_whose_renewals_hang_stops_before_the_standby_takes_the_lease`) needs the leader
+//! to stop within its renew deadline.
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -120,40 +130,57 @@ impl LeaseLock {
         }
     }
 
-    /// Wait until this candidate leads.
-    pub async fn acquire(&self) {
+    /// Wait until this candidate leads; returns when the winning attempt began (the lease's
+    /// `renewTime` is no earlier), which [`LeaseLock::hold`] counts its deadline from.
+    pub async fn acquire(&self) -> tokio::time::Instant {
         loop {
-            match self.try_acquire_or_renew().await {
-                Ok(true) => return,
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, lease = %self.name, "cannot reach the leader lease"),
+            let began = tokio::time::Instant::now();
+            // A hung attempt is given up at the renew deadline: one that succeeded later would
+            // leave less of the lease than the holder assumes.
+            match tokio::time::timeout(self.timing.renew_deadline, self.try_acquire_or_renew()).await {
+                Ok(Ok(true)) => return began,
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, lease = %self.name, "cannot reach the leader lease"),
+                Err(_) => tracing::warn!(lease = %self.name, "the leader lease call did not answer in time"),
             }
             tokio::time::sleep(self.timing.retry_period).await;
         }
     }
 
-    /// Renew until renewal fails for longer than the renew deadline; returns then (leadership lost).
-    pub async fn hold(&self) {
-        let mut last = tokio::time::Instant::now();
+    /// Renew until renewal fails for longer than the renew deadline, counted from `since` (the
+    /// start of the last successful attempt); returns then (leadership lost). A renewal that
+    /// hangs is cut at that deadline.
+    pub async fn hold(&self, since: tokio::time::Instant) {
+        let mut last = since;
         loop {
             tokio::time::sleep(self.timing.retry_period).await;
-            match self.try_acquire_or_renew().await {
-                Ok(true) => last = tokio::time::Instant::now(),
-                Ok(false) => {
+            let began = tokio::time::Instant::now();
+            let Some(left) = self.timing.renew_deadline.checked_sub(last.elapsed()) else { break };
+            match tokio::time::timeout(left, self.try_acquire_or_renew()).await {
+                Ok(Ok(true)) => last = began,
+                Ok(Ok(false)) => {
                     tracing::error!(lease = %self.name, "another replica took the leader lease");
                     return;
                 }
-                Err(e) => tracing::warn!(error = %e, lease = %self.name, "cannot renew the leader lease"),
+                Ok(Err(e)) => tracing::warn!(error = %e, lease = %self.name, "cannot renew the leader lease"),
+                Err(_) => tracing::warn!(lease = %self.name, "the leader lease renewal did not answer in time"),
             }
-            if last.elapsed() > self.timing.renew_deadline {
-                tracing::error!(lease = %self.name, "leader lease not renewed within the deadline");
-                return;
+            if last.elapsed() >= self.timing.renew_deadline {
+                break;
             }
+        }
+        tracing::error!(lease = %self.name, "leader lease not renewed within the deadline; stepping down");
+    }
+
+    /// Give the lease up (on graceful shutdown) so a standby takes over at once; a call that
+    /// hangs is given up after the renew deadline (the lease then simply expires).
+    pub async fn release(&self) {
+        if tokio::time::timeout(self.timing.renew_deadline, self.release_now()).await.is_err() {
+            tracing::warn!(lease = %self.name, "cannot release the leader lease in time; it will expire");
         }
     }
 
-    /// Give the lease up (on graceful shutdown) so a standby takes over at once.
-    pub async fn release(&self) {
+    async fn release_now(&self) {
         let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await else { return };
         let Some(spec) = lease.spec.as_mut() else { return };
         if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {

@@ -38,6 +38,14 @@ struct Args {
     /// Annotations on the same objects, as a JSON object (the chart's `monitoring.annotations`).
     #[arg(long, env = "INFERWATCH_MONITORING_ANNOTATIONS", default_value = "{}", value_parser = monitoring_annotations)]
     monitoring_annotations: BTreeMap<String, String>,
+    /// Give every ModelService that does not set `spec.networkPolicy.enabled` a NetworkPolicy
+    /// (the chart's `networkPolicy.enabledByDefault`).
+    #[arg(long, env = "INFERWATCH_NETWORK_POLICY_DEFAULT", default_value_t = false, action = clap::ArgAction::Set)]
+    network_policy_default: bool,
+    /// Namespaces Prometheus scrapes from, comma-separated, admitted by NetworkPolicies that do
+    /// not name their own (`spec.networkPolicy.metricsNamespaces`).
+    #[arg(long, env = "INFERWATCH_PROMETHEUS_NAMESPACES", default_value = "monitoring", value_delimiter = ',')]
+    prometheus_namespaces: Vec<String>,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "WATCH_NAMESPACE")]
     namespace: Option<String>,
@@ -130,10 +138,11 @@ async fn main() -> anyhow::Result<()> {
         let api: Api<Lease> = Api::namespaced(client.clone(), &args.lease_namespace);
         LeaseLock::new(api, args.lease_name.clone(), identity.clone(), Timing::default())
     });
+    let mut leading_since = tokio::time::Instant::now();
     if let Some(lock) = &lock {
         tracing::info!(lease = %args.lease_name, namespace = %args.lease_namespace, "waiting for leadership");
         tokio::select! {
-            _ = lock.acquire() => {},
+            since = lock.acquire() => leading_since = since,
             _ = stopped(stop_rx.clone()) => return Ok(()),
         }
         tracing::info!("leading");
@@ -145,6 +154,8 @@ async fn main() -> anyhow::Result<()> {
         runbook_base: args.runbook_base,
         grafana_url: args.grafana_url,
         monitoring: Decoration { labels: args.monitoring_labels, annotations: args.monitoring_annotations },
+        network_policy_default: args.network_policy_default,
+        prometheus_namespaces: args.prometheus_namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
     };
     let ctx = Arc::new(
         Context::new(client, config, metrics.clone(), Some(identity))
@@ -165,7 +176,7 @@ async fn main() -> anyhow::Result<()> {
         Some(lock) => {
             tokio::select! {
                 _ = controller => {},
-                _ = lock.hold() => {
+                _ = lock.hold(leading_since) => {
                     let _ = lost_tx.send(true);
                     metrics.set_leader(false);
                     anyhow::bail!("lost the leader lease; exiting so a fresh start rejoins the election");

@@ -13,7 +13,10 @@ use k8s_openapi::api::autoscaling::v2::{
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction,
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -37,6 +40,10 @@ pub struct OperatorConfig {
     /// (the chart's `monitoring.labels`/`annotations`; for kube-prometheus-stack
     /// `release: <its release name>`, which its Prometheus selects by).
     pub monitoring: Decoration,
+    /// Whether a ModelService that does not say gets a NetworkPolicy.
+    pub network_policy_default: bool,
+    /// Namespaces Prometheus scrapes from, for NetworkPolicies that do not name them.
+    pub prometheus_namespaces: Vec<String>,
 }
 
 impl Default for OperatorConfig {
@@ -46,6 +53,8 @@ impl Default for OperatorConfig {
             runbook_base: alerts::Scope::default().runbook_base,
             grafana_url: "http://grafana".into(),
             monitoring: Decoration::default(),
+            network_policy_default: false,
+            prometheus_namespaces: vec!["monitoring".into()],
         }
     }
 }
@@ -115,6 +124,8 @@ pub struct Desired {
     pub prometheus_rule: Option<PrometheusRule>,
     /// When the dashboard is enabled.
     pub dashboard: Option<ConfigMap>,
+    /// When `spec.networkPolicy` (or the operator's default) asks for one.
+    pub network_policy: Option<NetworkPolicy>,
 }
 
 /// Why a ModelService cannot be rendered (the API server's CEL rules catch most of these).
@@ -280,24 +291,40 @@ fn container(ms: &ModelService, cfg: &OperatorConfig) -> Container {
     let model = ms.spec.model.name.clone().unwrap_or_else(|| ms.spec.model.kind.as_str().to_string());
     let mut env = source_env(ms);
     env.extend(ms.spec.env.iter().cloned());
+    let mut args = vec![
+        arg(settings::PORT, PORT),
+        arg(settings::MODEL_DIR, "/models"),
+        arg(settings::PRELOAD, model),
+        arg(settings::CACHE_MAX_MODELS, s.cache_max_models),
+        arg(settings::CACHE_MAX_BYTES, s.cache_max_bytes),
+        arg(settings::CONCURRENCY_LIMIT, s.concurrency_limit),
+        arg(settings::REQUEST_TIMEOUT_MS, s.request_timeout_ms),
+        arg(settings::LOG_FORMAT, "json"),
+        arg(settings::PREDICTION_IDS, q.enabled),
+        arg(settings::PREDICTION_TTL_SECS, q.prediction_ttl_seconds),
+        arg(settings::PREDICTION_STORE_MAX_RECORDS, q.memory_max_records),
+        arg(settings::DRIFT_METRICS, ms.spec.monitoring.drift.enabled),
+        arg(settings::MAX_REPLICAS, max_replicas(ms)),
+    ];
+    let mut mounts = vec![VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..VolumeMount::default() }];
+    let read_only = |name: &str, dir: &str| VolumeMount {
+        name: name.into(),
+        mount_path: dir.into(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    };
+    if ms.spec.auth.is_some() {
+        args.push(arg(settings::AUTH_TOKEN_FILE, format!("{AUTH_DIR}/tokens")));
+        mounts.push(read_only(AUTH_VOLUME, AUTH_DIR));
+    }
+    if s.batch_queue.as_ref().is_some_and(|q| q.ca_secret.is_some()) {
+        args.push(arg(settings::REDIS_CA_FILE, format!("{REDIS_CA_DIR}/ca.crt")));
+        mounts.push(read_only(REDIS_CA_VOLUME, REDIS_CA_DIR));
+    }
     Container {
         name: "inference-server".into(),
         image: Some(ms.spec.image.clone().unwrap_or_else(|| cfg.image.clone())),
-        args: Some(vec![
-            arg(settings::PORT, PORT),
-            arg(settings::MODEL_DIR, "/models"),
-            arg(settings::PRELOAD, model),
-            arg(settings::CACHE_MAX_MODELS, s.cache_max_models),
-            arg(settings::CACHE_MAX_BYTES, s.cache_max_bytes),
-            arg(settings::CONCURRENCY_LIMIT, s.concurrency_limit),
-            arg(settings::REQUEST_TIMEOUT_MS, s.request_timeout_ms),
-            arg(settings::LOG_FORMAT, "json"),
-            arg(settings::PREDICTION_IDS, q.enabled),
-            arg(settings::PREDICTION_TTL_SECS, q.prediction_ttl_seconds),
-            arg(settings::PREDICTION_STORE_MAX_RECORDS, q.memory_max_records),
-            arg(settings::DRIFT_METRICS, ms.spec.monitoring.drift.enabled),
-            arg(settings::MAX_REPLICAS, max_replicas(ms)),
-        ]),
+        args: Some(args),
         env: (!env.is_empty()).then_some(env),
         ports: Some(vec![ContainerPort {
             name: Some("http".into()),
@@ -317,13 +344,99 @@ fn container(ms: &ModelService, cfg: &OperatorConfig) -> Container {
             seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
             ..SecurityContext::default()
         }),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".into(),
-            mount_path: "/tmp".into(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(mounts),
         ..Container::default()
     }
+}
+
+/// The token Secret's volume and where it is mounted. A whole-volume mount (not `subPath`),
+/// so the kubelet updates the file when the Secret changes and the server's reload sees it.
+const AUTH_VOLUME: &str = "auth-tokens";
+const AUTH_DIR: &str = "/etc/inferwatch/auth";
+/// The Redis CA Secret's volume and where it is mounted.
+const REDIS_CA_VOLUME: &str = "redis-ca";
+const REDIS_CA_DIR: &str = "/etc/inferwatch/redis-ca";
+
+/// A volume of one key of a Secret, as the file `path`, readable by the server's group only.
+fn secret_volume(volume: &str, secret: &str, key: &str, path: &str) -> Volume {
+    Volume {
+        name: volume.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.into()),
+            items: Some(vec![k8s_openapi::api::core::v1::KeyToPath {
+                key: key.into(),
+                path: path.into(),
+                ..Default::default()
+            }]),
+            default_mode: Some(0o440),
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
+/// The pod's volumes: a scratch `/tmp`, the token Secret when `spec.auth` is set, the Redis
+/// CA when `spec.serving.batchQueue.caSecret` is.
+fn volumes(ms: &ModelService) -> Vec<Volume> {
+    let mut v =
+        vec![Volume { name: "tmp".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() }];
+    if let Some(auth) = &ms.spec.auth {
+        v.push(secret_volume(AUTH_VOLUME, &auth.token_secret.name, &auth.key, "tokens"));
+    }
+    if let Some(ca) = ms.spec.serving.batch_queue.as_ref().and_then(|q| q.ca_secret.as_ref()) {
+        v.push(secret_volume(REDIS_CA_VOLUME, &ca.name, "ca.crt", "ca.crt"));
+    }
+    v
+}
+
+/// The NetworkPolicy: ingress to the `http` port from the ModelService's namespace, the
+/// allowed namespaces, and Prometheus's; nothing else (probes come from the kubelet on the
+/// node, which NetworkPolicies do not cover).
+fn network_policy(
+    ms: &ModelService,
+    cfg: &OperatorConfig,
+    selector: &LabelSelector,
+    metadata: ObjectMeta,
+) -> Option<NetworkPolicy> {
+    let np = &ms.spec.network_policy;
+    if !np.enabled.unwrap_or(cfg.network_policy_default) {
+        return None;
+    }
+    let namespace = |name: &str| NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([("kubernetes.io/metadata.name".into(), name.into())])),
+            ..LabelSelector::default()
+        }),
+        ..NetworkPolicyPeer::default()
+    };
+    let http = || {
+        Some(vec![NetworkPolicyPort {
+            port: Some(IntOrString::String("http".into())),
+            protocol: Some("TCP".into()),
+            ..NetworkPolicyPort::default()
+        }])
+    };
+    // The ModelService's own namespace: a pod selector without a namespace selector.
+    let mut clients =
+        vec![NetworkPolicyPeer { pod_selector: Some(LabelSelector::default()), ..NetworkPolicyPeer::default() }];
+    clients.extend(np.allowed_namespaces.iter().map(|n| namespace(n)));
+    let mut ingress = vec![NetworkPolicyIngressRule { from: Some(clients), ports: http() }];
+    let scrapers = np.metrics_namespaces.as_ref().unwrap_or(&cfg.prometheus_namespaces);
+    if !scrapers.is_empty() {
+        ingress.push(NetworkPolicyIngressRule {
+            from: Some(scrapers.iter().map(|n| namespace(n)).collect()),
+            ports: http(),
+        });
+    }
+    Some(NetworkPolicy {
+        metadata,
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(selector.clone()),
+            policy_types: Some(vec!["Ingress".into()]),
+            ingress: Some(ingress),
+            ..NetworkPolicySpec::default()
+        }),
+    })
 }
 
 fn config_hash(c: &Container) -> Result<String, RenderError> {
@@ -367,11 +480,7 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
                         }),
                         ..PodSecurityContext::default()
                     }),
-                    volumes: Some(vec![Volume {
-                        name: "tmp".into(),
-                        empty_dir: Some(EmptyDirVolumeSource::default()),
-                        ..Volume::default()
-                    }]),
+                    volumes: Some(volumes(ms)),
                     ..PodSpec::default()
                 }),
             },
@@ -489,7 +598,8 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
     } else {
         None
     };
-    Ok(Desired { deployment, service, hpa, pdb, service_monitor, prometheus_rule, dashboard })
+    let network_policy = network_policy(ms, cfg, &selector, meta(ms, name.clone(), &owner));
+    Ok(Desired { deployment, service, hpa, pdb, service_monitor, prometheus_rule, dashboard, network_policy })
 }
 
 /// The SLO rules' objectives from `spec.monitoring.slo` (the CRD has validated the window).
@@ -551,6 +661,9 @@ impl Desired {
         }
         if let Some(c) = &self.dashboard {
             out.push(typed(c)?);
+        }
+        if let Some(n) = &self.network_policy {
+            out.push(typed(n)?);
         }
         Ok(out)
     }

@@ -272,3 +272,78 @@ fn every_rendered_env_var_and_flag_is_one_the_server_accepts() {
         }
     }
 }
+
+#[test]
+fn auth_tokens_and_the_redis_ca_are_mounted_as_whole_secret_volumes_the_server_reads() {
+    let d = render(&example("full"), &OperatorConfig::default()).unwrap().deployment;
+    let pod = d.spec.unwrap().template.spec.unwrap();
+    let c = &pod.containers[0];
+    assert!(c.args.as_ref().unwrap().contains(&"--auth-token-file=/etc/inferwatch/auth/tokens".to_string()));
+    let mount = c.volume_mounts.as_ref().unwrap().iter().find(|m| m.name == "auth-tokens").expect("mount");
+    assert_eq!(
+        (mount.mount_path.as_str(), mount.read_only, mount.sub_path.as_deref()),
+        ("/etc/inferwatch/auth", Some(true), None),
+        "a subPath mount would never see a rotation"
+    );
+    let volume = pod.volumes.clone().unwrap().into_iter().find(|v| v.name == "auth-tokens").expect("volume");
+    let secret = volume.secret.expect("secret volume");
+    assert_eq!(secret.secret_name.as_deref(), Some("reviews-sentiment-tokens"));
+    assert_eq!(secret.items.unwrap()[0].key, "tokens");
+
+    assert!(c.args.as_ref().unwrap().contains(&"--redis-ca-file=/etc/inferwatch/redis-ca/ca.crt".to_string()));
+    let ca = pod.volumes.as_ref().unwrap().iter().find(|v| v.name == "redis-ca").expect("Redis CA volume");
+    assert_eq!(ca.secret.as_ref().unwrap().secret_name.as_deref(), Some("redis-ca"));
+
+    let open = render(&example("sentiment"), &OperatorConfig::default()).unwrap().deployment;
+    let c = &open.spec.unwrap().template.spec.unwrap().containers[0];
+    assert!(!c.args.as_ref().unwrap().iter().any(|a| a.starts_with("--auth-token-file")));
+}
+
+#[test]
+fn a_network_policy_admits_the_own_namespace_the_allowed_ones_and_prometheus_to_the_http_port_only() {
+    let np = render(&example("full"), &OperatorConfig::default()).unwrap().network_policy.expect("asked for");
+    let v = serde_json::to_value(&np).unwrap();
+    assert_eq!(v["spec"]["policyTypes"], serde_json::json!(["Ingress"]));
+    assert_eq!(v["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"], "reviews-sentiment", "{v}");
+    let rules = v["spec"]["ingress"].as_array().unwrap();
+    assert_eq!(rules.len(), 2);
+    for r in rules {
+        assert_eq!(r["ports"], serde_json::json!([{"port": "http", "protocol": "TCP"}]));
+    }
+    let names = |rule: &Value| -> Vec<String> {
+        rule["from"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| {
+                p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"].as_str().map(String::from)
+            })
+            .collect()
+    };
+    assert_eq!(rules[0]["from"][0], serde_json::json!({"podSelector": {}}), "its own namespace");
+    assert_eq!(names(&rules[0]), ["ingress-nginx", "reviews-frontend"]);
+    assert_eq!(names(&rules[1]), ["monitoring"]);
+}
+
+#[test]
+fn the_operator_default_decides_a_network_policy_unless_the_spec_says() {
+    let on = OperatorConfig {
+        network_policy_default: true,
+        prometheus_namespaces: vec!["observability".into()],
+        ..OperatorConfig::default()
+    };
+    let np = render(&example("sentiment"), &on).unwrap().network_policy.expect("on by the operator's default");
+    let v = serde_json::to_value(&np).unwrap();
+    assert_eq!(
+        v["spec"]["ingress"][1]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "observability"
+    );
+    assert!(render(&example("sentiment"), &OperatorConfig::default()).unwrap().network_policy.is_none());
+    let mut opted_out = example("sentiment");
+    opted_out.spec.network_policy.enabled = Some(false);
+    assert!(render(&opted_out, &on).unwrap().network_policy.is_none());
+    let mut no_scrapers = example("sentiment");
+    no_scrapers.spec.network_policy.metrics_namespaces = Some(vec![]);
+    let v = serde_json::to_value(render(&no_scrapers, &on).unwrap().network_policy.unwrap()).unwrap();
+    assert_eq!(v["spec"]["ingress"].as_array().unwrap().len(), 1, "no scrape rule when no namespace is named");
+}

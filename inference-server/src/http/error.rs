@@ -90,6 +90,13 @@ pub enum ApiError {
     /// The prediction store cannot be reached (503); predictions still work.
     #[error("{0}; predictions still work, retry the feedback later")]
     FeedbackStoreUnavailable(String),
+    /// An API route called without a valid bearer token while `--auth-token-file` is set
+    /// (401, with a `WWW-Authenticate` challenge).
+    #[error("{}", if *invalid_token { "the bearer token is not valid" } else { "this route needs 'Authorization: Bearer <token>'" })]
+    Unauthorized {
+        /// A token was sent but is not one of the server's.
+        invalid_token: bool,
+    },
     /// A bug or runtime failure (500).
     #[error("internal error: {0}")]
     Internal(String),
@@ -139,6 +146,7 @@ impl ApiError {
             Self::ModelMismatch(_) => (StatusCode::UNPROCESSABLE_ENTITY, "model_mismatch"),
             Self::FeedbackDisabled(_) => (StatusCode::NOT_FOUND, "feedback_disabled"),
             Self::FeedbackStoreUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "feedback_store_unavailable"),
+            Self::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -223,6 +231,16 @@ impl IntoResponse for ApiError {
             detail.insert("error".into(), error.into());
             detail.insert("type".into(), kind.into());
             return (status, axum::Json(detail)).into_response();
+        }
+        if let Self::Unauthorized { invalid_token } = self {
+            // RFC 6750 section 3: the challenge, with the error code when a token was sent.
+            let challenge = if invalid_token {
+                r#"Bearer realm="inferwatch", error="invalid_token""#
+            } else {
+                r#"Bearer realm="inferwatch""#
+            };
+            let headers = [(axum::http::header::WWW_AUTHENTICATE, challenge)];
+            return (status, headers, axum::Json(ErrorBody { error, kind })).into_response();
         }
         (status, axum::Json(ErrorBody { error, kind })).into_response()
     }

@@ -48,9 +48,54 @@ use utoipa::OpenApi;
         crate::quality::Identified,
         crate::http::feedback::FeedbackResponse,
         crate::http::feedback::ItemResult,
-    ))
+    )),
+    modifiers(&OptionalBearer)
 )]
 pub struct ApiDoc;
+
+/// Routes that stay open when `--auth-token-file` is set (see `http::auth`).
+const OPEN_ROUTES: [&str; 9] = [
+    "/health",
+    "/ready",
+    "/metrics",
+    "/openapi.json",
+    "/storage/health",
+    "/mlflow/health",
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/v2/models/{name}/ready",
+];
+
+/// The `bearer` security scheme, optional (`[]` or a token) on every route but the open ones:
+/// the token is required only when the server runs with `--auth-token-file`.
+struct OptionalBearer;
+
+impl utoipa::Modify for OptionalBearer {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("Required when the server runs with --auth-token-file; 401 otherwise."))
+                    .build(),
+            ),
+        );
+        for (path, item) in doc.paths.paths.iter_mut() {
+            if OPEN_ROUTES.contains(&path.as_str()) {
+                continue;
+            }
+            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                op.security = Some(vec![
+                    SecurityRequirement::default(),
+                    SecurityRequirement::new("bearer", Vec::<String>::new()),
+                ]);
+            }
+        }
+    }
+}
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, body = Object)))]

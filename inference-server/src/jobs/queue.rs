@@ -16,8 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Settings of the queue.
 #[derive(Debug, Clone)]
 pub struct QueueConfig {
-    /// Redis URL.
-    pub url: String,
+    /// Where Redis is.
+    pub redis: crate::redis_client::RedisTarget,
     /// Stream key.
     pub stream: String,
     /// Consumer group.
@@ -110,9 +110,9 @@ fn job_key(id: &str) -> String {
 }
 
 impl Queue {
-    /// A queue on `config.url`; connects on first use and reconnects by itself.
+    /// A queue on `config.redis`; connects on first use and reconnects by itself.
     pub fn new(config: QueueConfig, metrics: Arc<Metrics>) -> Result<Self, QueueError> {
-        let conn = crate::redis_client::connect(&config.url).map_err(QueueError::Config)?;
+        let conn = crate::redis_client::connect(&config.redis).map_err(QueueError::Config)?;
         Ok(Self { conn, config, health: Dependency::new("queue", metrics) })
     }
 

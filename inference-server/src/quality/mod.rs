@@ -48,8 +48,8 @@ pub struct QualityConfig {
     pub enabled: bool,
     /// Which store.
     pub store: StoreKind,
-    /// Redis URL, when configured.
-    pub redis_url: Option<String>,
+    /// Redis, when configured.
+    pub redis: Option<crate::redis_client::RedisTarget>,
     /// How long a record waits for its feedback.
     pub ttl: Duration,
     /// Most records the memory store keeps.
@@ -90,10 +90,10 @@ impl Quality {
     /// The configured store (none when prediction ids are off). Call inside a runtime.
     pub fn new(config: &QualityConfig, metrics: Arc<Metrics>) -> Result<Self, QualityError> {
         let ttl_ms = u64::try_from(config.ttl.as_millis()).unwrap_or(u64::MAX);
-        let store = match (config.enabled, config.store, &config.redis_url) {
+        let store = match (config.enabled, config.store, &config.redis) {
             (false, _, _) => None,
-            (true, StoreKind::Redis | StoreKind::Auto, Some(url)) => {
-                Some(Store::Redis(redis_store::RedisStore::new(url, config.ttl, metrics.clone())?))
+            (true, StoreKind::Redis | StoreKind::Auto, Some(redis)) => {
+                Some(Store::Redis(redis_store::RedisStore::new(redis, config.ttl, metrics.clone())?))
             }
             (true, StoreKind::Redis, None) => return Err(QualityError::NoRedis),
             (true, StoreKind::Memory | StoreKind::Auto, _) => {

@@ -63,9 +63,13 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// A store on `url` keeping records `ttl`; spawns the writer (call inside a runtime).
-    pub fn new(url: &str, ttl: Duration, metrics: Arc<Metrics>) -> Result<Self, StoreError> {
-        let conn = crate::redis_client::connect(url).map_err(StoreError)?;
+    /// A store on `redis` keeping records `ttl`; spawns the writer (call inside a runtime).
+    pub fn new(
+        redis: &crate::redis_client::RedisTarget,
+        ttl: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StoreError> {
+        let conn = crate::redis_client::connect(redis).map_err(StoreError)?;
         let dropped = |reason: &str| metrics.prediction_records_dropped.with(&["redis", reason]);
         let shared = Arc::new(Shared {
             conn,

@@ -167,6 +167,20 @@ impl Drop for Server {
     }
 }
 
+/// Run the server with `args` (and the built-in models, port 0) expecting it to refuse to
+/// start; its output, for the message it gave.
+pub fn start_refused(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_inference-server"))
+        .args(["--port", "0", "--preload", "sentiment", "--log-format", "pretty", "--model-dir"])
+        .arg(models_dir())
+        .args(args)
+        .output()
+        .expect("the server binary runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "started with {args:?}: {text}");
+    text
+}
+
 /// A fresh directory under the system temp dir for this test process.
 pub fn tempdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("inferwatch-test-{tag}-{}", std::process::id()));
