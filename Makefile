@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 8080
 
-.PHONY: run build test test-rust test-python test-e2e cluster-up cluster-down lint deps models bench generate golden clean stack stack-down
+.PHONY: run build test test-rust test-python test-e2e cluster-up cluster-down lint deps models bench soak generate golden clean stack stack-down
 
 ## run: the inference server with all five built-in models on :$(PORT)
 run:
@@ -32,6 +32,12 @@ test-rust:
 ## controller-manager, scheduler, kwok), built from pinned Go modules on first use
 test-e2e:
 	./e2e/run.sh
+
+## soak: ten minutes (SOAK_SECONDS) of mixed traffic over every route against real SeaweedFS and
+## Redis, Redis killed and restarted once, the store killed and restarted once; writes docs/soak.md
+## (not part of `make test`)
+soak:
+	SOAK_REPORT=$(CURDIR)/docs/soak.md $(CARGO) test -p inference-server --test soak -- --ignored --nocapture
 
 ## cluster-up / cluster-down: the same local cluster by hand (KUBECONFIG is printed)
 cluster-up:

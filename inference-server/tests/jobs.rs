@@ -274,3 +274,28 @@ async fn redis_killed_mid_way_refuses_new_jobs_keeps_predicting_and_ready_and_lo
     assert_eq!(done, accepted.len(), "count in == count out");
     s.wait_for("/ready", 200).await;
 }
+
+/// A worker's blocking read (`XREADGROUP ... BLOCK`) holds its Redis connection for the whole
+/// wait, and Redis answers a connection's commands in order. On one shared connection every
+/// submission and status read queued behind the workers' waits (about 2 s each, found by the
+/// soak); each worker now waits on a connection of its own.
+#[tokio::test]
+async fn each_worker_waits_for_jobs_on_a_redis_connection_of_its_own() {
+    let redis = Redis::start();
+    let s = Server::ready(&["--preload", "sentiment", "--redis-url", &redis.url(), "--job-workers", "3"]).await;
+    let (status, body) = s.post("/v1/models/sentiment/jobs", json!({"inputs": texts(2)})).await;
+    assert_eq!(status, 202, "{body}");
+    wait_job(&s, body["job_id"].as_str().unwrap(), Duration::from_secs(30)).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let clients = redis.command(&["CLIENT", "LIST"]).unwrap_or_default();
+        let waiting = clients.lines().filter(|l| l.contains("cmd=xreadgroup")).count();
+        if waiting == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{waiting} connections wait for jobs, not one per worker:\n{clients}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, _) = s.get("/v1/jobs/0123456789abcdef0123456789abcdef").await;
+    assert_eq!(status, 404, "a status read is answered while the workers wait");
+}

@@ -190,3 +190,62 @@ async fn the_disk_cache_keeps_the_last_good_package_and_ignores_nested_folders()
     let (status, body) = third.post("/v1/models/sentiment/predict", json!({"text": "lovely"})).await;
     assert_eq!(status, 200, "the cached copy is the last good one: {body}");
 }
+
+/// The store stops while a job waits for a model its worker does not hold (never loaded there,
+/// not in its disk cache): an API-only replica that has the model accepts the job, and the
+/// worker replica's runs fail transiently and are released for a retry, never failed. Once the
+/// store is back the job finishes: nothing accepted is lost, and its attempts show the retries.
+#[tokio::test]
+async fn a_job_whose_model_store_stops_is_retried_and_finishes_when_the_store_returns() {
+    credentials();
+    let mut fs = SeaweedFs::start();
+    fs.create_bucket("models").await;
+    for m in ["sentiment", "topic"] {
+        fs.upload("prod", m, false).await;
+    }
+    let redis = common::redis::Redis::start();
+    let redis_url = redis.url();
+    let replica = |preload: &str, workers: &str, cache: PathBuf| -> Vec<String> {
+        let mut args = fs.server_args("prod", &cache);
+        args.extend(
+            ["--preload", preload, "--redis-url", redis_url.as_str(), "--job-workers", workers]
+                .into_iter()
+                .chain(["--job-claim-idle-ms", "300", "--job-max-attempts", "100"])
+                .map(String::from),
+        );
+        args
+    };
+    let worker_args = replica("sentiment", "2", cache_dir());
+    let _worker = Server::ready(&worker_args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let api_args = replica("topic", "0", cache_dir());
+    let api = Server::ready(&api_args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    fs.kill();
+    api.wait_for("/storage/health", 503).await;
+    let (status, body) =
+        api.post("/v1/models/topic/jobs", json!({"inputs": [{"text": "the rocket reached orbit"}]})).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["job_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, job) = api.get(&format!("/v1/jobs/{id}")).await;
+        assert_ne!(job["status"], "failed", "a transient store failure failed the job: {job}");
+        assert_ne!(job["status"], "done", "done without its model's store: {job}");
+        if job["attempts"].as_u64() >= Some(2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job was not retried: {job}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    fs.spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let (_, job) = api.get(&format!("/v1/jobs/{id}")).await;
+        if job["status"] == "done" {
+            break job;
+        }
+        assert_ne!(job["status"], "failed", "{job}");
+        assert!(Instant::now() < deadline, "the job did not finish after the store came back: {job}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(job["predictions"][0]["label"].as_str().map(str::is_empty), Some(false), "{job}");
+}

@@ -7,12 +7,12 @@
 //! the start of the last renewal that succeeded (its `renewTime` is no earlier than that start,
 //! so the lease is valid for `lease_duration` past it).
 //!
-//! Why not `kube-lease-manager` (0.13, which supports kube 5 and writes with server-side apply):
-//! its `changed()` awaits the lease read and renewal with no deadline, and its watch channel
-//! keeps saying "leader" while a call hangs, up to the client's read timeout (295 s by default),
-//! long past the lease's expiry; the e2e test with a frozen API server connection
-//! (`a_leader_whose_renewals_hang_stops_before_the_standby_takes_the_lease`) needs the leader
-//! to stop within its renew deadline.
+//! Why not `kube-lease-manager` (0.13.1, which supports kube 5 and writes with server-side
+//! apply): its `changed()` awaits the lease read and renewal with no deadline, so its watch
+//! channel keeps saying "leader" while a call hangs. Run through the same frozen relay as the
+//! e2e test `a_leader_whose_renewals_hang_stops_before_the_standby_takes_the_lease` (a
+//! throwaway program, 15 s lease, 5 s grace), the standby led 14 s after the freeze while the
+//! frozen leader's channel still said leader: two leaders. This module passes that test.
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};

@@ -87,9 +87,15 @@ pub struct Taken {
     pub job: String,
 }
 
-/// The queue: a lazily (re)connecting Redis connection plus health.
+/// The queue: lazily (re)connecting Redis connections plus health.
+///
+/// A blocking `XREADGROUP ... BLOCK` holds its connection for the whole wait, and Redis answers
+/// a connection's commands in order: on the shared multiplexed connection every submission and
+/// status read queued behind the workers' waits (about 2 s each, seen in the soak). So each
+/// worker reads new jobs on a connection of its own, and everything else shares `conn`.
 pub struct Queue {
     conn: ConnectionManager,
+    readers: Vec<ConnectionManager>,
     /// Settings.
     pub config: QueueConfig,
     health: Dependency,
@@ -113,7 +119,10 @@ impl Queue {
     /// A queue on `config.redis`; connects on first use and reconnects by itself.
     pub fn new(config: QueueConfig, metrics: Arc<Metrics>) -> Result<Self, QueueError> {
         let conn = crate::redis_client::connect(&config.redis).map_err(QueueError::Config)?;
-        Ok(Self { conn, config, health: Dependency::new("queue", metrics) })
+        let readers = (0..config.workers)
+            .map(|_| crate::redis_client::connect(&config.redis).map_err(QueueError::Config))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { conn, readers, config, health: Dependency::new("queue", metrics) })
     }
 
     /// Whether the last command reached Redis.
@@ -122,8 +131,17 @@ impl Queue {
     }
 
     async fn run<T: FromRedisValue>(&self, op: &'static str, cmd: &redis::Cmd) -> Result<T, QueueError> {
+        self.run_on(&self.conn, op, cmd).await
+    }
+
+    async fn run_on<T: FromRedisValue>(
+        &self,
+        conn: &ConnectionManager,
+        op: &'static str,
+        cmd: &redis::Cmd,
+    ) -> Result<T, QueueError> {
         let start = Instant::now();
-        let mut conn = self.conn.clone();
+        let mut conn = conn.clone();
         let result: redis::RedisResult<T> = cmd.query_async(&mut conn).await;
         self.health.record(op, start, crate::redis_client::outcome(result.as_ref().err()));
         result.map_err(|e| QueueError::Unavailable(e.to_string()))
@@ -187,8 +205,9 @@ impl Queue {
         Ok(if h.is_empty() { None } else { JobRecord::from_hash(&h) })
     }
 
-    /// New jobs for this consumer, waiting up to `block` for one.
-    pub async fn read_new(&self, block: Duration) -> Result<Vec<Taken>, QueueError> {
+    /// New jobs for this consumer, waiting up to `block` for one, on worker `worker`'s own
+    /// connection.
+    pub async fn read_new(&self, worker: usize, block: Duration) -> Result<Vec<Taken>, QueueError> {
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP")
             .arg(&self.config.group)
@@ -200,7 +219,8 @@ impl Queue {
             .arg("STREAMS")
             .arg(&self.config.stream)
             .arg(">");
-        let reply: Option<StreamReadReply> = self.run("xreadgroup", &cmd).await?;
+        let conn = self.readers.get(worker % self.readers.len().max(1)).unwrap_or(&self.conn);
+        let reply: Option<StreamReadReply> = self.run_on(conn, "xreadgroup", &cmd).await?;
         Ok(reply
             .into_iter()
             .flat_map(|r| r.keys)

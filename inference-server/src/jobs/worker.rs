@@ -123,7 +123,7 @@ async fn work(n: usize, queue: Arc<Queue>, state: Context, in_flight: InFlight, 
             last_reclaim = Instant::now();
             queue.reclaim().await.map(|t| (t, true))
         } else {
-            queue.read_new(BLOCK).await.map(|t| (t, false))
+            queue.read_new(n, BLOCK).await.map(|t| (t, false))
         };
         match taken {
             Ok((jobs, reclaimed)) => {

@@ -69,6 +69,16 @@ impl SeaweedFs {
         format!("http://127.0.0.1:{}", self.s3_port())
     }
 
+    /// The server flags that load packages from `s3://models/<prefix>` here, cached on disk in
+    /// `cache`.
+    pub fn server_args(&self, prefix: &str, cache: &std::path::Path) -> Vec<String> {
+        let uri = format!("s3://models/{prefix}");
+        let cache = cache.display().to_string();
+        ["--model-source", "s3", "--s3-uri", &uri, "--s3-endpoint", &self.endpoint(), "--model-cache-dir", &cache]
+            .map(String::from)
+            .to_vec()
+    }
+
     pub fn spawn(&mut self) {
         let [master, volume, filer, s3] = self.ports;
         let data = self.dir.join("data");
