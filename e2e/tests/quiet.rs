@@ -1,7 +1,8 @@
 //! A converged cluster stays quiet: the operator writes nothing for 60 s and no resourceVersion
 //! of the ModelService or its objects changes. The operator resyncs every 20 s here, so the
 //! window holds two full resyncs, and one ModelService writes its quantities as the API server
-//! does not store them (`1.5` CPU is stored as `1500m`, `0.5Gi` as `512Mi`).
+//! does not store them (`1.5` CPU is stored as `1500m`, `0.5Gi` as `512Mi`). Every ModelService
+//! here has a NetworkPolicy (the chart's default) and one has bearer tokens (a Secret volume).
 
 use e2e::*;
 use kube::api::ListParams;
@@ -20,6 +21,7 @@ async fn versions(client: &kube::Client) -> BTreeMap<String, String> {
         ("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets"),
         ("monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors"),
         ("monitoring.coreos.com", "v1", "PrometheusRule", "prometheusrules"),
+        ("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies"),
     ];
     for (g, v, k, p) in kinds {
         for o in dynamic(client, NS, g, v, k, p).list(&ListParams::default()).await.unwrap().items {
@@ -33,11 +35,14 @@ async fn versions(client: &kube::Client) -> BTreeMap<String, String> {
 #[tokio::test]
 async fn converged_cluster_sees_no_write_for_sixty_seconds() {
     let client = scenario(NS, MonitoringCrds::Installed).await.unwrap();
-    let op = Operator::start_with(NS, "e2e-quiet", "quiet-0", &["--resync-seconds=20".to_string()]).await.unwrap();
+    // With the chart's default of a NetworkPolicy per ModelService, and bearer tokens on one.
+    let flags = ["--resync-seconds=20", "--network-policy-default=true"].map(String::from);
+    let op = Operator::start_with(NS, "e2e-quiet", "quiet-0", &flags).await.unwrap();
     for file in ["sentiment.yaml", "recsys.yaml"] {
         let mut doc = example(file).unwrap();
         doc["spec"]["replicas"] = serde_json::json!(2);
         if file == "sentiment.yaml" {
+            doc["spec"]["auth"] = serde_json::json!({"tokenSecret": {"name": "sentiment-tokens"}});
             doc["spec"]["resources"] = serde_json::json!({
                 "requests": {"cpu": "0.1", "memory": "0.125Gi"},
                 "limits": {"cpu": "1.5", "memory": "0.5Gi"},
