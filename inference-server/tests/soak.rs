@@ -42,6 +42,38 @@ struct Fault {
     to: Option<f64>,
 }
 
+/// One fault of the run: `what` goes down at `at` and comes back `down_for` later.
+struct Outage {
+    what: &'static str,
+    at: Duration,
+    down_for: Duration,
+    /// 0 up, 1 down, 2 back.
+    state: u8,
+}
+
+impl Outage {
+    fn new(what: &'static str, at: Duration, down_for: Duration) -> Self {
+        Self { what, at, down_for, state: 0 }
+    }
+
+    /// Take the dependency down (`down(true)`) or bring it back (`down(false)`) when `now` says
+    /// so, and mark it in the tally.
+    fn step(&mut self, now: Duration, tally: &Mutex<Tally>, down: impl FnOnce(bool)) {
+        let at = now.as_secs_f64();
+        if self.state == 0 && now >= self.at {
+            tally.lock().expect("tally").faults.push(Fault { what: self.what, from: at, to: None });
+            down(true);
+            self.state = 1;
+        } else if self.state == 1 && now >= self.at + self.down_for {
+            down(false);
+            if let Some(f) = tally.lock().expect("tally").faults.iter_mut().rev().find(|f| f.what == self.what) {
+                f.to = Some(at);
+            }
+            self.state = 2;
+        }
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     /// (route, status, error type) → count.
@@ -240,8 +272,8 @@ async fn ten_minutes_of_mixed_traffic_through_a_redis_restart_and_a_store_outage
     let (redis_at, store_at) = (total.mul_f64(0.3), total.mul_f64(0.6));
     let redis_down = Duration::from_secs(15).min(total.mul_f64(0.05));
     let store_down = Duration::from_secs(30).min(total.mul_f64(0.1));
-    let mut redis_state = 0; // 0 up, 1 down, 2 back
-    let mut store_state = 0;
+    let mut redis_outage = Outage::new("redis", redis_at, redis_down);
+    let mut store_outage = Outage::new("store", store_at, store_down);
     let mut second = tokio::time::interval(Duration::from_secs(1));
     let mut last_sample = None::<Instant>;
     while Instant::now() < end {
@@ -251,32 +283,8 @@ async fn ten_minutes_of_mixed_traffic_through_a_redis_restart_and_a_store_outage
             last_sample = Some(Instant::now());
             curve.push((now.as_secs_f64(), rss_mib(pid)));
         }
-        let mark = |what: &'static str, down: bool| {
-            let mut t = tally.lock().expect("tally");
-            if down {
-                t.faults.push(Fault { what, from: now.as_secs_f64(), to: None });
-            } else if let Some(f) = t.faults.iter_mut().rev().find(|f| f.what == what) {
-                f.to = Some(now.as_secs_f64());
-            }
-        };
-        if redis_state == 0 && now >= redis_at {
-            mark("redis", true);
-            redis.kill();
-            redis_state = 1;
-        } else if redis_state == 1 && now >= redis_at + redis_down {
-            redis.spawn();
-            mark("redis", false);
-            redis_state = 2;
-        }
-        if store_state == 0 && now >= store_at {
-            mark("store", true);
-            store.kill();
-            store_state = 1;
-        } else if store_state == 1 && now >= store_at + store_down {
-            store.spawn();
-            mark("store", false);
-            store_state = 2;
-        }
+        redis_outage.step(now, &tally, |down| if down { redis.kill() } else { redis.spawn() });
+        store_outage.step(now, &tally, |down| if down { store.kill() } else { store.spawn() });
     }
     for c in clients {
         c.await.expect("client task");

@@ -24,6 +24,21 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
+/// The routes that stay open when tokens are required (the router and the OpenAPI document
+/// both read this list).
+pub const OPEN_ROUTES: [&str; 10] = [
+    "/health",
+    "/ready",
+    "/metrics",
+    "/openapi.json",
+    "/storage/health",
+    "/mlflow/health",
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/v2/models/{name}/ready",
+    "/v2/models/{name}/versions/{version}/ready",
+];
+
 /// How often the token file is read again.
 pub const RELOAD: Duration = Duration::from_secs(10);
 

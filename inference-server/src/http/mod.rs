@@ -123,43 +123,45 @@ pub fn router(state: AppState) -> Router {
     // The limit sits inside the metrics layer, so 429 and 504 answers are counted too; the
     // token check sits outside the limit, so a request without a token takes no permit.
     let limited = |h: axum::routing::MethodRouter<AppState>| h.layer(limit::LimitLayer(state.clone()));
-    let api = |h: axum::routing::MethodRouter<AppState>| match &state.auth {
-        Some(a) => h.layer(axum::middleware::from_fn_with_state(a.clone(), auth::require_token)),
-        None => h,
+    // Every route but the open ones needs a token when tokens are configured.
+    let api = |path: &str, h: axum::routing::MethodRouter<AppState>| match &state.auth {
+        Some(a) if !auth::OPEN_ROUTES.contains(&path) => {
+            h.layer(axum::middleware::from_fn_with_state(a.clone(), auth::require_token))
+        }
+        _ => h,
     };
     let post_routes: [(&'static str, axum::routing::MethodRouter<AppState>); 6] = [
-        ("/v1/models/{name}/feedback", api(limited(post(feedback::submit)))),
-        ("/v1/models/{name}/jobs", api(limited(post(jobs::submit)))),
-        ("/v1/models/{name}/predict", api(limited(post(v1::predict)))),
-        ("/v1/models/{name}/recommend", api(limited(post(v1::recommend)))),
-        ("/v2/models/{name}/infer", api(limited(post(v2::infer)))),
-        ("/v2/models/{name}/versions/{version}/infer", api(limited(post(v2::infer_version)))),
+        ("/v1/models/{name}/feedback", limited(post(feedback::submit))),
+        ("/v1/models/{name}/jobs", limited(post(jobs::submit))),
+        ("/v1/models/{name}/predict", limited(post(v1::predict))),
+        ("/v1/models/{name}/recommend", limited(post(v1::recommend))),
+        ("/v2/models/{name}/infer", limited(post(v2::infer))),
+        ("/v2/models/{name}/versions/{version}/infer", limited(post(v2::infer_version))),
     ];
-    // Probes, metrics, dependency health and the OpenAPI document stay open (see `auth`).
     let get_routes: [(&'static str, axum::routing::MethodRouter<AppState>); 16] = [
         ("/mlflow/health", get(ops::mlflow_health)),
         ("/storage/health", get(ops::storage_health)),
-        ("/v1/jobs/{id}", api(get(jobs::status))),
+        ("/v1/jobs/{id}", get(jobs::status)),
         ("/health", get(ops::health)),
         ("/ready", get(ops::ready)),
         ("/metrics", get(ops::metrics)),
         ("/openapi.json", get(openapi::openapi)),
-        ("/v1/models", api(get(v1::list))),
-        ("/v1/models/{name}", api(get(v1::describe))),
-        ("/v2", api(get(v2::server_metadata))),
+        ("/v1/models", get(v1::list)),
+        ("/v1/models/{name}", get(v1::describe)),
+        ("/v2", get(v2::server_metadata)),
         ("/v2/health/live", get(v2::live)),
         ("/v2/health/ready", get(v2::ready)),
-        ("/v2/models/{name}", api(get(v2::model_metadata))),
+        ("/v2/models/{name}", get(v2::model_metadata)),
         ("/v2/models/{name}/ready", get(v2::model_ready)),
-        ("/v2/models/{name}/versions/{version}", api(get(v2::model_metadata_version))),
+        ("/v2/models/{name}/versions/{version}", get(v2::model_metadata_version)),
         ("/v2/models/{name}/versions/{version}/ready", get(v2::model_ready_version)),
     ];
     let mut app = Router::new();
     for (path, handler) in get_routes {
-        app = app.route(path, observed(s, path, "GET", handler));
+        app = app.route(path, observed(s, path, "GET", api(path, handler)));
     }
     for (path, handler) in post_routes {
-        app = app.route(path, observed(s, path, "POST", handler));
+        app = app.route(path, observed(s, path, "POST", api(path, handler)));
     }
     app.fallback(observed(s, "unmatched", "ANY", axum::routing::any(fallback)))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))

@@ -53,19 +53,6 @@ use utoipa::OpenApi;
 )]
 pub struct ApiDoc;
 
-/// Routes that stay open when `--auth-token-file` is set (see `http::auth`).
-const OPEN_ROUTES: [&str; 9] = [
-    "/health",
-    "/ready",
-    "/metrics",
-    "/openapi.json",
-    "/storage/health",
-    "/mlflow/health",
-    "/v2/health/live",
-    "/v2/health/ready",
-    "/v2/models/{name}/ready",
-];
-
 /// The `bearer` security scheme, optional (`[]` or a token) on every route but the open ones:
 /// the token is required only when the server runs with `--auth-token-file`.
 struct OptionalBearer;
@@ -84,7 +71,7 @@ impl utoipa::Modify for OptionalBearer {
             ),
         );
         for (path, item) in doc.paths.paths.iter_mut() {
-            if OPEN_ROUTES.contains(&path.as_str()) {
+            if crate::http::auth::OPEN_ROUTES.contains(&path.as_str()) {
                 continue;
             }
             for op in [&mut item.get, &mut item.post].into_iter().flatten() {
