@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 8080
 
-.PHONY: run build test test-rust test-python test-e2e cluster-up cluster-down lint deps models bench soak generate golden clean stack stack-down
+.PHONY: run build test test-rust test-python test-e2e cluster-up cluster-down lint deps models bench bench-operator soak generate golden clean stack stack-down
 
 ## run: the inference server with all five built-in models on :$(PORT)
 run:
@@ -71,6 +71,12 @@ models:
 ## BASELINE=<git ref> also runs the server built from that ref, alternating, for a before/after ratio.
 bench:
 	BASELINE=$(BASELINE) ./bench/run.sh
+
+## bench-operator: the release operator at 1000 ModelServices in 10 namespaces on a fresh local
+## control plane: time to all Ready, CPU, peak RSS, API requests by verb while converging and in a
+## quiet resync interval; writes docs/operator-scale.md (not part of `make test`)
+bench-operator:
+	./bench/operator.sh
 
 ## stack: the monitoring stack without Kubernetes or Docker (server, Redis, SeaweedFS, MLflow,
 ## Prometheus, Alertmanager) on loopback, from deploy/local/; prints the URLs. SERVER_BIN=... uses

@@ -43,7 +43,7 @@ cert() { # name CN [O] [SAN]
   openssl_quiet x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
     -days 2 -extfile "$ext" -out "$pki/$name.crt"
 }
-cert apiserver kube-apiserver "" "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+cert apiserver kube-apiserver "" "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
 cert admin admin system:masters
 # The controller-manager runs every controller under its own identity here (no per-controller
 # service-account credentials), so it needs the full rights of a test cluster's control plane.
@@ -109,6 +109,23 @@ start etcd "$bin/etcd" --name default --data-dir "$dir/etcd" \
   --initial-cluster "default=http://127.0.0.1:$peer_port" --unsafe-no-fsync --log-level warn
 wait_for etcd 30 curl -sf "http://127.0.0.1:$etcd_port/health"
 
+# INFERWATCH_CLUSTER_AUDIT=1 (make bench-operator): an audit log of every request's metadata
+# (user, user agent, verb, resource, time) in $dir/audit.log, for counting one client's requests.
+audit=()
+if [ "${INFERWATCH_CLUSTER_AUDIT:-0}" = 1 ]; then
+  cat >"$dir/audit-policy.yaml" <<'YAML'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+  - level: None
+    users: [system:kube-controller-manager, system:kube-scheduler, system:apiserver]
+  - level: Metadata
+YAML
+  audit=(--audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" --audit-log-format json
+    --audit-log-maxsize 0)
+fi
+
 start kube-apiserver "$bin/kube-apiserver" \
   --etcd-servers "http://127.0.0.1:$etcd_port" \
   --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
@@ -116,26 +133,30 @@ start kube-apiserver "$bin/kube-apiserver" \
   --client-ca-file "$pki/ca.crt" \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
   --service-account-issuer https://kubernetes.default.svc \
-  --authorization-mode RBAC --service-cluster-ip-range 10.0.0.0/24 \
+  --authorization-mode RBAC --service-cluster-ip-range 10.96.0.0/16 "${audit[@]}" \
   --allow-privileged=true --enable-priority-and-fairness=false --profiling=false \
   --endpoint-reconciler-type none --v 0
 wait_for kube-apiserver 90 "$bin/kubectl" --kubeconfig "$dir/admin.kubeconfig" get --raw /readyz
 
+# Service and pod ranges are /16s and each fake node takes 1000 pods, so the cluster holds the
+# 1000 ModelServices of `make bench-operator`; the controller-manager and the scheduler get a
+# client rate (200 requests/s) that does not make them the bottleneck of that benchmark.
 start kube-controller-manager "$bin/kube-controller-manager" \
   --kubeconfig "$dir/controller-manager.kubeconfig" \
   --authentication-kubeconfig "$dir/controller-manager.kubeconfig" \
   --authorization-kubeconfig "$dir/controller-manager.kubeconfig" \
   --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
   --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
-  --use-service-account-credentials=false --concurrent-gc-syncs 5 --v 0
+  --use-service-account-credentials=false --concurrent-gc-syncs 5 --v 0 \
+  --kube-api-qps 200 --kube-api-burst 400 --concurrent-deployment-syncs 10 --concurrent-replicaset-syncs 10
 start kube-scheduler "$bin/kube-scheduler" \
   --kubeconfig "$dir/scheduler.kubeconfig" \
   --authentication-kubeconfig "$dir/scheduler.kubeconfig" \
   --authorization-kubeconfig "$dir/scheduler.kubeconfig" \
-  --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false --v 0
+  --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false --v 0 --kube-api-qps 200 --kube-api-burst 400
 start kwok "$bin/kwok" --kubeconfig "$dir/admin.kubeconfig" --config "$bin/kwok-stages.yaml" \
   --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-  --cidr 10.0.1.0/24 --node-ip 10.0.0.2 --node-lease-duration-seconds 40
+  --cidr 10.244.0.0/16 --node-ip 10.0.0.2 --node-lease-duration-seconds 40
 
 k() { "$bin/kubectl" --kubeconfig "$dir/admin.kubeconfig" "$@"; }
 for n in 0 1; do
@@ -148,8 +169,8 @@ metadata:
   labels: {type: kwok, kubernetes.io/hostname: kwok-node-$n, kubernetes.io/os: linux, kubernetes.io/arch: amd64}
 spec: {}
 status:
-  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
-  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
+  allocatable: {cpu: "1000", memory: 4Ti, pods: "1000"}
+  capacity: {cpu: "1000", memory: 4Ti, pods: "1000"}
 YAML
 done
 wait_for "fake nodes" 60 bash -c "[ \"\$('$bin/kubectl' --kubeconfig '$dir/admin.kubeconfig' get nodes --no-headers 2>/dev/null | grep -c ' Ready ')\" = 2 ]"

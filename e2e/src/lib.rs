@@ -340,8 +340,11 @@ impl Operator {
         let log_dir = repo_root().join(".cache/cluster-run/logs");
         std::fs::create_dir_all(&log_dir)?;
         let log = std::fs::File::create(log_dir.join(format!("operator-{identity}.log")))?;
+        // An empty namespace: watch all namespaces.
+        let scope = if namespace.is_empty() { Vec::new() } else { vec!["--namespace", namespace] };
         let child = Command::new(bin)
-            .args(["--namespace", namespace, "--lease-name", lease, "--lease-namespace", SYSTEM_NAMESPACE])
+            .args(scope)
+            .args(["--lease-name", lease, "--lease-namespace", SYSTEM_NAMESPACE])
             .args(["--identity", identity, "--http-addr", &format!("127.0.0.1:{port}"), "--log", "info"])
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
@@ -351,6 +354,11 @@ impl Operator {
         let op = Operator { child, http: format!("127.0.0.1:{port}"), identity: identity.into() };
         eventually("operator /healthz", Duration::from_secs(30), || async { Ok(op.get("/healthz").ok()) }).await?;
         Ok(op)
+    }
+
+    /// The operator's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// GET a path of the operator's HTTP endpoints (plain HTTP/1.0 over loopback).

@@ -6,6 +6,7 @@
 //! reconcile of an unchanged resource writes nothing, and a hand edit of a field we own is put
 //! back). Objects the spec no longer wants, and that this ModelService controls, are deleted.
 
+use crate::cache::{compact, compacted, Cached, OwnedCaches};
 use crate::error::Error;
 use crate::render::Desired;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
@@ -81,7 +82,8 @@ impl Slot {
         }
     }
 
-    fn api_resource(self) -> ApiResource {
+    /// The dynamic API resource of the kind.
+    pub fn api_resource(self) -> ApiResource {
         let (g, v, k, plural) = self.gvk();
         ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, k), plural)
     }
@@ -214,58 +216,54 @@ pub struct Outcome {
     pub monitoring_crds: bool,
 }
 
-/// Whether the API server serves ServiceMonitor and PrometheusRule (discovery).
-pub async fn monitoring_crds_served(client: &Client) -> Result<bool, Error> {
-    match client.list_api_group_resources("monitoring.coreos.com/v1").await {
-        Ok(list) => {
-            let has = |n: &str| list.resources.iter().any(|r| r.name == n);
-            Ok(has("servicemonitors") && has("prometheusrules"))
-        }
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
-        Err(e) => Err(Error::Kube { action: "discover monitoring.coreos.com/v1", source: e }),
-    }
-}
-
-/// Bring the owned objects of one ModelService to `slots`: read each, apply what differs,
-/// delete what is no longer wanted. Monitoring kinds are skipped while their CRDs are missing.
+/// Bring the owned objects of one ModelService to `slots`: look each up (in the watch cache; a
+/// read only where the cache cannot tell), apply what differs, delete what is no longer wanted.
+/// Monitoring kinds are skipped while their CRDs are missing (`monitoring_crds`).
 pub async fn apply(
     client: &Client,
-    namespace: &str,
-    name: &str,
-    owner_uid: &str,
+    caches: &OwnedCaches,
+    monitoring_crds: bool,
+    target: &Owner<'_>,
     slots: &[(Slot, Option<Value>)],
 ) -> Result<Outcome, Error> {
-    let mut out = Outcome { monitoring_crds: monitoring_crds_served(client).await?, ..Outcome::default() };
+    let mut out = Outcome { monitoring_crds, ..Outcome::default() };
     let params = PatchParams::apply(FIELD_MANAGER).force();
     for (slot, want) in slots {
-        if slot.needs_monitoring_crds() && !out.monitoring_crds {
+        if slot.needs_monitoring_crds() && !monitoring_crds {
             continue;
         }
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &slot.api_resource());
-        let object_name = slot.object_name(name);
-        let live = api
-            .get_opt(&object_name)
-            .await
-            .map_err(|e| Error::Kube { action: "read owned object", source: e })?
-            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
-        let now = match plan(want.as_ref(), live.as_ref(), owner_uid) {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), target.namespace, &slot.api_resource());
+        let object_name = slot.object_name(target.name);
+        let live = match caches.lookup(*slot, target.namespace, &object_name) {
+            // A wanted object the cache does not hold may still exist without our label: read it
+            // before creating, so that it is refused rather than taken over.
+            Cached::Listed(None) if want.is_some() => read(&api, &object_name).await?,
+            Cached::Listed(live) => live,
+            Cached::Unknown => read(&api, &object_name).await?,
+        };
+        let now = match plan(want.as_ref().map(compacted).as_ref(), live.as_ref(), target.uid) {
             Step::Keep => live,
             Step::Refuse => {
                 out.not_owned.push(format!("{}/{object_name}", slot.kind()));
                 None
             }
-            Step::Apply(body) => {
+            // (`plan` compared the compact form; the write sends the whole object.)
+            Step::Apply(_) => {
+                let Some(body) = want else { continue };
                 let written = api
-                    .patch(&object_name, &params, &Patch::Apply(&body))
+                    .patch(&object_name, &params, &Patch::Apply(body))
                     .await
                     .map_err(|e| Error::Kube { action: "apply owned object", source: e })?;
                 out.applied.push(slot.kind());
                 Some(serde_json::to_value(written).unwrap_or(Value::Null))
             }
             Step::Delete => {
-                api.delete(&object_name, &DeleteParams::background())
-                    .await
-                    .map_err(|e| Error::Kube { action: "delete owned object", source: e })?;
+                match api.delete(&object_name, &DeleteParams::background()).await {
+                    Ok(_) => {}
+                    // Already gone (the cache was behind): what we wanted.
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => return Err(Error::Kube { action: "delete owned object", source: e }),
+                }
                 out.deleted.push(slot.kind());
                 None
             }
@@ -278,6 +276,26 @@ pub async fn apply(
         }
     }
     Ok(out)
+}
+
+/// The ModelService whose objects are applied.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    /// Its namespace (every owned object lives there).
+    pub namespace: &'a str,
+    /// Its name.
+    pub name: &'a str,
+    /// Its uid, which owner references point at.
+    pub uid: &'a str,
+}
+
+/// One object read from the API server, in the caches' compact form.
+async fn read(api: &Api<DynamicObject>, name: &str) -> Result<Option<Value>, Error> {
+    let object = api.get_opt(name).await.map_err(|e| Error::Kube { action: "read owned object", source: e })?;
+    Ok(object.and_then(|o| serde_json::to_value(o).ok()).map(|mut v| {
+        compact(&mut v);
+        v
+    }))
 }
 
 #[cfg(test)]

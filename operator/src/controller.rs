@@ -2,35 +2,33 @@
 //! render → apply → observe → status. Errors back off per object (exponential, capped) and are
 //! reported as Kubernetes Events and metrics.
 
-use crate::apply::{self, Outcome, FIELD_MANAGER};
+use crate::apply::{self, Outcome, Owner, Slot, FIELD_MANAGER};
+use crate::cache::{self, Cached, OwnedCaches};
 use crate::crd::ModelService;
+use crate::crds::{self, MonitoringCrds};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::render::{render, OperatorConfig};
 use crate::status::{desired_status, needs_write, Observed};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self as runtime, Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How often a healthy ModelService is looked at again without any change (drift of objects the
 /// operator does not watch, such as ServiceMonitors).
 pub const RESYNC: Duration = Duration::from_secs(300);
-/// How often a ModelService waiting for the prometheus-operator CRDs is looked at again.
-pub const MONITORING_RETRY: Duration = Duration::from_secs(30);
+/// How many ModelServices are reconciled at once, by default.
+pub const CONCURRENCY: u16 = 16;
 /// The label every owned object carries; the owned-object watches select on it.
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by=inferwatch-operator";
 
@@ -53,6 +51,14 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Time between two reconciles of an unchanged resource ([`RESYNC`] by default).
     pub resync: Duration,
+    /// Reconciles running at once at most ([`CONCURRENCY`] by default).
+    pub concurrency: u16,
+    /// The owned-object watch caches, once [`run`] has started them (before, and in tests that
+    /// call [`reconcile`] directly, every owned object is read from the API server).
+    caches: OnceLock<OwnedCaches>,
+    /// Whether the prometheus-operator CRDs are served, as the poller last saw it (unknown
+    /// before its first answer: then each reconcile asks discovery itself).
+    monitoring_crds: Arc<MonitoringCrds>,
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -66,7 +72,25 @@ impl Context {
             config,
             metrics,
             resync: RESYNC,
+            concurrency: CONCURRENCY,
+            caches: OnceLock::new(),
+            monitoring_crds: Arc::default(),
             failures: Mutex::default(),
+        }
+    }
+
+    /// The same context with another reconcile concurrency (at least 1).
+    pub fn with_concurrency(mut self, concurrency: u16) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Whether the prometheus-operator CRDs are served: the poller's answer, or one discovery
+    /// call while it has none yet.
+    async fn monitoring_crds(&self) -> Result<bool, Error> {
+        match self.monitoring_crds.known() {
+            Some(served) => Ok(served),
+            None => crds::served(&self.client).await,
         }
     }
 
@@ -142,7 +166,14 @@ async fn reconcile_once(ms: &ModelService, ctx: &Context) -> Result<Action, Erro
     let name = ms.name_any();
     let uid = ms.uid().unwrap_or_default();
     let slots = apply::desired_slots(&render(ms, &ctx.config)?)?;
-    let outcome = match apply::apply(&ctx.client, &ns, &name, &uid, &slots).await {
+    let none = OwnedCaches::none();
+    let caches = ctx.caches.get().unwrap_or(&none);
+    let owner = Owner { namespace: &ns, name: &name, uid: &uid };
+    let applied = match ctx.monitoring_crds().await {
+        Ok(monitoring_crds) => apply::apply(&ctx.client, caches, monitoring_crds, &owner, &slots).await,
+        Err(e) => Err(e),
+    };
+    let outcome = match applied {
         Ok(o) => o,
         Err(e) => {
             write_failure_status(ms, ctx, &e).await;
@@ -164,9 +195,9 @@ async fn reconcile_once(ms: &ModelService, ctx: &Context) -> Result<Action, Erro
         not_owned: outcome.not_owned.clone(),
     };
     write_status(ms, ctx, &observed).await?;
-    let mon = &ms.spec.monitoring;
-    let waiting_for_crds = (mon.service_monitor.enabled || mon.alerts.enabled) && !outcome.monitoring_crds;
-    Ok(Action::requeue(if waiting_for_crds { MONITORING_RETRY } else { ctx.resync }))
+    // A resource waiting for the monitoring CRDs needs no shorter requeue: the CRD poller
+    // reconciles every ModelService when they appear.
+    Ok(Action::requeue(ctx.resync))
 }
 
 async fn announce(ms: &ModelService, ctx: &Context, o: &Outcome) {
@@ -204,8 +235,11 @@ async fn write_status(ms: &ModelService, ctx: &Context, observed: &Observed) -> 
 /// thing that is failing, so a failure here is only logged).
 async fn write_failure_status(ms: &ModelService, ctx: &Context, error: &Error) {
     let ns = ms.namespace().unwrap_or_default();
-    let deployment = Api::<Deployment>::namespaced(ctx.client.clone(), &ns).get_opt(&ms.name_any()).await;
-    let monitoring_crds = apply::monitoring_crds_served(&ctx.client).await;
+    let deployment = match ctx.caches.get().map(|c| c.lookup(Slot::Deployment, &ns, &ms.name_any())) {
+        Some(Cached::Listed(d)) => Ok(d.and_then(|v| serde_json::from_value(v).ok())),
+        _ => Api::<Deployment>::namespaced(ctx.client.clone(), &ns).get_opt(&ms.name_any()).await,
+    };
+    let monitoring_crds = ctx.monitoring_crds().await;
     let (Ok(deployment), Ok(monitoring_crds)) = (deployment, monitoring_crds) else { return };
     let observed =
         Observed { deployment, monitoring_crds, apply_error: Some(error.to_string()), not_owned: Vec::new() };
@@ -215,29 +249,32 @@ async fn write_failure_status(ms: &ModelService, ctx: &Context, error: &Error) {
 }
 
 /// Run the controller until `shutdown` resolves (in-flight reconciles finish first).
+///
+/// Owned objects are watched (label-selected) into the caches reconciles read from; the
+/// prometheus-operator CRDs are polled once per [`crds::POLL`] for all resources; at most
+/// `ctx.concurrency` reconciles run at once.
 pub async fn run(
     ctx: Arc<Context>,
     namespace: Option<&str>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-    {
-        match ns {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        }
+    let models: Api<ModelService> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (caches, streams) = cache::owned_caches(&client, namespace, MANAGED_BY);
+    if ctx.caches.set(caches).is_err() {
+        tracing::warn!("the controller was started twice on one context; the first caches stay");
     }
-    let owned = watcher::Config::default().labels(MANAGED_BY);
-    let controller = Controller::new(api::<ModelService>(&client, namespace), watcher::Config::default())
-        .owns(api::<Deployment>(&client, namespace), owned.clone())
-        .owns(api::<Service>(&client, namespace), owned.clone())
-        .owns(api::<HorizontalPodAutoscaler>(&client, namespace), owned.clone())
-        .owns(api::<PodDisruptionBudget>(&client, namespace), owned.clone())
-        .owns(api::<ConfigMap>(&client, namespace), owned.clone())
-        .owns(api::<NetworkPolicy>(&client, namespace), owned);
+    let (appeared_tx, appeared_rx) = futures::channel::mpsc::unbounded();
+    let poller = tokio::spawn(crds::poll(client.clone(), ctx.monitoring_crds.clone(), appeared_tx));
+    let mut controller = Controller::new(models, watcher::Config::default().any_semantic())
+        .with_config(runtime::Config::default().concurrency(ctx.concurrency))
+        .reconcile_all_on(appeared_rx);
+    for (slot, stream) in streams {
+        controller = controller.owns_stream_with(stream, slot.api_resource());
+    }
     let sweeper = tokio::spawn(sweep(controller.store(), ctx.clone()));
     controller
         .graceful_shutdown_on(shutdown)
@@ -249,6 +286,7 @@ pub async fn run(
         })
         .await;
     sweeper.abort();
+    poller.abort();
 }
 
 /// How often the state of deleted ModelServices is swept.

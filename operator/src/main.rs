@@ -68,6 +68,9 @@ struct Args {
     /// edits no watch saw).
     #[arg(long, env = "INFERWATCH_RESYNC_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(5..=86_400))]
     resync_seconds: u64,
+    /// ModelServices reconciled at once at most (each reconcile mostly waits on the API server).
+    #[arg(long, env = "INFERWATCH_MAX_CONCURRENT_RECONCILES", default_value_t = controller::CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=256))]
+    max_concurrent_reconciles: u16,
     /// Log format.
     #[arg(long, env = "INFERWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
@@ -122,7 +125,13 @@ async fn main() -> anyhow::Result<()> {
         }
     });
 
-    let client = Client::try_default().await?;
+    // A user agent of our own, so the API server's audit log and metrics can tell our requests.
+    let mut kube_config = kube::Config::infer().await?;
+    kube_config.headers.push((
+        ::http::header::USER_AGENT,
+        ::http::HeaderValue::from_static(concat!("inferwatch-operator/", env!("CARGO_PKG_VERSION"))),
+    ));
+    let client = Client::try_from(kube_config)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         terminate_signal().await;
@@ -159,7 +168,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let ctx = Arc::new(
         Context::new(client, config, metrics.clone(), Some(identity))
-            .with_resync(std::time::Duration::from_secs(args.resync_seconds)),
+            .with_resync(std::time::Duration::from_secs(args.resync_seconds))
+            .with_concurrency(args.max_concurrent_reconciles),
     );
     let (lost_tx, lost_rx) = watch::channel(false);
     let shutdown = {
