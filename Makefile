@@ -18,7 +18,11 @@ deps:
 
 ## test: formatting, lints, unit + golden + HTTP + promtool + Prometheus/Alertmanager tests, OIP client,
 ## Grafana schema, and the e2e suite against a real local control plane
-test: deps lint test-rust test-python test-e2e
+## The Python tests and the e2e suite run side by side (both mostly wait on servers and on the
+## control plane; their ports are free ports or fixed ones of their own), each one's output
+## printed whole when it ends.
+test: deps lint test-rust
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-python test-e2e
 
 lint:
 	shellcheck -x e2e/kind/run.sh e2e/cluster/*.sh e2e/run.sh scripts/*.sh bench/*.sh training/*.sh .ci/run
@@ -67,10 +71,10 @@ golden:
 models:
 	./training/run.sh
 
-## bench: load benchmark against the Python reference server; writes docs/benchmarks.md.
-## BASELINE=<git ref> also runs the server built from that ref, alternating, for a before/after ratio.
+## bench: every model on our server, tuned FastAPI and KServe's ModelServer (closed-loop maximum and
+## open-loop latency at 50%/90% of it, no coordinated omission); writes docs/benchmarks.md
 bench:
-	BASELINE=$(BASELINE) ./bench/run.sh
+	./bench/run.sh
 
 ## bench-operator: the release operator at 1000 ModelServices in 10 namespaces on a fresh local
 ## control plane: time to all Ready, CPU, peak RSS, API requests by verb while converging and in a

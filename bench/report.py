@@ -1,7 +1,7 @@
 """Turn bench/results into docs/benchmarks.md: absolute numbers and ratios from one run.
 
-The Rust loads alternate for several rounds (bench/run.sh); every figure below is the median over
-the rounds, and server CPU per request comes from the server's own /proc CPU time."""
+Closed-loop figures are medians over the rounds (bench/run.sh alternates every load in each
+round); open-loop figures come from one run per rate."""
 
 import json
 import platform
@@ -10,116 +10,130 @@ import subprocess
 import sys
 from pathlib import Path
 
-out, duration, connections, rounds = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
-runs, cpu_ticks, extra = {}, {}, {}
-for line in (out / "load.txt").read_text().splitlines():
-    name, _, rest = line.partition(" ")
-    if rest.startswith("{"):
-        runs[name] = json.loads(rest)
-    elif name == "cpu":
-        run, ticks = rest.split()
-        cpu_ticks[run] = int(ticks)
-    else:
-        extra[name] = rest
-tck = int(extra["clk_tck"])
+out, duration, connections, rounds, open_seconds = (Path(sys.argv[1]), sys.argv[2], sys.argv[3],
+                                                     int(sys.argv[4]), sys.argv[5])
+closed: dict[str, list[dict]] = {}
+for line in (out / "closed.txt").read_text().splitlines():
+    name, _, js = line.partition(" ")
+    closed.setdefault(name.split("#")[0], []).append(json.loads(js))
+opened = {}
+for line in (out / "open.txt").read_text().splitlines():
+    name, _, js = line.partition(" ")
+    opened[name] = json.loads(js)
+extra = dict(line.split(" ", 1) for line in (out / "extra.txt").read_text().splitlines())
 
 
-def median_of(prefix):
-    """Median requests/s, p50, p99 and server CPU µs per request over the rounds of one load."""
-    names = [f"{prefix}_r{r}" for r in range(1, rounds + 1)] if f"{prefix}_r1" in runs else [prefix]
-    rs = [runs[n] for n in names]
-    cpu = [cpu_ticks.get(n, 0) / tck * 1e6 / max(runs[n]["requests"], 1) for n in names]
-    return {
-        "rps": statistics.median(r["rps"] for r in rs),
-        "p50_ms": statistics.median(r["p50_ms"] for r in rs),
-        "p99_ms": statistics.median(r["p99_ms"] for r in rs),
-        "errors": sum(r["errors"] for r in rs),
-        "cpu_us": statistics.median(cpu),
-        "all_rps": [round(r["rps"]) for r in rs],
-    }
+def med(name: str) -> dict:
+    rs = closed[name]
+    return {"rps": statistics.median(r["rps"] for r in rs), "p50": statistics.median(r["p50_ms"] for r in rs),
+            "p99": statistics.median(r["p99_ms"] for r in rs), "errors": sum(r["errors"] for r in rs),
+            "rounds": [round(r["rps"]) for r in rs]}
 
 
-startup = json.loads((out / "startup.json").read_text().strip().splitlines()[-1])
-py, rs, health = median_of("python_sentiment"), median_of("rust_sentiment"), median_of("rust_health")
-off = median_of("rust_sentiment_metrics_off")
-unbatched = median_of("rust_sentiment_unbatched")
-ids_off = median_of("rust_sentiment_ids_off")
-drift_off = median_of("rust_sentiment_drift_off")
-rows_per_run = float(extra.get("run_rows_sum", 0)) / max(float(extra.get("run_rows_count", 0)), 1)
-cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
-rss = dict(kv.split("=") for kv in extra["rss_kib"].split())
+SERVERS = {"ours": "Inferwatch (Rust)", "ours-metrics-off": "Inferwatch, --metrics false",
+           "ours-unbatched": "Inferwatch, --dynamic-batching false", "fastapi": "FastAPI, tuned (async, uvloop, httptools, ORJSON, 2 workers)",
+           "fastapi-sync": "FastAPI, original design (sync, asyncio/h11, 2 workers)",
+           "kserve": "KServe ModelServer (2 workers)"}
+ROUTES = {"health": "/health (no model)", "sentiment": "sentiment", "topic": "topic", "email": "email",
+          "recsys": "recsys predict", "recommend": "recsys recommend (k=10)", "trend": "trend (120 points, horizon 12)",
+          "v2-sentiment": "v2 infer, sentiment", "batch32": "sentiment, batch of 32"}
 
 
-def row(name, r):
-    server_cpu = f"{r['cpu_us']:.1f}" if r["cpu_us"] else "–"
-    rounds_rps = ", ".join(str(x) for x in r["all_rps"])
-    return f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {server_cpu} | {r['errors']} | {rounds_rps} |"
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
-def check(ok):
-    return "met" if ok else "**not met**"
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
 
 
-ratio_rps, ratio_p99 = rs["rps"] / py["rps"], py["p99_ms"] / rs["p99_ms"]
-metrics_cost = (off["rps"] - rs["rps"]) / off["rps"]
-ids_cost = (ids_off["rps"] - rs["rps"]) / ids_off["rps"]
-drift_cost = (drift_off["rps"] - rs["rps"]) / drift_off["rps"]
+def mark(ok: bool) -> str:
+    return "✅" if ok else "❌"
+
+
+ours_health = med("ours/health")["rps"]
+s_ours = med("ours/sentiment")
 lines = [
-    "# Benchmarks", "",
-    "Generated by `make bench` (bench/run.sh, bench/report.py); numbers from one run on this machine.",
-    f"Machine: {platform.machine()}, {cpu}, 2 cores; load driver `wrk -t2 -c{connections} -d{duration}` on the same",
-    "machine (it competes for the same two cores, equally for every server). Python reference: FastAPI + uvicorn",
-    "(2 workers) + onnxruntime (1 intra-op thread per worker) + the same tokenizer and featurizer.",
-    f"The Rust loads alternate for {rounds} rounds (sentiment with metrics, without metrics, without dynamic",
-    "batching, without prediction ids, without drift metrics, then /health); \"Rust, sentiment\" has prediction ids on (the default:",
-    "an id and a record in the in-memory store per prediction);",
-    "each figure is the median over the rounds, because this machine's speed drifts between runs by more",
-    "than the differences measured. Server CPU is the server process's own CPU time per request.", "",
-    "## Load (sentiment predict, one short review per request)", "",
-    "| server / route | requests/s | p50 ms | p99 ms | server CPU µs/request | errors | requests/s per round |",
-    "|---|---|---|---|---|---|---|",
-    row("Python reference, sentiment", py), row("Rust, sentiment", rs), row("Rust, /health", health),
-    row("Rust, sentiment, metrics off", off), row("Rust, sentiment, dynamic batching off", unbatched),
-    row("Rust, sentiment, prediction ids off", ids_off), row("Rust, sentiment, drift metrics off", drift_off), "",
-    f"Dynamic batching ran {rows_per_run:.1f} requests per model run on average over the whole run of the server",
-    f"with metrics (`inferwatch_model_run_rows`); with it off the same server does {unbatched['rps']:.0f} requests/s",
-    f"({100 * unbatched['rps'] / health['rps']:.0f}% of /health, {unbatched['cpu_us']:.1f} µs server CPU per request).", "",
-    "## Targets (ratios from this run)", "",
-    "| target | measured | |", "|---|---|---|",
-    f"| sentiment requests/s ≥ 20× Python | {ratio_rps:.1f}× | {check(ratio_rps >= 20)} |",
-    f"| sentiment p99 ≤ 1/10 of Python's | 1/{ratio_p99:.1f} | {check(ratio_p99 >= 10)} |",
-    f"| sentiment requests/s ≥ 60% of /health | {100 * rs['rps'] / health['rps']:.0f}% | {check(rs['rps'] >= 0.6 * health['rps'])} |",
-    f"| metrics on vs off ≤ 3% throughput | {100 * metrics_cost:+.1f}% (off {off['rps']:.0f}, on {rs['rps']:.0f}; server CPU {off['cpu_us']:.1f} vs {rs['cpu_us']:.1f} µs/request) | {check(abs(metrics_cost) <= 0.03)} |",
-    f"| prediction ids on vs off ≤ 3% throughput | {100 * ids_cost:+.1f}% (off {ids_off['rps']:.0f}, on {rs['rps']:.0f}; server CPU {ids_off['cpu_us']:.1f} vs {rs['cpu_us']:.1f} µs/request) | {check(abs(ids_cost) <= 0.03)} |",
-    f"| drift metrics on vs off ≤ 3% throughput | {100 * drift_cost:+.1f}% (off {drift_off['rps']:.0f}, on {rs['rps']:.0f}; server CPU {drift_off['cpu_us']:.1f} vs {rs['cpu_us']:.1f} µs/request) | {check(abs(drift_cost) <= 0.03)} |",
-    f"| /metrics encode < 1 ms, five models loaded | mean {startup['metrics_encode_mean_ms']:.3f} ms, p99 {startup['metrics_encode_p99_ms']:.3f} ms ({extra['metrics_bytes']} bytes) | {check(startup['metrics_encode_p99_ms'] < 1)} |",
-    f"| RSS with five models < 150 MB | {int(rss['idle']) / 1024:.1f} MB idle, {int(rss['after_load']) / 1024:.1f} MB after load | {check(int(rss['after_load']) / 1024 < 150)} |",
-    f"| every model loads < 100 ms | slowest {max(startup['load_ms'].values()):.1f} ms | {check(max(startup['load_ms'].values()) < 100)} |", "",
-    "## Model load time (read + verify + optimize + warm-up, release build)", "",
-    "| model | ms |", "|---|---|",
-] + [f"| {k} | {v:.1f} |" for k, v in sorted(startup["load_ms"].items())] + [
-    "", "## Notes", "",
-    "- The server uses mimalloc: about 12% more sentiment requests/s than glibc malloc here. mimalloc",
-    "  returns freed pages lazily, so the memory model loading used stays resident until the allocator",
-    "  is next busy (idle RSS 80 MB with glibc, 110–135 MB with mimalloc). `MIMALLOC_PURGE_DELAY=0`",
-    "  in the environment gives the pages back at once (idle RSS 83 MB) for about 2% of throughput.",
-    "- Where a sentiment request's server time goes is printed by `cargo bench --bench predict`",
-    "  (featurize, tract run, the whole `predict::run` with metrics on and off).",
-    "- A tract run of a text model has a fixed cost of about 0.3 µs per graph node (about 4 µs for the",
-    "  sentiment graph whatever its batch), and the kernel's loopback and wake-up work is about half of",
-    "  the server's CPU here. Dynamic batching shares the fixed part between requests that arrive together;",
-    "  the shorter server time also means fewer sleeps and wake-ups of both the server and wrk.", "",
+    "# Benchmarks",
+    "",
+    f"Generated by `make bench` (bench/run.sh, bench/report.py) from one run at commit {commit()}; every ratio",
+    "below compares numbers measured in that same run. Nothing here is edited by hand.",
+    "",
+    f"- Machine: {platform.machine()}, {cpu_model()}, {len(__import__('os').sched_getaffinity(0))} cores; the load",
+    "  drivers run on the same cores as the servers (equally for every server).",
+    f"- Closed loop: `wrk -t2 -c{connections} -d{duration}`, {rounds} rounds over all loads, median per load.",
+    f"- Open loop: `oha` at a constant rate of 50% and 90% of that load's measured maximum for {open_seconds} s,",
+    "  `--latency-correction` (latency counted from when each request was due, so a stalled server",
+    "  cannot hide its queue: no coordinated omission).",
+    f"- Versions: {extra.get('versions', '?')}. Every server serves the same model packages (models/)",
+    "  with the same tokenizer and featurizers; the Python ones use onnxruntime with one thread per",
+    "  worker process and one worker per core (bench/ref_models.py).",
+    "- Our server runs with its defaults (metrics, prediction ids, drift and quality accounting on).",
+    "",
+    "## Targets",
+    "",
+    "| target | measured | |",
+    "|---|---|---|",
 ]
-if "rust_sentiment_baseline_r1" in runs:
-    base = median_of("rust_sentiment_baseline")
-    change = (rs["rps"] - base["rps"]) / base["rps"]
-    lines += [
-        f"## Before / after (`make bench BASELINE={extra.get('baseline', '?')}`)", "",
-        "The same server built from the baseline commit ran beside this build and alternated with it in",
-        "every round (first in even rounds, last in odd ones).", "",
-        "| server / route | requests/s | p50 ms | p99 ms | server CPU µs/request | errors | requests/s per round |",
-        "|---|---|---|---|---|---|---|",
-        row(f"Rust, sentiment, baseline {extra.get('baseline', '')}", base), row("Rust, sentiment, this build", rs), "",
-        f"This build vs baseline: {100 * change:+.1f}% sentiment requests/s (rounds above show the spread).", "",
-    ]
+for ref in ("fastapi", "kserve"):
+    r = med(f"{ref}/sentiment")
+    ratio = s_ours["rps"] / r["rps"]
+    lines.append(f"| sentiment requests/s ≥ 20x {SERVERS[ref]} | {s_ours['rps']:.0f} vs {r['rps']:.0f}: "
+                 f"**{ratio:.1f}x** | {mark(ratio >= 20)} |")
+    p = s_ours["p99"] / r["p99"]
+    lines.append(f"| sentiment p99 ≤ 1/10 of {SERVERS[ref]} | {s_ours['p99']:.2f} ms vs {r['p99']:.2f} ms: "
+                 f"**1/{1 / p:.0f}** | {mark(p <= 0.1)} |")
+for route in ("sentiment", "topic", "email", "recsys", "recommend", "trend"):
+    share = med(f"ours/{route}")["rps"] / ours_health
+    lines.append(f"| {ROUTES[route]} ≥ 50% of our /health requests/s | {share:.0%} | {mark(share >= 0.5)} |")
+for route in ("sentiment", "topic", "email"):
+    o = opened.get(f"ours/{route}@50")
+    if o:
+        lines.append(f"| {route}: open-loop p99 at 50% load < 1 ms | {o['p99_ms']:.3f} ms at {o['rate']:.0f}/s | "
+                     f"{mark(o['p99_ms'] < 1)} |")
+
+lines += ["", "## Closed loop: maximum throughput", "",
+          "| route | server | requests/s | p50 ms | p99 ms | errors | ours ÷ this | requests/s per round |",
+          "|---|---|---:|---:|---:|---:|---:|---|"]
+for route in ROUTES:
+    ours = f"ours/{route}"
+    for server in SERVERS:
+        name = f"{server}/{route}"
+        if name not in closed:
+            continue
+        m = med(name)
+        ratio = "–" if server.startswith("ours") or ours not in closed else f"{med(ours)['rps'] / m['rps']:.1f}x"
+        lines.append(f"| {ROUTES[route]} | {SERVERS[server]} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p99']:.2f} | "
+                     f"{m['errors']} | {ratio} | {', '.join(map(str, m['rounds']))} |")
+lines += ["", "Batch rows count requests; each carries 32 reviews.", "",
+          "## Open loop: latency at a fixed offered rate", "",
+          "| route | server | load | offered/s | achieved/s | p50 ms | p99 ms | p99.9 ms | errors |",
+          "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+for route in ROUTES:
+    for server in SERVERS:
+        for pct in (50, 90):
+            o = opened.get(f"{server}/{route}@{pct}")
+            if o is None:
+                continue
+            lines.append(f"| {ROUTES[route]} | {SERVERS[server]} | {pct}% | {o['rate']:.0f} | {o['rps']:.0f} | "
+                         f"{o['p50_ms']:.3f} | {o['p99_ms']:.3f} | {o['p999_ms']:.3f} | {o['errors']} |")
+rss = dict(kv.split("=") for kv in extra["rss_kib"].split())
+startup = json.loads((out / "startup.json").read_text()) if (out / "startup.json").exists() else {}
+lines += ["", "## Our server's footprint", "",
+          f"- RSS idle {int(rss['idle']) / 1024:.0f} MiB, after all loads {int(rss['after_load']) / 1024:.0f} MiB.",
+          f"- CPU over the closed-loop rounds: {int(extra['rust_cpu_ticks']) / int(extra['clk_tck']):.0f} s."]
+if startup.get("load_ms"):
+    loads = ", ".join(f"{k} {v:.0f} ms" for k, v in sorted(startup["load_ms"].items()))
+    lines.append(f"- Model load (`cargo bench --bench startup`): {loads}; /metrics encodes "
+                 f"{startup.get('metrics_bytes', 0) / 1024:.0f} KiB in {startup.get('metrics_encode_mean_ms', 0):.2f} ms.")
+lines += ["", "Reproduce: `make bench` (DURATION, ROUNDS, OPEN_SECONDS, CONNECTIONS override the defaults).", ""]
 print("\n".join(lines))

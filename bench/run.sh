@@ -1,29 +1,36 @@
 #!/usr/bin/env bash
-# `make bench`: the Rust server against the reference Python server, same machine, same
-# concurrency, same load driver (wrk), one run; writes docs/benchmarks.md. Loopback only;
-# every load run is bounded by DURATION.
+# `make bench`: the Rust server against the servers users would pick instead, same machine, same
+# load drivers, one run; writes docs/benchmarks.md. Loopback only; every load is bounded in time.
+#
+# Servers (all serve the same five model packages with the same featurizers):
+#   ours          target/release/inference-server, defaults
+#   fastapi       FastAPI as documented for production: async handlers, ORJSON, uvicorn with
+#                 uvloop + httptools, one worker per core (bench/fastapi_server.py:app)
+#   fastapi-sync  the original design: sync handlers, uvicorn's pure-Python loop and parser
+#   kserve        KServe's Python ModelServer, one worker per core, v1 and v2 routes
+# Closed loop: wrk -t2 -c32 for DURATION, ROUNDS rounds (median). Open loop: oha at a constant
+# rate of 50% and 90% of each load's measured maximum, latency counted from when each request was
+# due (--latency-correction: no coordinated omission).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5s}
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-3}
+OPEN_SECONDS=${OPEN_SECONDS:-8}
 CONNECTIONS=${CONNECTIONS:-32}
+OHA_VERSION=1.16.0
 out=bench/results
 mkdir -p "$out"
-rm -f "$out"/*.txt
+rm -f "$out"/*
 
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-if [ ! -x bench/.venv/bin/uvicorn ] || ! cmp -s bench/requirements.txt bench/.venv/requirements.txt; then
+oha=.cache/bench-tools/oha-$OHA_VERSION/bin/oha
+[ -x "$oha" ] || cargo install -q oha --version "$OHA_VERSION" --locked --root ".cache/bench-tools/oha-$OHA_VERSION"
+if [ ! -x bench/.venv/bin/uvicorn ] || ! cat bench/requirements.txt bench/constraints.txt | cmp -s - bench/.venv/requirements.txt; then
+  rm -rf bench/.venv
   python3 -m venv bench/.venv
   bench/.venv/bin/pip install -q --upgrade pip
-  bench/.venv/bin/pip install -q -r bench/requirements.txt
-  cp bench/requirements.txt bench/.venv/requirements.txt
-fi
-
-# BASELINE=<git ref>: the same server built from that ref runs beside this one and alternates
-# with it, for a before/after ratio from one run (built first: it shares target/).
-baseline_bin=""
-if [ -n "${BASELINE:-}" ]; then
-  baseline_bin=$(./bench/build-baseline.sh "$BASELINE")
+  bench/.venv/bin/pip install -q -r bench/requirements.txt -c bench/constraints.txt
+  cat bench/requirements.txt bench/constraints.txt > bench/.venv/requirements.txt
 fi
 cargo build --release -q -p inference-server
 cargo bench -q -p inference-server --bench startup > "$out/startup.json"
@@ -31,83 +38,119 @@ cargo bench -q -p inference-server --bench startup > "$out/startup.json"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
-
 target/release/inference-server --host 127.0.0.1 --port 18100 --log warn & pids+=($!)
 rust_pid=$!
+# Two ablations of ours for the sentiment route: without metrics, without dynamic batching.
 target/release/inference-server --host 127.0.0.1 --port 18101 --log warn --metrics false & pids+=($!)
-off_pid=$!
 target/release/inference-server --host 127.0.0.1 --port 18103 --log warn --dynamic-batching false & pids+=($!)
-unbatched_pid=$!
-target/release/inference-server --host 127.0.0.1 --port 18105 --log warn --prediction-ids false & pids+=($!)
-ids_off_pid=$!
-target/release/inference-server --host 127.0.0.1 --port 18106 --log warn --drift-metrics false & pids+=($!)
-drift_off_pid=$!
-baseline_pid=0
-if [ -n "$baseline_bin" ]; then
-  "$baseline_bin" --host 127.0.0.1 --port 18104 --model-dir models --log warn & pids+=($!)
-  baseline_pid=$!
-fi
-(cd bench && MODEL_DIR=../models exec .venv/bin/uvicorn reference_server:app --host 127.0.0.1 --port 18102 \
-  --workers 2 --log-level warning) & pids+=($!)
+(cd bench && exec .venv/bin/uvicorn fastapi_server:app --host 127.0.0.1 --port 18110 --workers 2 \
+  --loop uvloop --http httptools --no-access-log --log-level warning) & pids+=($!)
+(cd bench && exec .venv/bin/uvicorn fastapi_server:app_sync --host 127.0.0.1 --port 18111 --workers 2 \
+  --loop asyncio --http h11 --log-level warning) & pids+=($!)
+(cd bench && exec .venv/bin/python -W ignore kserve_server.py --http_port 18112 --workers 2 --enable_grpc false \
+  --enable_latency_logging false --log_config_file kserve_logging.json) >"$out/kserve.log" 2>&1 & pids+=($!)
 
-wait_for() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "$1 never came up" >&2; exit 1; }
+wait_for() { for _ in $(seq 1 600); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "$1 never came up" >&2; exit 1; }
 wait_for http://127.0.0.1:18100/ready
 wait_for http://127.0.0.1:18101/ready
 wait_for http://127.0.0.1:18103/ready
-wait_for http://127.0.0.1:18105/ready
-wait_for http://127.0.0.1:18106/ready
-wait_for http://127.0.0.1:18102/health
-[ "$baseline_pid" = 0 ] || wait_for http://127.0.0.1:18104/ready
+wait_for http://127.0.0.1:18110/health
+wait_for http://127.0.0.1:18111/health
+wait_for http://127.0.0.1:18112/v2/health/ready
 rss_idle=$(awk '/VmRSS/ {print $2}' "/proc/$rust_pid/status")
 
-BODY_SENTIMENT='{"text": "The plot was thin, but the acting was wonderful and I would happily watch it again."}'
-TICKS=$(getconf CLK_TCK)
-cpu_ticks() { if [ "$1" = 0 ]; then echo 0; else awk '{print $14 + $15}' "/proc/$1/stat"; fi; }
-load() { # name server-pid (0: not measured) url [body]; prints "name {summary}" and "cpu name ticks"
-  local t0 t1
-  t0=$(cpu_ticks "$2")
-  BODY="${4:-}" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/summary.lua "$3" > "$out/$1.txt"
-  t1=$(cpu_ticks "$2")
-  grep '^SUMMARY' "$out/$1.txt" | sed "s/^SUMMARY /$1 /"
-  echo "cpu $1 $(( t1 - t0 ))"
+# The request bodies: one realistic item each, and a batch of 32 reviews.
+python3 bench/bodies.py "$out"
+
+# load NAME URL BODYFILE: wrk for DURATION; prints "NAME {summary}".
+closed() {
+  BODY="$(cat "$3" 2>/dev/null || true)" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/summary.lua "$2" > "$out/$1.wrk"
+  grep '^SUMMARY' "$out/$1.wrk" | sed "s/^SUMMARY /$1 /"
 }
-SENTIMENT=/v1/models/sentiment/predict
-load warmup_rust "$rust_pid" "http://127.0.0.1:18100$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
-load warmup_rust_off "$off_pid" "http://127.0.0.1:18101$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
-load warmup_rust_unbatched "$unbatched_pid" "http://127.0.0.1:18103$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
-load warmup_rust_ids_off "$ids_off_pid" "http://127.0.0.1:18105$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
-load warmup_rust_drift_off "$drift_off_pid" "http://127.0.0.1:18106$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
-[ "$baseline_pid" = 0 ] || load warmup_baseline "$baseline_pid" "http://127.0.0.1:18104$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
-load warmup_python 0 "http://127.0.0.1:18102$SENTIMENT" "$BODY_SENTIMENT" >/dev/null
-# The machine's speed drifts between runs by more than the effects measured here, so the Rust
-# loads alternate for ROUNDS rounds and the report compares medians.
-{
-  load python_sentiment 0 "http://127.0.0.1:18102$SENTIMENT" "$BODY_SENTIMENT"
-  for r in $(seq 1 "$ROUNDS"); do
-    # The baseline runs first in even rounds and last in odd ones, so neither build always
-    # follows the same load.
-    if [ "$baseline_pid" != 0 ] && [ $((r % 2)) = 0 ]; then
-      load "rust_sentiment_baseline_r$r" "$baseline_pid" "http://127.0.0.1:18104$SENTIMENT" "$BODY_SENTIMENT"
-    fi
-    load "rust_sentiment_r$r" "$rust_pid" "http://127.0.0.1:18100$SENTIMENT" "$BODY_SENTIMENT"
-    load "rust_sentiment_metrics_off_r$r" "$off_pid" "http://127.0.0.1:18101$SENTIMENT" "$BODY_SENTIMENT"
-    load "rust_sentiment_unbatched_r$r" "$unbatched_pid" "http://127.0.0.1:18103$SENTIMENT" "$BODY_SENTIMENT"
-    load "rust_sentiment_ids_off_r$r" "$ids_off_pid" "http://127.0.0.1:18105$SENTIMENT" "$BODY_SENTIMENT"
-    load "rust_sentiment_drift_off_r$r" "$drift_off_pid" "http://127.0.0.1:18106$SENTIMENT" "$BODY_SENTIMENT"
-    load "rust_health_r$r" "$rust_pid" http://127.0.0.1:18100/health
-    if [ "$baseline_pid" != 0 ] && [ $((r % 2)) = 1 ]; then
-      load "rust_sentiment_baseline_r$r" "$baseline_pid" "http://127.0.0.1:18104$SENTIMENT" "$BODY_SENTIMENT"
-    fi
+# open NAME URL BODYFILE RATE: oha at RATE requests/s for OPEN_SECONDS; prints "NAME {json}".
+open_loop() {
+  local args=(-z "${OPEN_SECONDS}s" -q "$4" --latency-correction -c "$CONNECTIONS" --no-tui --output-format json)
+  [ -s "$3" ] && args+=(-m POST -T application/json -D "$3")
+  "$oha" "${args[@]}" "$2" 2>/dev/null | python3 -c '
+import json, sys
+r = json.load(sys.stdin); s = r["summary"]; p = r["latencyPercentiles"]
+codes = r.get("statusCodeDistribution", {})
+errors = sum(v for k, v in codes.items() if not k.startswith("2")) + sum(r.get("errorDistribution", {}).values())
+print(sys.argv[1], json.dumps({"rate": float(sys.argv[2]), "rps": s["requestsPerSec"], "p50_ms": p["p50"] * 1e3,
+      "p99_ms": p["p99"] * 1e3, "p999_ms": p["p99.9"] * 1e3, "errors": errors, "requests": sum(codes.values())}))
+' "$1" "$4"
+}
+
+# name|url|body file (empty: GET)
+R=http://127.0.0.1:18100 F=http://127.0.0.1:18110 S=http://127.0.0.1:18111 K=http://127.0.0.1:18112
+loads=(
+  "ours/health|$R/health|"
+  "ours/sentiment|$R/v1/models/sentiment/predict|$out/sentiment.json"
+  "ours/topic|$R/v1/models/topic/predict|$out/topic.json"
+  "ours/email|$R/v1/models/email/predict|$out/email.json"
+  "ours/recsys|$R/v1/models/recsys/predict|$out/recsys.json"
+  "ours/recommend|$R/v1/models/recsys/recommend|$out/recommend.json"
+  "ours/trend|$R/v1/models/trend/predict|$out/trend.json"
+  "ours/v2-sentiment|$R/v2/models/sentiment/infer|$out/v2.json"
+  "ours/batch32|$R/v1/models/sentiment/predict|$out/batch32.json"
+  "ours-metrics-off/sentiment|http://127.0.0.1:18101/v1/models/sentiment/predict|$out/sentiment.json"
+  "ours-unbatched/sentiment|http://127.0.0.1:18103/v1/models/sentiment/predict|$out/sentiment.json"
+  "fastapi/health|$F/health|"
+  "fastapi/sentiment|$F/v1/models/sentiment/predict|$out/sentiment.json"
+  "fastapi/topic|$F/v1/models/topic/predict|$out/topic.json"
+  "fastapi/email|$F/v1/models/email/predict|$out/email.json"
+  "fastapi/recsys|$F/v1/models/recsys/predict|$out/recsys.json"
+  "fastapi/recommend|$F/v1/models/recsys/recommend|$out/recommend.json"
+  "fastapi/trend|$F/v1/models/trend/predict|$out/trend.json"
+  "fastapi/batch32|$F/v1/models/sentiment/predict|$out/batch32.json"
+  "fastapi-sync/sentiment|$S/v1/models/sentiment/predict|$out/sentiment.json"
+  "kserve/sentiment|$K/v1/models/sentiment:predict|$out/k-sentiment.json"
+  "kserve/topic|$K/v1/models/topic:predict|$out/k-topic.json"
+  "kserve/email|$K/v1/models/email:predict|$out/k-email.json"
+  "kserve/recsys|$K/v1/models/recsys:predict|$out/k-recsys.json"
+  "kserve/recommend|$K/v1/models/recsys-recommend:predict|$out/k-recommend.json"
+  "kserve/trend|$K/v1/models/trend:predict|$out/k-trend.json"
+  "kserve/v2-sentiment|$K/v2/models/sentiment/infer|$out/v2.json"
+  "kserve/batch32|$K/v1/models/sentiment:predict|$out/k-batch32.json"
+)
+# Every route answers 200 before it is measured (a wrong body would benchmark an error path).
+for l in "${loads[@]}"; do
+  IFS='|' read -r name url body <<<"$l"
+  if [ -n "$body" ]; then code=$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' --data-binary "@$body" "$url")
+  else code=$(curl -s -o /dev/null -w '%{http_code}' "$url"); fi
+  [ "$code" = 200 ] || { echo "$name: $url answered $code" >&2; exit 1; }
+  closed "warmup-${name//\//-}" "$url" "$body" >/dev/null
+done
+# Closed loop, ROUNDS rounds over all loads (the machine's speed drifts; the report takes medians).
+t0=$(awk '{print $14 + $15}' "/proc/$rust_pid/stat")
+for r in $(seq 1 "$ROUNDS"); do
+  for l in "${loads[@]}"; do
+    IFS='|' read -r name url body <<<"$l"
+    closed "$name#$r" "$url" "$body"
   done
-} > "$out/load.txt"
-rss_loaded=$(awk '/VmRSS/ {print $2}' "/proc/$rust_pid/status")
+done > "$out/closed.txt"
+# Open loop at 50% and 90% of each load's median maximum.
+python3 - "$out/closed.txt" > "$out/rates.txt" <<'EOF'
+import json, statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    name, _, js = line.partition(" ")
+    runs.setdefault(name.split("#")[0], []).append(json.loads(js)["rps"])
+for name, rps in runs.items():
+    print(name, round(statistics.median(rps)))
+EOF
+for l in "${loads[@]}"; do
+  IFS='|' read -r name url body <<<"$l"
+  max=$(awk -v n="$name" '$1 == n {print $2}' "$out/rates.txt")
+  for pct in 50 90; do
+    open_loop "$name@$pct" "$url" "$body" $((max * pct / 100))
+  done
+done > "$out/open.txt"
 {
-  echo "rss_kib idle=$rss_idle after_load=$rss_loaded"
-  echo "clk_tck $TICKS"
-  curl -s http://127.0.0.1:18100/metrics | wc -c | sed 's/^/metrics_bytes /'
-  curl -s http://127.0.0.1:18100/metrics | awk '/^inferwatch_model_run_rows_(sum|count)\{model="sentiment"/ {print "run_rows_" ($1 ~ /_sum/ ? "sum" : "count"), $2}'
-} >> "$out/load.txt"
-cat "$out/load.txt"
-[ -z "${BASELINE:-}" ] || echo "baseline $(git rev-parse --short "$BASELINE")" >> "$out/load.txt"
-python3 bench/report.py "$out" "$DURATION" "$CONNECTIONS" "$ROUNDS" > docs/benchmarks.md
+  echo "rss_kib idle=$rss_idle after_load=$(awk '/VmRSS/ {print $2}' "/proc/$rust_pid/status")"
+  echo "rust_cpu_ticks $(( $(awk '{print $14 + $15}' "/proc/$rust_pid/stat") - t0 ))"
+  echo "clk_tck $(getconf CLK_TCK)"
+  echo "versions $(bench/.venv/bin/python -c 'import fastapi, uvicorn, kserve, onnxruntime; print(f"fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}, kserve {kserve.__version__}, onnxruntime {onnxruntime.__version__}")'), wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), oha $OHA_VERSION"
+} > "$out/extra.txt"
+python3 bench/report.py "$out" "$DURATION" "$CONNECTIONS" "$ROUNDS" "$OPEN_SECONDS" > docs/benchmarks.md
 echo "wrote docs/benchmarks.md"

@@ -6,7 +6,7 @@
 //! reconcile of an unchanged resource writes nothing, and a hand edit of a field we own is put
 //! back). Objects the spec no longer wants, and that this ModelService controls, are deleted.
 
-use crate::cache::{compact, compacted, Cached, OwnedCaches};
+use crate::cache::{compact_slot, compacted_slot, Cached, OwnedCaches};
 use crate::error::Error;
 use crate::render::Desired;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
@@ -237,11 +237,11 @@ pub async fn apply(
         let live = match caches.lookup(*slot, target.namespace, &object_name) {
             // A wanted object the cache does not hold may still exist without our label: read it
             // before creating, so that it is refused rather than taken over.
-            Cached::Listed(None) if want.is_some() => read(&api, &object_name).await?,
+            Cached::Listed(None) if want.is_some() => read(&api, *slot, &object_name).await?,
             Cached::Listed(live) => live,
-            Cached::Unknown => read(&api, &object_name).await?,
+            Cached::Unknown => read(&api, *slot, &object_name).await?,
         };
-        let now = match plan(want.as_ref().map(compacted).as_ref(), live.as_ref(), target.uid) {
+        let now = match plan(want.as_ref().map(|w| compacted_slot(*slot, w)).as_ref(), live.as_ref(), target.uid) {
             Step::Keep => live,
             Step::Refuse => {
                 out.not_owned.push(format!("{}/{object_name}", slot.kind()));
@@ -290,10 +290,10 @@ pub struct Owner<'a> {
 }
 
 /// One object read from the API server, in the caches' compact form.
-async fn read(api: &Api<DynamicObject>, name: &str) -> Result<Option<Value>, Error> {
+async fn read(api: &Api<DynamicObject>, slot: Slot, name: &str) -> Result<Option<Value>, Error> {
     let object = api.get_opt(name).await.map_err(|e| Error::Kube { action: "read owned object", source: e })?;
     Ok(object.and_then(|o| serde_json::to_value(o).ok()).map(|mut v| {
-        compact(&mut v);
+        compact_slot(slot, &mut v);
         v
     }))
 }

@@ -18,6 +18,7 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// What a candidate should do with the lease as it is.
@@ -80,12 +81,14 @@ pub struct LeaseLock {
     name: String,
     identity: String,
     timing: Timing,
+    /// The Lease as our last successful write left it, while we hold it.
+    held: Mutex<Option<Lease>>,
 }
 
 impl LeaseLock {
     /// A candidate called `identity` for the Lease `name` reached through `api`.
     pub fn new(api: Api<Lease>, name: impl Into<String>, identity: impl Into<String>, timing: Timing) -> Self {
-        Self { api, name: name.into(), identity: identity.into(), timing }
+        Self { api, name: name.into(), identity: identity.into(), timing, held: Mutex::default() }
     }
 
     /// This candidate's identity.
@@ -94,7 +97,39 @@ impl LeaseLock {
     }
 
     /// Try once to take or renew the lease. `Ok(true)`: we lead now.
+    ///
+    /// While we hold it, a renewal writes the copy of our last write with a new `renewTime`,
+    /// without reading the Lease first (client-go's fast path): one request per renewal instead
+    /// of two. Its resourceVersion makes the write fail with 409 if anyone else wrote the Lease
+    /// since; then the Lease is read and decided on as usual.
     pub async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
+        if let Some(mut lease) = self.held() {
+            if let Some(spec) = lease.spec.as_mut() {
+                spec.renew_time = Some(MicroTime(Timestamp::now()));
+            }
+            match self.api.replace(&self.name, &PostParams::default(), &lease).await {
+                Ok(written) => {
+                    self.set_held(Some(written));
+                    return Ok(true);
+                }
+                Err(kube::Error::Api(e)) if e.code == 409 => self.set_held(None),
+                Err(e) => return Err(e),
+            }
+        }
+        self.read_and_decide().await
+    }
+
+    fn held(&self) -> Option<Lease> {
+        self.held.lock().ok().and_then(|h| h.clone())
+    }
+
+    fn set_held(&self, lease: Option<Lease>) {
+        if let Ok(mut h) = self.held.lock() {
+            *h = lease;
+        }
+    }
+
+    async fn read_and_decide(&self) -> Result<bool, kube::Error> {
         let now = Timestamp::now();
         let current = self.api.get_opt(&self.name).await?;
         let decision = decide(current.as_ref().and_then(|l| l.spec.as_ref()), &self.identity, now);
@@ -124,7 +159,10 @@ impl LeaseLock {
             }
         };
         match result {
-            Ok(_) => Ok(true),
+            Ok(written) => {
+                self.set_held(Some(written));
+                Ok(true)
+            }
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
             Err(e) => Err(e),
         }
@@ -181,6 +219,7 @@ impl LeaseLock {
     }
 
     async fn release_now(&self) {
+        self.set_held(None);
         let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await else { return };
         let Some(spec) = lease.spec.as_mut() else { return };
         if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
