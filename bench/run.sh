@@ -4,8 +4,8 @@
 #
 # Servers (all serve the same five model packages with the same featurizers):
 #   ours          target/release/inference-server, defaults
-#   fastapi       FastAPI as documented for production: async handlers, ORJSON, uvicorn with
-#                 uvloop + httptools, one worker per core (bench/fastapi_server.py:app)
+#   fastapi       FastAPI as documented for production: async handlers with declared return
+#                 types, uvicorn with uvloop + httptools, one worker per core (bench/fastapi_server.py:app)
 #   fastapi-sync  the original design: sync handlers, uvicorn's pure-Python loop and parser
 #   kserve        KServe's Python ModelServer, one worker per core, v1 and v2 routes
 # Closed loop: wrk -t2 -c32 for DURATION, ROUNDS rounds (median). Open loop: oha at a constant
@@ -15,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
-OPEN_SECONDS=${OPEN_SECONDS:-8}
+OPEN_SECONDS=${OPEN_SECONDS:-6}
+WARMUP=${WARMUP:-2s}
 CONNECTIONS=${CONNECTIONS:-32}
 OHA_VERSION=1.16.0
 out=bench/results
@@ -64,7 +65,7 @@ python3 bench/bodies.py "$out"
 
 # load NAME URL BODYFILE: wrk for DURATION; prints "NAME {summary}".
 closed() {
-  BODY="$(cat "$3" 2>/dev/null || true)" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/summary.lua "$2" > "$out/$1.wrk"
+  BODY="$(cat "$3" 2>/dev/null || true)" wrk -t2 -c"$CONNECTIONS" -d"${4:-$DURATION}" --latency -s bench/summary.lua "$2" > "$out/$1.wrk"
   grep '^SUMMARY' "$out/$1.wrk" | sed "s/^SUMMARY /$1 /"
 }
 # open NAME URL BODYFILE RATE: oha at RATE requests/s for OPEN_SECONDS; prints "NAME {json}".
@@ -119,7 +120,7 @@ for l in "${loads[@]}"; do
   if [ -n "$body" ]; then code=$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' --data-binary "@$body" "$url")
   else code=$(curl -s -o /dev/null -w '%{http_code}' "$url"); fi
   [ "$code" = 200 ] || { echo "$name: $url answered $code" >&2; exit 1; }
-  closed "warmup-${name//\//-}" "$url" "$body" >/dev/null
+  closed "warmup-${name//\//-}" "$url" "$body" "$WARMUP" >/dev/null
 done
 # Closed loop, ROUNDS rounds over all loads (the machine's speed drifts; the report takes medians).
 t0=$(awk '{print $14 + $15}' "/proc/$rust_pid/stat")
