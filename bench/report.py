@@ -125,7 +125,11 @@ for route in ROUTES:
             if o is None:
                 continue
             lines.append(f"| {ROUTES[route]} | {SERVERS[server]} | {pct}% | {o['rate']:.0f} | {o['rps']:.0f} | "
-                         f"{o['p50_ms']:.3f} | {o['p99_ms']:.3f} | {o['p999_ms']:.3f} | {o['errors']} |")
+                         f"{o['p50_ms']:.3f} | {o['p99_ms']:.3f} | {o['p999_ms']:.3f} | {o['errors']}"
+                         f"{'' if 'aborted' in o else '¹'} |")
+if any("aborted" not in o for o in opened.values()):
+    lines += ["", "¹ This run counted the requests still in flight when each window closed (at most one per",
+              "connection; oha reports them as errors) with the errors; later runs count them apart."]
 rss = dict(kv.split("=") for kv in extra["rss_kib"].split())
 startup = json.loads((out / "startup.json").read_text()) if (out / "startup.json").exists() else {}
 lines += ["", "## Our server's footprint", "",

@@ -65,21 +65,28 @@ python3 bench/bodies.py "$out"
 
 # load NAME URL BODYFILE: wrk for DURATION; prints "NAME {summary}".
 closed() {
-  BODY="$(cat "$3" 2>/dev/null || true)" wrk -t2 -c"$CONNECTIONS" -d"${4:-$DURATION}" --latency -s bench/summary.lua "$2" > "$out/$1.wrk"
-  grep '^SUMMARY' "$out/$1.wrk" | sed "s/^SUMMARY /$1 /"
+  local file="$out/${1//\//_}.wrk"
+  BODY="$(cat "$3" 2>/dev/null || true)" wrk -t2 -c"$CONNECTIONS" -d"${4:-$DURATION}" --latency -s bench/summary.lua "$2" > "$file"
+  grep '^SUMMARY' "$file" | sed "s|^SUMMARY |$1 |"
 }
 # open NAME URL BODYFILE RATE: oha at RATE requests/s for OPEN_SECONDS; prints "NAME {json}".
 open_loop() {
   local args=(-z "${OPEN_SECONDS}s" -q "$4" --latency-correction -c "$CONNECTIONS" --no-tui --output-format json)
   [ -s "$3" ] && args+=(-m POST -T application/json -D "$3")
-  "$oha" "${args[@]}" "$2" 2>/dev/null | python3 -c '
+  local file="$out/${1//\//_}.oha.json"
+  "$oha" "${args[@]}" "$2" > "$file" 2>/dev/null
+  python3 -c '
 import json, sys
-r = json.load(sys.stdin); s = r["summary"]; p = r["latencyPercentiles"]
+r = json.load(open(sys.argv[3])); s = r["summary"]; p = r["latencyPercentiles"]
 codes = r.get("statusCodeDistribution", {})
-errors = sum(v for k, v in codes.items() if not k.startswith("2")) + sum(r.get("errorDistribution", {}).values())
+# oha cuts the requests still in flight when the window closes and lists them as errors: counted apart.
+failed = {k: v for k, v in r.get("errorDistribution", {}).items() if "deadline" not in k}
+aborted = sum(v for k, v in r.get("errorDistribution", {}).items() if "deadline" in k)
+errors = sum(v for k, v in codes.items() if not k.startswith("2")) + sum(failed.values())
 print(sys.argv[1], json.dumps({"rate": float(sys.argv[2]), "rps": s["requestsPerSec"], "p50_ms": p["p50"] * 1e3,
-      "p99_ms": p["p99"] * 1e3, "p999_ms": p["p99.9"] * 1e3, "errors": errors, "requests": sum(codes.values())}))
-' "$1" "$4"
+      "p99_ms": p["p99"] * 1e3, "p999_ms": p["p99.9"] * 1e3, "errors": errors, "aborted": aborted,
+      "requests": sum(codes.values())}))
+' "$1" "$4" "$file"
 }
 
 # name|url|body file (empty: GET)
@@ -120,7 +127,7 @@ for l in "${loads[@]}"; do
   if [ -n "$body" ]; then code=$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' --data-binary "@$body" "$url")
   else code=$(curl -s -o /dev/null -w '%{http_code}' "$url"); fi
   [ "$code" = 200 ] || { echo "$name: $url answered $code" >&2; exit 1; }
-  closed "warmup-${name//\//-}" "$url" "$body" "$WARMUP" >/dev/null
+  closed "warmup-$name" "$url" "$body" "$WARMUP" >/dev/null
 done
 # Closed loop, ROUNDS rounds over all loads (the machine's speed drifts; the report takes medians).
 t0=$(awk '{print $14 + $15}' "/proc/$rust_pid/stat")
@@ -151,7 +158,7 @@ done > "$out/open.txt"
   echo "rss_kib idle=$rss_idle after_load=$(awk '/VmRSS/ {print $2}' "/proc/$rust_pid/status")"
   echo "rust_cpu_ticks $(( $(awk '{print $14 + $15}' "/proc/$rust_pid/stat") - t0 ))"
   echo "clk_tck $(getconf CLK_TCK)"
-  echo "versions $(bench/.venv/bin/python -c 'import fastapi, uvicorn, kserve, onnxruntime; print(f"fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}, kserve {kserve.__version__}, onnxruntime {onnxruntime.__version__}")'), wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), oha $OHA_VERSION"
+  echo "versions $(bench/.venv/bin/python -c 'from importlib.metadata import version as v; print(", ".join(f"{p} {v(p)}" for p in ("fastapi", "uvicorn", "uvloop", "httptools", "kserve", "onnxruntime")))'), wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), oha $OHA_VERSION"
 } > "$out/extra.txt"
 python3 bench/report.py "$out" "$DURATION" "$CONNECTIONS" "$ROUNDS" "$OPEN_SECONDS" > docs/benchmarks.md
 echo "wrote docs/benchmarks.md"

@@ -173,8 +173,12 @@ pub fn owned_caches(
             obj.meta_mut().managed_fields = None;
             compact_slot(slot, &mut obj.data);
         };
-        let stream =
-            watcher(api, config).backoff(ListBackoff::default()).modify(shrink).reflect(writer).touched_objects().boxed();
+        let stream = watcher(api, config)
+            .backoff(ListBackoff::default())
+            .modify(shrink)
+            .reflect(writer)
+            .touched_objects()
+            .boxed();
         streams.push((slot, stream));
     }
     (OwnedCaches { stores }, streams)
