@@ -3,9 +3,11 @@
 //! to the Python one, not merely close.
 
 use inference_server::featurize::trend::Direction;
+use inference_server::models::recsys::{Recommendation, RecsysModel};
 use inference_server::models::trend::{Method, TrendInput};
 use inference_server::models::{LoadedModel, Model};
 use inference_server::predict::{email_text, EmailInput};
+use inference_server::runtime::Plan;
 use inference_server::store::{LocalStore, ModelStore};
 use inference_server::telemetry::Stages;
 use serde_json::Value;
@@ -122,6 +124,34 @@ async fn recsys_reproduces_ratings_and_top_k() {
         }
     }
     assert!(top_k_cases >= 3);
+}
+
+/// The score table built at load holds the graph's own answers: every user's recommendations
+/// from it equal those of a recommender that runs the graph over the catalogue per request.
+#[tokio::test]
+async fn recsys_score_table_recommends_what_scoring_per_request_does() {
+    let (model, _) = load("recsys").await;
+    let Model::Recsys(table) = &model.model else { panic!("recsys is not a recommender") };
+    assert!(table.has_score_table(), "the built-in recommender's table fits its budget");
+    assert!(model.bytes > table.derived_bytes() && table.derived_bytes() > 0, "the cache counts the table");
+    let store = LocalStore::new(models_dir());
+    let (files, _) = store.fetch("recsys").await.unwrap();
+    let meta = files.verified_meta().unwrap();
+    let plan = Plan::compile(files.file("model.onnx").unwrap()).unwrap();
+    let per_request = RecsysModel::with_score_table_limit(&meta, &files, plan, 0).unwrap();
+    assert!(!per_request.has_score_table());
+    let encoders: Value =
+        serde_json::from_slice(&std::fs::read(models_dir().join("recsys/encoders.json")).unwrap()).unwrap();
+    let mut users: Vec<&str> = encoders["users"].as_object().unwrap().keys().map(String::as_str).collect();
+    users.sort_unstable();
+    users.push("a user never seen in training");
+    for user in users {
+        let (a, a_unknown) = table.top_k(user, 25, &mut Stages::default()).unwrap();
+        let (b, b_unknown) = per_request.top_k(user, 25, &mut Stages::default()).unwrap();
+        assert_eq!(a_unknown, b_unknown, "user {user}");
+        let ids = |r: &[Recommendation]| r.iter().map(|x| (x.item_id.clone(), x.rating)).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&b), "user {user}");
+    }
 }
 
 #[tokio::test]

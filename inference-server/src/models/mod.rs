@@ -1,6 +1,7 @@
 //! Loaded models: one type per model family, behind [`LoadedModel`].
 
 pub mod recsys;
+pub mod score_table;
 pub mod text;
 pub mod trend;
 
@@ -60,6 +61,16 @@ pub enum Model {
     Trend(trend::TrendModel),
 }
 
+impl Model {
+    /// Bytes derived from the package at load and held beside it.
+    pub fn derived_bytes(&self) -> u64 {
+        match self {
+            Self::Recsys(m) => m.derived_bytes(),
+            Self::Text(_) | Self::Trend(_) => 0,
+        }
+    }
+}
+
 /// A model in the cache: package metadata, the running model and its metric handles.
 #[derive(Debug)]
 pub struct LoadedModel {
@@ -67,7 +78,8 @@ pub struct LoadedModel {
     pub meta: ModelMeta,
     /// Where it was loaded from (e.g. `builtin:/models/sentiment`).
     pub source: String,
-    /// Package size in bytes.
+    /// Bytes held for it: the package, plus what is derived from it at load (the recommender's
+    /// score table). The model cache's byte limit counts these.
     pub bytes: u64,
     /// The model.
     pub model: Model,
@@ -118,6 +130,7 @@ impl LoadedModel {
                 .map(drop)?,
         }
         let warmup = start.elapsed();
-        Ok((Self { bytes: files.bytes(), meta, source, model, rules, metrics }, LoadTimings { optimize, warmup }))
+        let bytes = files.bytes() + model.derived_bytes();
+        Ok((Self { bytes, meta, source, model, rules, metrics }, LoadTimings { optimize, warmup }))
     }
 }

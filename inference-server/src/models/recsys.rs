@@ -1,18 +1,26 @@
 //! The recommender: rating for (user, item) pairs and top-k items for a user.
 
+use super::score_table::{self, ScoreTable, Skipped};
 use super::{LoadError, ModelError};
 use crate::featurize::recsys::{ColdStart, Encoders};
 use crate::package::{ModelMeta, PackageFiles};
 use crate::runtime::Plan;
 use crate::telemetry::Stages;
-use std::collections::HashSet;
+use std::borrow::Cow;
+
+/// The largest score table built at load (64 MiB: 16 million (user, item) pairs, e.g. 10,000
+/// users by 1,600 items). Larger catalogues score every item per request instead.
+pub const MAX_SCORE_TABLE_BYTES: u64 = 64 << 20;
 
 /// A loaded recommender.
 #[derive(Debug)]
 pub struct RecsysModel {
     encoders: Encoders,
     items: Vec<(i64, String)>,
+    item_rows: Vec<i64>,
     plan: Plan,
+    /// Every user's score for every item, when it fits [`MAX_SCORE_TABLE_BYTES`].
+    scores: Option<ScoreTable>,
 }
 
 /// One recommended item.
@@ -25,14 +33,51 @@ pub struct Recommendation {
 }
 
 impl RecsysModel {
-    /// Build from the package's `encoders.json`.
-    pub fn new(_meta: &ModelMeta, files: &PackageFiles, plan: Plan) -> Result<Self, LoadError> {
+    /// Build from the package's `encoders.json`, with a score table of at most
+    /// [`MAX_SCORE_TABLE_BYTES`].
+    pub fn new(meta: &ModelMeta, files: &PackageFiles, plan: Plan) -> Result<Self, LoadError> {
+        Self::with_score_table_limit(meta, files, plan, MAX_SCORE_TABLE_BYTES)
+    }
+
+    /// Build from the package's `encoders.json`; score every user against every item now when
+    /// that table takes at most `max_table_bytes` (0: never).
+    pub fn with_score_table_limit(
+        meta: &ModelMeta,
+        files: &PackageFiles,
+        plan: Plan,
+        max_table_bytes: u64,
+    ) -> Result<Self, LoadError> {
         let encoders: Encoders = files.json("encoders.json")?;
         let items = encoders.items_by_row();
         if items.is_empty() {
             return Err(LoadError::Invalid("encoders.json has no items".into()));
         }
-        Ok(Self { encoders, items, plan })
+        let item_rows: Vec<i64> = items.iter().map(|(r, _)| *r).collect();
+        let max_user_row = encoders.users.values().copied().chain([encoders.unknown_index]).max().unwrap_or(0);
+        let scores = match ScoreTable::build(&plan, max_user_row, &item_rows, max_table_bytes)? {
+            Ok(table) => Some(table),
+            Err(skipped) => {
+                if max_table_bytes > 0 {
+                    let reason = match skipped {
+                        Skipped::TooLarge { bytes } => format!("it would take {bytes} bytes"),
+                        Skipped::NegativeRow => "a user row is negative".to_string(),
+                    };
+                    tracing::info!(model = %meta.name, %reason, "no score table: recommendations score every item per request");
+                }
+                None
+            }
+        };
+        Ok(Self { encoders, items, item_rows, plan, scores })
+    }
+
+    /// Whether recommendations are a table lookup (cheap enough to answer inline).
+    pub fn has_score_table(&self) -> bool {
+        self.scores.is_some()
+    }
+
+    /// Bytes held beyond the package: the score table.
+    pub fn derived_bytes(&self) -> u64 {
+        self.scores.as_ref().map_or(0, ScoreTable::bytes)
     }
 
     /// Predicted rating and cold-start kind per (user, item).
@@ -61,20 +106,26 @@ impl RecsysModel {
     pub fn top_k(&self, user: &str, k: usize, stages: &mut Stages) -> Result<(Vec<Recommendation>, bool), ModelError> {
         let (row, _, kind) = self.encoders.encode(user, "");
         let known = kind != ColdStart::Both;
-        let users = vec![row; self.items.len()];
-        let rows: Vec<i64> = self.items.iter().map(|(r, _)| *r).collect();
-        let shape = [rows.len()];
-        let scores = stages.time(|s| &mut s.infer, || self.plan.run_i64(&[(&shape, &users), (&shape, &rows)]))?;
+        let scores: Cow<'_, [f32]> = match self.scores.as_ref().and_then(|t| t.row(row)) {
+            Some(scores) => Cow::Borrowed(scores),
+            None => {
+                let users = vec![row; self.item_rows.len()];
+                let shape = [users.len()];
+                let run = || self.plan.run_i64(&[(&shape, &users), (&shape, &self.item_rows)]);
+                Cow::Owned(stages.time(|s| &mut s.infer, run)?)
+            }
+        };
         let out = stages.time(
             |s| &mut s.postprocess,
             || {
-                let seen: HashSet<i64> =
-                    self.encoders.seen_items.get(user).map(|v| v.iter().copied().collect()).unwrap_or_default();
-                let mut order: Vec<usize> = (0..rows.len()).filter(|&i| !seen.contains(&rows[i])).collect();
-                order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-                order
+                let mut seen = vec![false; self.item_rows.len()];
+                for r in self.encoders.seen_items.get(user).into_iter().flatten() {
+                    let first = self.item_rows.partition_point(|x| x < r);
+                    let end = self.item_rows.partition_point(|x| x <= r);
+                    seen[first..end].fill(true);
+                }
+                score_table::top_k(&scores, &seen, k)
                     .into_iter()
-                    .take(k)
                     .map(|i| Recommendation { item_id: self.items[i].1.clone(), rating: scores[i] })
                     .collect()
             },

@@ -150,7 +150,7 @@ pub async fn run(model: Arc<LoadedModel>, request: Request, limits: Limits) -> R
         }
         return Err(e);
     }
-    let blocking = inputs_are_large(&request.items);
+    let blocking = runs_on_blocking_pool(&model, &request.items);
     let outputs = if let (Model::Text(text), false, true) = (&model.model, blocking, limits.dynamic_batching) {
         batched(&model, text, &request.items).await?
     } else {
@@ -245,7 +245,13 @@ async fn batched(model: &LoadedModel, text: &TextModel, inputs: &Items) -> Resul
     result
 }
 
+/// Large inputs, and recommendations that score the whole catalogue per request, leave the
+/// async workers; a recommendation from a score table is a lookup and runs inline.
 #[inline]
-fn inputs_are_large(inputs: &Items) -> bool {
-    inputs.work_bytes() > INLINE_WORK_BYTES || matches!(inputs, Items::Recommend { .. })
+fn runs_on_blocking_pool(model: &LoadedModel, inputs: &Items) -> bool {
+    match (inputs, &model.model) {
+        (Items::Recommend { .. }, Model::Recsys(m)) => !m.has_score_table(),
+        (Items::Recommend { .. }, _) => false,
+        _ => inputs.work_bytes() > INLINE_WORK_BYTES,
+    }
 }
