@@ -1,6 +1,6 @@
 //! The recommender: rating for (user, item) pairs and top-k items for a user.
 
-use super::score_table::{self, ScoreTable, Skipped};
+use super::score_table::{self, ScoreTable};
 use super::{LoadError, ModelError};
 use crate::featurize::recsys::{ColdStart, Encoders};
 use crate::package::{ModelMeta, PackageFiles};
@@ -16,8 +16,10 @@ pub const MAX_SCORE_TABLE_BYTES: u64 = 64 << 20;
 #[derive(Debug)]
 pub struct RecsysModel {
     encoders: Encoders,
-    items: Vec<(i64, String)>,
+    /// Item rows, ascending: the catalogue a recommendation ranks.
     item_rows: Vec<i64>,
+    /// The raw item id of each of `item_rows`.
+    item_ids: Vec<String>,
     plan: Plan,
     /// Every user's score for every item, when it fits [`MAX_SCORE_TABLE_BYTES`].
     scores: Option<ScoreTable>,
@@ -48,26 +50,26 @@ impl RecsysModel {
         max_table_bytes: u64,
     ) -> Result<Self, LoadError> {
         let encoders: Encoders = files.json("encoders.json")?;
-        let items = encoders.items_by_row();
-        if items.is_empty() {
+        let (item_rows, item_ids): (Vec<i64>, Vec<String>) = encoders.items_by_row().into_iter().unzip();
+        if item_rows.is_empty() {
             return Err(LoadError::Invalid("encoders.json has no items".into()));
         }
-        let item_rows: Vec<i64> = items.iter().map(|(r, _)| *r).collect();
+        // Rows 0..=the largest user row, the cold-start row included (none when that is negative;
+        // a negative row outside the table scores per request).
         let max_user_row = encoders.users.values().copied().chain([encoders.unknown_index]).max().unwrap_or(0);
-        let scores = match ScoreTable::build(&plan, max_user_row, &item_rows, max_table_bytes)? {
-            Ok(table) => Some(table),
-            Err(skipped) => {
+        let users = usize::try_from(max_user_row).ok().map(|r| r.saturating_add(1));
+        let fits = |u: &usize| ScoreTable::bytes_for(*u, item_rows.len()) <= max_table_bytes;
+        let scores = match users.filter(fits) {
+            Some(users) => Some(ScoreTable::build(&plan, users, &item_rows)?),
+            None => {
                 if max_table_bytes > 0 {
-                    let reason = match skipped {
-                        Skipped::TooLarge { bytes } => format!("it would take {bytes} bytes"),
-                        Skipped::NegativeRow => "a user row is negative".to_string(),
-                    };
-                    tracing::info!(model = %meta.name, %reason, "no score table: recommendations score every item per request");
+                    let items = item_rows.len();
+                    tracing::info!(model = %meta.name, ?users, items, max_table_bytes, "no score table (too large, or a negative user row): recommendations score every item per request");
                 }
                 None
             }
         };
-        Ok(Self { encoders, items, item_rows, plan, scores })
+        Ok(Self { encoders, item_rows, item_ids, plan, scores })
     }
 
     /// Whether recommendations are a table lookup (cheap enough to answer inline).
@@ -126,7 +128,7 @@ impl RecsysModel {
                 }
                 score_table::top_k(&scores, &seen, k)
                     .into_iter()
-                    .map(|i| Recommendation { item_id: self.items[i].1.clone(), rating: scores[i] })
+                    .map(|i| Recommendation { item_id: self.item_ids[i].clone(), rating: scores[i] })
                     .collect()
             },
         );

@@ -20,36 +20,16 @@ pub struct ScoreTable {
     scores: Vec<f32>,
 }
 
-/// Why no table was built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Skipped {
-    /// The table would exceed its byte budget.
-    TooLarge {
-        /// Bytes it would take.
-        bytes: u64,
-    },
-    /// A user row is negative, so rows cannot index a table.
-    NegativeRow,
-}
-
 impl ScoreTable {
-    /// Score `item_rows` for user rows `0..=max_user_row` with `plan`, unless the table would
-    /// take more than `max_bytes`.
-    pub fn build(
-        plan: &Plan,
-        max_user_row: i64,
-        item_rows: &[i64],
-        max_bytes: u64,
-    ) -> Result<Result<Self, Skipped>, RuntimeError> {
-        let Ok(users) = usize::try_from(max_user_row).map(|r| r.saturating_add(1)) else {
-            return Ok(Err(Skipped::NegativeRow));
-        };
-        let bytes = (users as u64).saturating_mul(item_rows.len() as u64).saturating_mul(4);
-        if bytes > max_bytes || item_rows.is_empty() {
-            return Ok(Err(Skipped::TooLarge { bytes }));
-        }
+    /// Bytes a table of `users` rows by `items` items takes.
+    pub fn bytes_for(users: usize, items: usize) -> u64 {
+        (users as u64).saturating_mul(items as u64).saturating_mul(std::mem::size_of::<f32>() as u64)
+    }
+
+    /// Score `item_rows` for user rows `0..users` with `plan`.
+    pub fn build(plan: &Plan, users: usize, item_rows: &[i64]) -> Result<Self, RuntimeError> {
         let items = item_rows.len();
-        let users_per_run = (ROWS_PER_RUN / items).max(1);
+        let users_per_run = (ROWS_PER_RUN / items.max(1)).max(1);
         let mut scores = Vec::with_capacity(users * items);
         for first in (0..users).step_by(users_per_run) {
             let last = (first + users_per_run).min(users);
@@ -66,7 +46,7 @@ impl ScoreTable {
             }
             scores.extend_from_slice(&out);
         }
-        Ok(Ok(Self { items, scores }))
+        Ok(Self { items, scores })
     }
 
     /// Every item's score for `user_row`, in the order of the item rows the table was built
@@ -78,7 +58,7 @@ impl ScoreTable {
 
     /// Bytes held.
     pub fn bytes(&self) -> u64 {
-        (self.scores.len() * std::mem::size_of::<f32>()) as u64
+        Self::bytes_for(self.scores.len(), 1)
     }
 }
 
@@ -87,10 +67,10 @@ impl ScoreTable {
 pub fn top_k(scores: &[f32], excluded: &[bool], k: usize) -> Vec<usize> {
     let mut candidates: Vec<usize> =
         (0..scores.len()).filter(|&i| !excluded.get(i).copied().unwrap_or(false)).collect();
-    let better = |a: &usize, b: &usize| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b));
     if k == 0 {
         return Vec::new();
     }
+    let better = |a: &usize, b: &usize| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b));
     if k < candidates.len() {
         candidates.select_nth_unstable_by(k - 1, better);
         candidates.truncate(k);
