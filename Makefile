@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 8080
 
-.PHONY: run build test test-rust test-python test-e2e cluster-up cluster-down lint deps models bench bench-operator soak generate golden clean stack stack-down
+.PHONY: run build images test test-rust test-python test-e2e cluster-up cluster-down lint deps models bench bench-operator soak generate golden clean stack stack-down
 
 ## run: the inference server with all five built-in models on :$(PORT)
 run:
@@ -11,6 +11,12 @@ run:
 
 build:
 	$(CARGO) build --release -p inference-server
+
+## images: the operator and inference-server images from their Dockerfiles (release builds, models
+## baked in), sizes printed. REGISTRY=... TAG=... PUSH=1 publishes them to your registry;
+## BASES=local uses bases made here from Debian packages (for machines that cannot pull)
+images:
+	REGISTRY=$(REGISTRY) TAG=$(TAG) PUSH=$(PUSH) BASES=$(BASES) ./scripts/images.sh
 
 ## deps: what the tests need besides Rust (promtool, the pinned Python test clients)
 deps:
@@ -33,7 +39,8 @@ test-rust:
 	$(CARGO) test --workspace --exclude e2e
 
 ## test-e2e: operator, chart and CRD against a real local control plane (etcd, kube-apiserver,
-## controller-manager, scheduler, kwok), built from pinned Go modules on first use
+## controller-manager, scheduler, kwok) with one real node (containerd, kubelet, kube-proxy) that
+## runs our images, built from pinned Go modules and Debian packages on first use
 test-e2e:
 	./e2e/run.sh
 
@@ -43,7 +50,8 @@ test-e2e:
 soak:
 	SOAK_REPORT=$(CURDIR)/docs/soak.md $(CARGO) test -p inference-server --test soak -- --ignored --nocapture
 
-## cluster-up / cluster-down: the same local cluster by hand (KUBECONFIG is printed)
+## cluster-up / cluster-down: the same local cluster by hand (KUBECONFIG is printed; our images
+## are on its real node when target/debug holds the binaries; INFERWATCH_NODE=0: kwok only)
 cluster-up:
 	./e2e/cluster/up.sh
 

@@ -11,7 +11,7 @@ cargo build --release -q -p inferwatch-operator
 cargo test --workspace --no-run -q --test scale 2>/dev/null
 ./e2e/cluster/down.sh >/dev/null 2>&1 || true
 trap './e2e/cluster/down.sh' EXIT
-kubeconfig="$(INFERWATCH_CLUSTER_AUDIT=1 ./e2e/cluster/up.sh)"
+kubeconfig="$(INFERWATCH_CLUSTER_AUDIT=1 INFERWATCH_NODE=0 ./e2e/cluster/up.sh)"
 INFERWATCH_E2E_KUBECONFIG="$kubeconfig" OPERATOR_BIN="$root/target/release/inferwatch-operator" \
   SCALE_REPORT="$root/docs/operator-scale.md" \
   cargo test --workspace -q --test scale -- --ignored --nocapture

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Build the pinned SeaweedFS server (`weed`, a real S3-compatible store, Apache-2.0) from the Go
-# module proxy, once, into .cache/seaweedfs/<version>/weed; prints the binary's path.
+# module proxy, once, into $INFERWATCH_CACHE/seaweedfs/<version>/weed (outside the checkout, see
+# e2e/cluster/cache-dir.sh); prints the binary's path.
 # Its module carries a replace directive, so `go install pkg@version` refuses it: a wrapper
 # module requires it and repeats that replace.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=e2e/cluster/cache-dir.sh
+source "$root/e2e/cluster/cache-dir.sh"
 version=v0.0.0-20261109003541-7506e5f91cd6
-out="$root/.cache/seaweedfs/$version"
+out="$INFERWATCH_CACHE/seaweedfs/$version"
 export PATH="$PATH:/usr/local/go/bin" GOFLAGS="-buildvcs=false -trimpath" CGO_ENABLED=0
 if [ ! -x "$out/weed" ]; then
   echo "[seaweedfs] building weed $version (once)" >&2

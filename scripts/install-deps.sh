@@ -17,6 +17,17 @@ command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 # a real Compose implementation that validates compose.yaml without a Docker engine
 command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
+# the e2e cluster's real node (e2e/cluster/node.sh): Docker to build its images, containerd and
+# runc to run them, the CNI plugins, catatonit for the pause image, iptables and conntrack for
+# kube-proxy, jq for the runc wrapper
+command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
+command -v containerd >/dev/null 2>&1 || need_apt+=(containerd)
+command -v runc >/dev/null 2>&1 || need_apt+=(runc)
+[ -x /usr/lib/cni/bridge ] || need_apt+=(containernetworking-plugins)
+command -v catatonit >/dev/null 2>&1 || need_apt+=(catatonit)
+command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
+command -v conntrack >/dev/null 2>&1 || need_apt+=(conntrack)
+command -v jq >/dev/null 2>&1 || need_apt+=(jq)
 # (Go itself comes with the machine: Debian's golang-go is too old for Kubernetes 1.34.)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"

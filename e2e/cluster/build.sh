@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Build the pinned upstream binaries for the local control plane from the Go module proxy, once,
-# into .cache/cluster/<key>/bin (never committed). Prints the bin directory on stdout.
+# into $XDG_CACHE_HOME/inferwatch/cluster/<key>/bin (~/.cache/..., outside the checkout, so every
+# clone on the machine shares one build; INFERWATCH_CACHE moves it). Prints the bin directory.
 #
 #   etcd                         wrapper module: go.etcd.io/etcd/server/v3 -> etcdmain.Main
-#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy
 #                                wrapper module requiring k8s.io/kubernetes with every staging
 #                                `k8s.io/<x> v0.0.0` requirement replaced by the published v0.<minor>.<patch>
 #   kwok, helm                   go install <module>@<version>
@@ -18,7 +19,9 @@ root="$(cd "$here/../.." && pwd)"
 source "$here/versions.env"
 
 key="etcd-${ETCD_VERSION}_kube-${KUBE_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}_po-${PROMETHEUS_OPERATOR_VERSION}"
-cache="${INFERWATCH_CLUSTER_CACHE:-$root/.cache/cluster}/$key"
+# shellcheck source=e2e/cluster/cache-dir.sh
+source "$here/cache-dir.sh"
+cache="${INFERWATCH_CLUSTER_CACHE:-$INFERWATCH_CACHE/cluster}/$key"
 bin="$cache/bin"
 mkdir -p "$bin" "$cache/src"
 export GOFLAGS="-buildvcs=false -trimpath" CGO_ENABLED=0
@@ -53,10 +56,10 @@ GO
 
 build_kube() {
   if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ] && [ -x "$bin/kube-scheduler" ] &&
-    [ -x "$bin/kubectl" ]; then
+    [ -x "$bin/kubectl" ] && [ -x "$bin/kubelet" ] && [ -x "$bin/kube-proxy" ]; then
     return
   fi
-  log "kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $KUBE_VERSION"
+  log "kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy $KUBE_VERSION"
   local d="$cache/src/kube" staging="v0.${KUBE_VERSION#v1.}"
   mkdir -p "$d"
   local gomod
@@ -83,6 +86,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	_ "k8s.io/kubernetes/cmd/kubelet/app"
+	_ "k8s.io/kubernetes/cmd/kube-proxy/app"
 	_ "k8s.io/kubectl/pkg/cmd"
 	_ "k8s.io/component-base/cli"
 )
@@ -96,7 +101,7 @@ GO
     ld="$ld -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
     ld="$ld -X $p.buildDate=1970-01-01T00:00:00Z"
   done
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
     [ -x "$bin/$cmd" ] && continue
     log "  go build $cmd"
     (cd "$d" && go build -tags tools -ldflags "$ld" -o "$bin/$cmd" "k8s.io/kubernetes/cmd/$cmd")
@@ -147,15 +152,17 @@ prometheus_operator_crds() {
 
 # prometheus-operator itself, run as a process against the local API server by the e2e test of
 # the kube-prometheus-stack path.
+# prometheus-config-reloader (same module) runs beside Prometheus and Alertmanager in their pods.
 build_prometheus_operator() {
-  [ -x "$bin/prometheus-operator" ] && return
-  log "prometheus-operator $PROMETHEUS_OPERATOR_VERSION"
+  [ -x "$bin/prometheus-operator" ] && [ -x "$bin/prometheus-config-reloader" ] && return
+  log "prometheus-operator, prometheus-config-reloader $PROMETHEUS_OPERATOR_VERSION"
   local d="$cache/src/prometheus-operator" pkg="github.com/prometheus-operator/prometheus-operator"
+  local ld="-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_OPERATOR_VERSION#v}"
   mkdir -p "$d"
   (cd "$d" && rm -f go.mod go.sum && go mod init inferwatch.local/prometheus-operator >/dev/null 2>&1 &&
-    go get "$pkg/cmd/operator@$PROMETHEUS_OPERATOR_VERSION" >&2 &&
-    go build -ldflags "-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_OPERATOR_VERSION#v}" \
-      -o "$bin/prometheus-operator" "$pkg/cmd/operator")
+    go get "$pkg/cmd/operator@$PROMETHEUS_OPERATOR_VERSION" "$pkg/cmd/prometheus-config-reloader@$PROMETHEUS_OPERATOR_VERSION" >&2 &&
+    go build -ldflags "$ld" -o "$bin/prometheus-operator" "$pkg/cmd/operator" &&
+    go build -ldflags "$ld" -o "$bin/prometheus-config-reloader" "$pkg/cmd/prometheus-config-reloader")
 }
 
 build_helm() {

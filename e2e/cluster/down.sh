@@ -5,7 +5,16 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 dir="${INFERWATCH_CLUSTER_DIR:-$root/.cache/cluster-run}"
-[ -f "$dir/pids" ] || exit 0
+# shellcheck source=e2e/cluster/cache-dir.sh
+source "$here/cache-dir.sh"
+# shellcheck source=e2e/cluster/node.sh
+source "$here/node.sh"
+bin="$(cat "$dir/bin" 2>/dev/null || true)"
+if [ ! -f "$dir/pids" ]; then
+  [ "$(cat "$dir/real-node" 2>/dev/null)" = 1 ] && node_stop
+  "$here/../../scripts/docker.sh" stop
+  exit 0
+fi
 mapfile -t lines < <(tac "$dir/pids")
 for line in "${lines[@]}"; do
   pid="${line%% *}"
@@ -20,5 +29,8 @@ for line in "${lines[@]}"; do
   kill -KILL "$pid" 2>/dev/null || true
 done
 rm -f "$dir/pids"
+[ "$(cat "$dir/real-node" 2>/dev/null)" = 1 ] && node_stop
+rm -f "$dir/real-node"
+"$here/../../scripts/docker.sh" stop
 rm -rf "$dir/etcd"
 echo "[cluster-down] stopped (logs kept in $dir/logs)" >&2

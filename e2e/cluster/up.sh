@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Start a real local control plane on 127.0.0.1: etcd, kube-apiserver (client-certificate auth,
-# RBAC, service-account signing keys made with openssl), kube-controller-manager (garbage
-# collection, Deployments -> ReplicaSets -> Pods), kube-scheduler, and kwok with fake nodes, so
-# Deployments become Available without a kubelet. Writes admin.kubeconfig into the state dir and
-# waits until the cluster is ready. Stop it with down.sh (also after a failed test).
+# Node + RBAC authorization, service-account signing keys made with openssl),
+# kube-controller-manager (garbage collection, Deployments -> ReplicaSets -> Pods), kube-scheduler;
+# kwok with two fake nodes (for tests that need no containers, and for scale), and one real node
+# (node.sh: containerd, runc, CNI, kubelet, kube-proxy) that runs the images images.sh builds.
+# Writes admin.kubeconfig into the state dir and waits until the cluster is ready. Stop it with
+# down.sh (also after a failed test).
 #
 #   INFERWATCH_CLUSTER_DIR   state directory (default .cache/cluster-run)
 #   INFERWATCH_APISERVER_PORT, INFERWATCH_ETCD_PORT   ports (default 16443, 12379/12380)
+#   INFERWATCH_NODE=0        no real node (kwok only: the API server stays on loopback)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -15,7 +18,12 @@ dir="${INFERWATCH_CLUSTER_DIR:-$root/.cache/cluster-run}"
 api_port="${INFERWATCH_APISERVER_PORT:-16443}"
 etcd_port="${INFERWATCH_ETCD_PORT:-12379}"
 peer_port=$((etcd_port + 1))
+real_node="${INFERWATCH_NODE:-1}"
 log() { echo "[cluster-up] $*" >&2; }
+# shellcheck source=e2e/cluster/cache-dir.sh
+source "$here/cache-dir.sh"
+# shellcheck source=e2e/cluster/node.sh
+source "$here/node.sh"
 
 if [ -f "$dir/pids" ]; then
   log "a cluster is already recorded in $dir; stopping it first"
@@ -24,6 +32,8 @@ fi
 rm -rf "$dir"
 mkdir -p "$dir/pki" "$dir/logs" "$dir/etcd"
 pki="$dir/pki"
+echo "$bin" >"$dir/bin"
+echo "$real_node" >"$dir/real-node"
 
 # --- certificates -------------------------------------------------------------------------------
 openssl_quiet() { openssl "$@" >/dev/null 2>&1; }
@@ -43,7 +53,7 @@ cert() { # name CN [O] [SAN]
   openssl_quiet x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
     -days 2 -extfile "$ext" -out "$pki/$name.crt"
 }
-cert apiserver kube-apiserver "" "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+cert apiserver kube-apiserver "" "IP:127.0.0.1,IP:$NODE_IP,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
 cert admin admin system:masters
 # The controller-manager runs every controller under its own identity here (no per-controller
 # service-account credentials), so it needs the full rights of a test cluster's control plane.
@@ -75,6 +85,7 @@ YAML
 kubeconfig admin
 kubeconfig controller-manager
 kubeconfig scheduler
+[ "$real_node" = 1 ] && node_certs
 
 # --- processes ----------------------------------------------------------------------------------
 start() { # name cmd...
@@ -103,6 +114,19 @@ on_exit() {
 }
 trap on_exit EXIT
 
+# With the real node, the API server listens beyond loopback (node.sh's INFERWATCH-API chain
+# admits only loopback and the pod bridge) and advertises the bridge address, which the
+# `kubernetes` Service's endpoints then carry; pods reach it through the Service's ClusterIP.
+apiserver_net=(--bind-address 127.0.0.1 --advertise-address 127.0.0.1 --endpoint-reconciler-type none
+  --authorization-mode RBAC)
+if [ "$real_node" = 1 ]; then
+  node_prepare "$api_port"
+  apiserver_net=(--bind-address 0.0.0.0 --advertise-address "$NODE_IP" --endpoint-reconciler-type lease
+    --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction
+    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt"
+    --kubelet-client-key "$pki/apiserver-kubelet-client.key" --kubelet-preferred-address-types InternalIP)
+fi
+
 start etcd "$bin/etcd" --name default --data-dir "$dir/etcd" \
   --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
   --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
@@ -127,15 +151,13 @@ YAML
 fi
 
 start kube-apiserver "$bin/kube-apiserver" \
-  --etcd-servers "http://127.0.0.1:$etcd_port" \
-  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+  --etcd-servers "http://127.0.0.1:$etcd_port" "${apiserver_net[@]}" --secure-port "$api_port" \
   --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
   --client-ca-file "$pki/ca.crt" \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
   --service-account-issuer https://kubernetes.default.svc \
-  --authorization-mode RBAC --service-cluster-ip-range 10.96.0.0/16 "${audit[@]}" \
-  --allow-privileged=true --enable-priority-and-fairness=false --profiling=false \
-  --endpoint-reconciler-type none --v 0
+  --service-cluster-ip-range 10.96.0.0/16 "${audit[@]}" \
+  --allow-privileged=true --enable-priority-and-fairness=false --profiling=false --v 0
 wait_for kube-apiserver 90 "$bin/kubectl" --kubeconfig "$dir/admin.kubeconfig" get --raw /readyz
 
 # Service and pod ranges are /16s and each fake node takes 1000 pods, so the cluster holds the
@@ -175,6 +197,12 @@ YAML
 done
 wait_for "fake nodes" 60 bash -c "[ \"\$('$bin/kubectl' --kubeconfig '$dir/admin.kubeconfig' get nodes --no-headers 2>/dev/null | grep -c ' Ready ')\" = 2 ]"
 wait_for "default service account" 60 k -n default get serviceaccount default
+if [ "$real_node" = 1 ]; then
+  node_start_time=$(date +%s)
+  mapfile -t images < <("$here/images.sh")
+  node_start "${images[@]}"
+  log "real node $NODE_NAME Ready in $(($(date +%s) - node_start_time)) s (images included)"
+fi
 trap - EXIT
 log "ready: KUBECONFIG=$dir/admin.kubeconfig ($(k version -o json | sed -n 's/.*"gitVersion": "\(v1[^"]*\)".*/\1/p' | tail -1))"
 echo "$dir/admin.kubeconfig"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The full e2e on kind, for users with Docker (it cannot run on the project's CI machines, which
-# have no Docker engine; the local-cluster suite in e2e/tests covers the operator there).
+# The full e2e on kind, for users with Docker and internet access (kind's node image and
+# kube-prometheus-stack come from public registries; on the project's machines, which reach no
+# registry, the e2e suite runs the same chain on e2e/cluster's real node instead).
 #
 # Creates a kind cluster, builds and loads both images, installs kube-prometheus-stack and the
 # Inferwatch chart, applies the examples, waits until Ready, sends predictions through a
@@ -37,8 +38,9 @@ log "cluster $cluster"
 kind get clusters | grep -qx "$cluster" || kind create cluster --name "$cluster" --wait 120s
 
 log "images"
-docker build -q -f "$root/inference-server/Dockerfile" -t "inferwatch/inference-server:$tag" "$root"
-docker build -q -f "$root/operator/Dockerfile" -t "inferwatch/operator:$tag" "$root"
+# The same Dockerfiles and build arguments as `make images` (BuildKit: their cache mounts).
+DOCKER_BUILDKIT=1 docker build -q -f "$root/inference-server/Dockerfile" -t "inferwatch/inference-server:$tag" "$root"
+DOCKER_BUILDKIT=1 docker build -q -f "$root/operator/Dockerfile" -t "inferwatch/operator:$tag" "$root"
 kind load docker-image --name "$cluster" "inferwatch/inference-server:$tag" "inferwatch/operator:$tag"
 
 log "kube-prometheus-stack"

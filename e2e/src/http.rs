@@ -1,5 +1,5 @@
-//! Just enough HTTP over loopback for the suite: GETs to the processes it starts and a webhook
-//! sink for Alertmanager's notifications. Written on `std::net` so the e2e crate does not pull an
+//! Just enough HTTP for the suite: GETs and POSTs to the processes and pods it starts, and a
+//! webhook sink for Alertmanager's notifications. Written on `std::net` so the e2e crate does not pull an
 //! HTTP stack into its own build (it compiles apart from the workspace's test build).
 
 use anyhow::{bail, Context as _, Result};
@@ -21,6 +21,24 @@ pub fn get(addr: &str, path: &str) -> Result<String> {
         bail!("GET {path} on {addr}: {status}");
     }
     Ok(text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}
+
+/// `POST path` with a JSON `body` on `addr` (HTTP/1.0: one connection per request, as a client
+/// without a pool makes them); the status and the body, whatever the status.
+pub fn post(addr: &str, path: &str, body: &str) -> Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr).with_context(|| format!("connect {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.set_write_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).with_context(|| format!("POST {path} on {addr}: reading the answer"))?;
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok());
+    let Some(status) = status else { bail!("POST {path} on {addr}: no status line in {text:?}") };
+    Ok((status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
 }
 
 /// Percent-encode a query-string value.
@@ -53,7 +71,12 @@ pub struct WebhookSink {
 impl WebhookSink {
     /// Listen on a free loopback port.
     pub fn start() -> Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        Self::start_on("127.0.0.1")
+    }
+
+    /// Listen on a free port of `ip` (the real node's bridge address, for receivers in pods).
+    pub fn start_on(ip: &str) -> Result<Self> {
+        let listener = TcpListener::bind((ip, 0))?;
         let url = format!("http://{}", listener.local_addr()?);
         let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
         let store = seen.clone();

@@ -2,9 +2,11 @@
 //! `e2e/cluster/up.sh` starts (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 //! kwok); `make test-e2e` starts it, runs the tests one at a time and stops it.
 //!
-//! The operator runs as a local process with a kubeconfig that impersonates the chart's
-//! ServiceAccount, so a missing RBAC rule in the chart fails the suite.
+//! Most tests run the operator as a local process with a kubeconfig that impersonates the chart's
+//! ServiceAccount, so a missing RBAC rule in the chart fails the suite; `tests/real_pods.rs` runs
+//! it as the chart's pod on the cluster's real node (see [`node`]).
 
+pub mod node;
 pub mod proxy;
 
 use anyhow::{anyhow, bail, Context as _, Result};
@@ -96,6 +98,16 @@ pub fn install_chart() -> Result<String> {
 
 /// The same with `--set` values (every call starts from the chart's defaults again).
 pub fn install_chart_with(set: &[&str]) -> Result<String> {
+    let mut args = Vec::new();
+    for v in set {
+        args.extend(["--set", *v]);
+    }
+    helm_chart_args(&args, "120s")
+}
+
+/// `helm upgrade --install` of the chart into the system namespace with `extra` arguments
+/// (values), waiting up to `timeout` for its workloads, then for the CRD.
+pub fn helm_chart_args(extra: &[&str], timeout: &str) -> Result<String> {
     let chart = repo_root().join("charts/inferwatch");
     let mut args = vec![
         "upgrade",
@@ -107,11 +119,9 @@ pub fn install_chart_with(set: &[&str]) -> Result<String> {
         "--create-namespace",
         "--wait",
         "--timeout",
-        "120s",
+        timeout,
     ];
-    for v in set {
-        args.extend(["--set", v]);
-    }
+    args.extend(extra);
     let out = helm(&args)?;
     kubectl(&["wait", "--for=condition=Established", "--timeout=60s", "crd/modelservices.inferwatch.io"])?;
     Ok(out)

@@ -1,30 +1,28 @@
 //! The chain a kube-prometheus-stack user gets, end to end: ModelService -> Inferwatch operator
-//! -> prometheus-operator -> Prometheus -> Alertmanager -> receiver.
+//! -> prometheus-operator -> Prometheus -> Alertmanager -> receiver, in real pods.
 //!
-//! Real parts: the local control plane; prometheus-operator (pinned, built from its Go module by
-//! `e2e/cluster/build.sh`) as a process against the API server, reconciling a `Prometheus` and an
+//! Real parts: the local control plane and its real node (kubelet, containerd, kube-proxy);
+//! prometheus-operator (pinned, built from its Go module by `e2e/cluster/build.sh`, image made by
+//! `e2e/cluster/images.sh`) as a pod with its ServiceAccount, reconciling a `Prometheus` and an
 //! `Alertmanager` that carry kube-prometheus-stack's default selectors
-//! (`e2e/fixtures/kube-prometheus-stack.yaml` says where they come from); our chart installed with
-//! the values the README documents; the Inferwatch operator with exactly the flags the chart
-//! rendered into its Deployment; promtool and amtool; a Prometheus and an Alertmanager process; a
-//! real inference-server process.
+//! (`e2e/fixtures/kube-prometheus-stack.yaml` says where they come from and what differs) into
+//! StatefulSets whose pods run Prometheus, Alertmanager and prometheus-config-reloader; our
+//! chart installed with the values the README documents; the Inferwatch operator with exactly
+//! the flags the chart rendered into its Deployment; promtool and amtool on the generated files;
+//! the ModelService's inference-server pod, scraped by the Prometheus pod through the generated
+//! Kubernetes service discovery; the receiver is this test's webhook sink on the node's bridge
+//! address, which the Alertmanager pod posts to.
 //!
-//! What cannot run here: kwok pods run no containers and have no network, so the StatefulSets
-//! prometheus-operator creates never start Prometheus or Alertmanager. The test therefore runs
-//! the files prometheus-operator generated (the config Secret, the rule-file ConfigMap, the
-//! Alertmanager configuration Secret) in local processes, with only these edits, all of them
-//! about where things are rather than what they say: the Kubernetes service discovery reads the
-//! API server through the admin kubeconfig instead of an in-cluster token; the discovered kwok
-//! pod address is rewritten to the real server's loopback port as the last relabel step; the
-//! rule-file and template paths point at local copies; Prometheus sends to the local Alertmanager;
-//! `$(SHARD)` and `$(POD_NAME)` are expanded as prometheus-config-reloader does in the pod.
+//! The fault: the server's container is killed whenever it starts (a crash loop) until the page
+//! arrives; then its pod is deleted and the resolution follows from the replacement.
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use e2e::http::{prometheus_query, WebhookSink};
+use e2e::node::{self, on_node};
 use e2e::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const NS: &str = "e2e-kps";
@@ -32,23 +30,6 @@ const MONITORING: &str = "monitoring";
 const RELEASE: &str = "kube-prometheus-stack";
 const PROMETHEUS: &str = "kube-prometheus-stack-prometheus";
 const ALERTMANAGER: &str = "kube-prometheus-stack-alertmanager";
-
-/// A child process killed with the test.
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(name: &str, cmd: &mut Command) -> Result<Proc> {
-    let log_dir = repo_root().join(".cache/cluster-run/logs");
-    std::fs::create_dir_all(&log_dir)?;
-    let log = std::fs::File::create(log_dir.join(format!("{name}.log")))?;
-    let child = cmd.stdout(log.try_clone()?).stderr(log).spawn().with_context(|| format!("cannot start {name}"))?;
-    Ok(Proc(child))
-}
 
 fn work_dir() -> Result<PathBuf> {
     let d = repo_root().join(".cache/cluster-run/kps");
@@ -71,22 +52,6 @@ fn apply_stdin(doc: &str) -> Result<()> {
     std::fs::write(&path, doc)?;
     kubectl(&["apply", "--server-side", "--force-conflicts", "-f", path.to_str().unwrap_or_default()])?;
     Ok(())
-}
-
-/// The prometheus-operator process, with the admin kubeconfig (it is the cluster's monitoring
-/// controller here, as kube-prometheus-stack installs it with cluster-wide rights).
-fn start_prometheus_operator() -> Result<Proc> {
-    let bin = tools_dir()?.join("prometheus-operator");
-    let port = free_port()?;
-    spawn(
-        "prometheus-operator",
-        Command::new(bin).env("KUBECONFIG", admin_kubeconfig()?).args([
-            "--web.listen-address",
-            &format!("127.0.0.1:{port}"),
-            "--log-level",
-            "info",
-        ]),
-    )
 }
 
 /// The data of a Secret key, base64-decoded and, for `.gz` keys, gunzipped.
@@ -183,39 +148,6 @@ fn tool(name: &str) -> Result<String> {
     pinned(name)?.to_str().map(String::from).ok_or_else(|| anyhow!("{name} path is not UTF-8"))
 }
 
-/// The generated Prometheus configuration, pointed at this machine (see the module doc): the
-/// API server through `kubeconfig`, the ModelService's targets at `server`, the rule files in
-/// `rules_dir`, alerts to `alertmanager`.
-fn localise_prometheus_config(
-    mut cfg: Value,
-    kubeconfig: &Path,
-    job: &str,
-    server: &str,
-    rules_dir: &Path,
-    alertmanager: &str,
-) -> Result<Value> {
-    let kubeconfig = kubeconfig.to_str().ok_or_else(|| anyhow!("kubeconfig path is not UTF-8"))?;
-    // What prometheus-config-reloader does in the pod: expand $(SHARD) and $(POD_NAME).
-    let expanded = serde_json::to_string(&cfg)?
-        .replace("$(SHARD)", "0")
-        .replace("$(POD_NAME)", &format!("prometheus-{PROMETHEUS}-0"));
-    cfg = serde_json::from_str(&expanded)?;
-    let jobs = cfg["scrape_configs"].as_array_mut().ok_or_else(|| anyhow!("no scrape_configs"))?;
-    jobs.retain(|j| j["job_name"] == job);
-    let j = jobs.first_mut().ok_or_else(|| anyhow!("no job {job}"))?;
-    for sd in j["kubernetes_sd_configs"].as_array_mut().into_iter().flatten() {
-        sd["kubeconfig_file"] = json!(kubeconfig);
-    }
-    j["relabel_configs"]
-        .as_array_mut()
-        .ok_or_else(|| anyhow!("job {job} has no relabel_configs"))?
-        .push(json!({"action": "replace", "target_label": "__address__", "replacement": server}));
-    cfg["rule_files"] = json!([format!("{}/*.yaml", rules_dir.display())]);
-    cfg["alerting"] =
-        json!({"alertmanagers": [{"api_version": "v2", "static_configs": [{"targets": [alertmanager]}]}]});
-    Ok(cfg)
-}
-
 async fn wait_for_alert(sink: &WebhookSink, path: &str, status: &str, timeout: Duration) -> Result<Value> {
     eventually(&format!("{status} InferwatchTargetDown on {path}"), timeout, || async {
         Ok(sink.alerts(path, "InferwatchTargetDown", status).into_iter().find(|a| a["labels"]["namespace"] == NS))
@@ -224,28 +156,68 @@ async fn wait_for_alert(sink: &WebhookSink, path: &str, status: &str, timeout: D
     .with_context(|| format!("the sink saw {:?}", sink.seen()))
 }
 
-fn start_server(bin: &Path, port: u16) -> Result<Proc> {
-    spawn(
-        "kps-inference-server",
-        Command::new(bin)
-            .args(["--port", &port.to_string(), "--host", "127.0.0.1"])
-            .args(["--model-dir", repo_root().join("models").to_str().unwrap_or("models")])
-            .args(["--log-format", "json"])
-            .stdin(Stdio::null()),
-    )
+/// A pinned version from `e2e/cluster/versions.env`.
+fn pinned_version(key: &str) -> Result<String> {
+    let text = std::fs::read_to_string(repo_root().join("e2e/cluster/versions.env"))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")).map(|v| v.trim().to_string()))
+        .ok_or_else(|| anyhow!("{key} is not in versions.env"))
+}
+
+/// The IP of pod `name` in the monitoring namespace (reachable from the host over the bridge).
+fn pod_ip(name: &str) -> Result<String> {
+    let ip = kubectl(&["-n", MONITORING, "get", "pod", name, "-o", "jsonpath={.status.podIP}"])?;
+    if ip.trim().is_empty() {
+        bail!("pod {name} has no IP yet");
+    }
+    Ok(ip.trim().to_string())
+}
+
+/// The UID of the one pod matching `selector` in `ns`.
+fn pod_uid(ns: &str, selector: &str) -> Result<String> {
+    let uid = kubectl(&["-n", ns, "get", "pod", "-l", selector, "-o", "jsonpath={.items[0].metadata.uid}"])?;
+    Ok(uid.trim().to_string())
+}
+
+/// SIGKILL every process named `comm` in the pod's cgroups on the real node (kubelet's cgroup
+/// root `/inferwatch`, cgroup v1): a crash, as the kubelet sees one.
+fn kill_container_processes(pod_uid: &str, comm: &str) {
+    let base = "/sys/fs/cgroup/pids/inferwatch/kubepods";
+    for qos in ["", "burstable/", "besteffort/"] {
+        let Ok(dirs) = std::fs::read_dir(format!("{base}/{qos}pod{pod_uid}")) else { continue };
+        for dir in dirs.flatten() {
+            let procs = std::fs::read_to_string(dir.path().join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines() {
+                let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if name.trim() == comm {
+                    let _ = Command::new("kill").args(["-KILL", pid]).status();
+                }
+            }
+        }
+    }
 }
 
 #[tokio::test]
 async fn a_stock_kube_prometheus_stack_scrapes_evaluates_and_routes_a_model_service_in_another_namespace() {
     let work = work_dir().unwrap();
     install_all_prometheus_operator_crds().unwrap();
+    if !node::available().unwrap() {
+        return;
+    }
+    let prometheus_version = installed_version(&pinned("prometheus").unwrap()).unwrap();
+    let alertmanager_version = installed_version(Path::new("prometheus-alertmanager")).unwrap();
+    let po_version = pinned_version("PROMETHEUS_OPERATOR_VERSION").unwrap();
     let fixture = std::fs::read_to_string(repo_root().join("e2e/fixtures/kube-prometheus-stack.yaml"))
         .unwrap()
-        .replace("PROMETHEUS_VERSION", &installed_version(&pinned("prometheus").unwrap()).unwrap())
-        .replace("ALERTMANAGER_VERSION", &installed_version(Path::new("prometheus-alertmanager")).unwrap());
+        .replace("IMAGE_PROMETHEUS_OPERATOR", &format!("inferwatch.local/prometheus-operator:{po_version}"))
+        .replace("IMAGE_CONFIG_RELOADER", &format!("inferwatch.local/prometheus-config-reloader:{po_version}"))
+        .replace("IMAGE_PROMETHEUS", &format!("inferwatch.local/prometheus:{prometheus_version}"))
+        .replace("IMAGE_ALERTMANAGER", &format!("inferwatch.local/alertmanager:{alertmanager_version}"))
+        .replace("PROMETHEUS_VERSION", &prometheus_version)
+        .replace("ALERTMANAGER_VERSION", &alertmanager_version);
     apply_stdin(&fixture).unwrap();
-    let _po = start_prometheus_operator().unwrap();
-    let sink = WebhookSink::start().unwrap();
+    // The Alertmanager pod posts to the node's bridge address.
+    let sink = WebhookSink::start_on(node::NODE_IP).unwrap();
 
     // 1. The chart as a user installs it before reading the README: no monitoring labels.
     let routing = [
@@ -261,17 +233,22 @@ async fn a_stock_kube_prometheus_stack_scrapes_evaluates_and_routes_a_model_serv
     install_chart_with(&routing).unwrap();
     let client = admin().await.unwrap();
     fresh_namespace(NS).unwrap();
-    let ms = json!({
+    // A real server pod on the real node, running the image the chart names by default here.
+    let ms = on_node(json!({
         "apiVersion": "inferwatch.io/v1alpha1",
         "kind": "ModelService",
         "metadata": {"name": "sentiment"},
-        "spec": {"model": {"kind": "sentiment"}, "monitoring": {"serviceMonitor": {"interval": "5s"}}},
-    });
+        "spec": {
+            "model": {"kind": "sentiment"},
+            "image": format!("{}:{}", node::SERVER_IMAGE, node::IMAGE_TAG),
+            "monitoring": {"serviceMonitor": {"interval": "5s"}},
+        },
+    }));
     let job = format!("serviceMonitor/{NS}/sentiment/0");
     {
         let _op = Operator::start_with(NS, "e2e-kps", "kps-0", &chart_operator_args().unwrap()).await.unwrap();
         apply_model_service(&client, NS, &ms).await.unwrap();
-        wait_ready(&client, NS, "sentiment", Duration::from_secs(90)).await.unwrap();
+        node::wait_ready_explained(&client, NS, "sentiment", Duration::from_secs(180)).await.unwrap();
         let sm = dynamic(&client, NS, "monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors");
         eventually("the ServiceMonitor exists", Duration::from_secs(30), || async {
             Ok(sm.get_opt("sentiment").await?.map(|_| ()))
@@ -356,51 +333,22 @@ async fn a_stock_kube_prometheus_stack_scrapes_evaluates_and_routes_a_model_serv
     let other = routed_to(&am_cfg, &["alertname=KubePodCrashLooping", "severity=critical", &ns_label]).unwrap();
     assert_eq!(other, "null", "only Inferwatch alerts are routed by the chart");
 
-    // 3. The generated files in a real Alertmanager and Prometheus, scraping a real server.
-    let am_port = free_port().unwrap();
-    let _am = spawn(
-        "kps-alertmanager",
-        Command::new("prometheus-alertmanager")
-            .arg(format!("--config.file={}", am_cfg.display()))
-            .arg(format!("--storage.path={}", work.join("am-data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address="),
-    )
-    .unwrap();
-    let server_bin = std::env::var("SERVER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join("target/debug/inference-server"));
-    let server_port = free_port().unwrap();
-    let mut server = start_server(&server_bin, server_port).unwrap();
-    let server_addr = format!("127.0.0.1:{server_port}");
-    eventually("the inference server is ready", Duration::from_secs(60), || async {
-        Ok(e2e::http::get(&server_addr, "/ready").ok().map(|_| ()))
+    // 3. The generated files in the Prometheus and Alertmanager pods prometheus-operator runs,
+    //    scraping the real server pod.
+    let prom = eventually("the Prometheus pod answers", Duration::from_secs(180), || async {
+        let addr = format!("{}:9090", pod_ip(&format!("prometheus-{PROMETHEUS}-0"))?);
+        Ok(e2e::http::get(&addr, "/-/ready").ok().map(|_| addr))
     })
     .await
-    .unwrap();
-    let local = localise_prometheus_config(
-        cfg,
-        &admin_kubeconfig().unwrap(),
-        &job,
-        &server_addr,
-        &rules_dir,
-        &format!("127.0.0.1:{am_port}"),
-    )
-    .unwrap();
-    let prom_cfg = work.join("prometheus.yaml");
-    std::fs::write(&prom_cfg, serde_yaml_ng::to_string(&local).unwrap()).unwrap();
-    let prom_port = free_port().unwrap();
-    let _prom = spawn(
-        "kps-prometheus",
-        Command::new(pinned("prometheus").unwrap())
-            .arg(format!("--config.file={}", prom_cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", work.join("prom-data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}")),
-    )
-    .unwrap();
-    let prom = format!("127.0.0.1:{prom_port}");
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", node::recent_events(MONITORING)));
+    eventually("the Alertmanager pod answers", Duration::from_secs(180), || async {
+        let addr = format!("{}:9093", pod_ip(&format!("alertmanager-{ALERTMANAGER}-0"))?);
+        Ok(e2e::http::get(&addr, "/-/ready").ok().map(|_| ()))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", node::recent_events(MONITORING)));
     // The target carries the labels prometheus-operator's relabelling gives it.
-    let up = eventually("Prometheus scrapes the ModelService's target", Duration::from_secs(90), || async {
+    let up = eventually("Prometheus scrapes the ModelService's pod", Duration::from_secs(120), || async {
         let r = prometheus_query(&prom, &format!("up{{namespace=\"{NS}\",job=\"sentiment\"}} == 1"))?;
         Ok(r.into_iter().next())
     })
@@ -408,19 +356,52 @@ async fn a_stock_kube_prometheus_stack_scrapes_evaluates_and_routes_a_model_serv
     .unwrap();
     assert_eq!(up["metric"]["service"], "sentiment", "{up}");
     assert_eq!(up["metric"]["endpoint"], "http", "{up}");
+    // The rule groups the config-reloader put in place are loaded.
+    let groups = eventually("Prometheus loaded the ModelService's rule groups", Duration::from_secs(120), || async {
+        let body: Value = serde_json::from_str(&e2e::http::get(&prom, "/api/v1/rules")?)?;
+        let groups: Vec<String> = body["data"]["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|g| g["file"].as_str().is_some_and(|f| f.contains(&format!("{NS}-sentiment-"))))
+            .filter_map(|g| g["name"].as_str().map(String::from))
+            .collect();
+        Ok((!groups.is_empty()).then_some(groups))
+    })
+    .await
+    .unwrap();
+    eprintln!("Prometheus pod evaluates {} rule groups of the ModelService", groups.len());
 
-    // Kill the server: the page receiver gets InferwatchTargetDown for the namespace after the
-    // rule's production `for: 2m`; restart it and the resolution arrives.
-    drop(server);
-    let fired = wait_for_alert(&sink, "/page", "firing", Duration::from_secs(240)).await.unwrap();
+    // The fault: the server crashes whenever it starts. The page receiver gets
+    // InferwatchTargetDown for the namespace after the rule's production `for: 2m`.
+    let killing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let killer = {
+        let killing = killing.clone();
+        let uid = pod_uid(NS, "app.kubernetes.io/instance=sentiment").unwrap();
+        std::thread::spawn(move || {
+            while killing.load(std::sync::atomic::Ordering::Relaxed) {
+                kill_container_processes(&uid, "inference-serve");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    let broken = std::time::Instant::now();
+    let fired = wait_for_alert(&sink, "/page", "firing", Duration::from_secs(300)).await.unwrap();
+    eprintln!("the page arrived {:?} after the server began to crash", broken.elapsed());
     assert_eq!(fired["labels"]["severity"], "critical", "{fired}");
     assert_eq!(fired["labels"]["job"], "sentiment", "{fired}");
-    server = start_server(&server_bin, server_port).unwrap();
-    wait_for_alert(&sink, "/page", "resolved", Duration::from_secs(120)).await.unwrap();
+    killing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let _ = killer.join();
+    // Mend it: a fresh pod (the crashed one would wait out its back-off); the resolution follows.
+    kubectl(&["-n", NS, "delete", "pod", "-l", "app.kubernetes.io/instance=sentiment", "--wait=false"]).unwrap();
+    let mended = std::time::Instant::now();
+    wait_for_alert(&sink, "/page", "resolved", Duration::from_secs(240)).await.unwrap();
+    eprintln!("the resolution arrived {:?} after the pod was replaced", mended.elapsed());
     assert!(sink.alerts("/digest", "InferwatchTargetDown", "firing").is_empty(), "a page is not also a digest");
-    drop(server);
 
     // Leave the cluster as the other tests expect it.
     install_chart().unwrap();
     kubectl(&["delete", "namespace", NS, "--wait=false"]).unwrap();
+    kubectl(&["delete", "prometheus,alertmanager", "--all", "-n", MONITORING, "--wait=false"]).unwrap();
+    kubectl(&["-n", MONITORING, "scale", "deployment", "kube-prometheus-stack-operator", "--replicas=0"]).unwrap();
 }

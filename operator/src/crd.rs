@@ -3,7 +3,7 @@
 //! with a message a person understands.
 
 use inferwatch_monitoring::serving::defaults;
-use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use k8s_openapi::api::core::v1::{Affinity, EnvVar, LocalObjectReference, ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -48,6 +48,26 @@ pub struct ModelServiceSpec {
     /// Extra environment variables for the server container.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
+    /// Secrets in the ModelService's namespace holding registry credentials for the server
+    /// image (the pod's `imagePullSecrets`), for an image in a private registry; at most 10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("maxItems" = 10))]
+    #[x_kube(validation = Rule::new("self.all(s, has(s.name) && s.name.size() > 0 && s.name.size() <= 253)").message("spec.imagePullSecrets must name Secrets (1 to 253 characters)"))]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// Node labels the server pods must carry (the pod's `nodeSelector`), e.g. to keep inference
+    /// on a node pool of its own; at most 20 labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 20))]
+    pub node_selector: BTreeMap<String, String>,
+    /// Taints the server pods tolerate (the pod's `tolerations`), e.g. a dedicated inference
+    /// node pool's; at most 20.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("maxItems" = 20))]
+    pub tolerations: Vec<Toleration>,
+    /// Node affinity and pod (anti-)affinity of the server pods (the pod's `affinity`), e.g.
+    /// spreading replicas over zones. Unset: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
     /// Serving limits: cache, concurrency, batch queue.
     #[serde(default)]
     pub serving: ServingSpec,

@@ -12,8 +12,9 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    Lifecycle, LifecycleHandler, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec,
+    SleepAction, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
@@ -345,8 +346,29 @@ fn container(ms: &ModelService, cfg: &OperatorConfig) -> Container {
             ..SecurityContext::default()
         }),
         volume_mounts: Some(mounts),
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction { seconds: PRE_STOP_SLEEP_SECONDS }),
+                ..LifecycleHandler::default()
+            }),
+            ..Lifecycle::default()
+        }),
         ..Container::default()
     }
+}
+
+/// How long a stopping pod keeps serving before its SIGTERM: the time the endpoint controller and
+/// every node's kube-proxy (or a mesh) take to stop sending it new connections. Without it, a
+/// rolling update refuses the requests that race the endpoint removal.
+const PRE_STOP_SLEEP_SECONDS: i64 = 5;
+/// The pre-stop sleep, then the server's drain deadline (`--drain-timeout-ms`, 20 s by default),
+/// then a margin: the kubelet's SIGKILL never cuts a drain short.
+const TERMINATION_GRACE_SECONDS: i64 =
+    PRE_STOP_SLEEP_SECONDS + (defaults::DRAIN_TIMEOUT_MS / 1000) as i64 + 10;
+
+/// `Some(v)` unless `v` is empty (an empty list is left out of the rendered object).
+fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
+    (!v.is_empty()).then_some(v)
 }
 
 /// The token Secret's volume and where it is mounted. A whole-volume mount (not `subPath`),
@@ -481,6 +503,11 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
                         ..PodSecurityContext::default()
                     }),
                     volumes: Some(volumes(ms)),
+                    image_pull_secrets: non_empty(ms.spec.image_pull_secrets.clone()),
+                    node_selector: (!ms.spec.node_selector.is_empty()).then(|| ms.spec.node_selector.clone()),
+                    tolerations: non_empty(ms.spec.tolerations.clone()),
+                    affinity: ms.spec.affinity.clone(),
+                    termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
                     ..PodSpec::default()
                 }),
             },

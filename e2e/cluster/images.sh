@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The images the real node runs, built here (no registry is reachable), saved as archives that
+# node.sh imports into the node's containerd. Prints the pause image's name, then one archive
+# path per line. Every archive is named by its image ID, so an unchanged image is neither saved
+# nor imported twice.
+#
+#   inferwatch.local/pause:catatonit-<v>            scripts/local-bases.sh pause
+#   inferwatch.local/operator:e2e                   operator/Dockerfile, BINARY=prebuilt, with the
+#   inferwatch.local/inference-server:e2e           test build's binaries (OPERATOR_BIN,
+#                                                   SERVER_BIN; default target/debug), stripped,
+#                                                   on the local runtime base
+#   inferwatch.local/prometheus-operator:<v>        build.sh's binaries on the local runtime base
+#   inferwatch.local/prometheus-config-reloader:<v>
+#   inferwatch.local/prometheus:<v>
+#   inferwatch.local/alertmanager:<v>               Debian's prometheus-alertmanager
+# Our two images are skipped (with a note) when their binaries are not built.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+# shellcheck source=e2e/cluster/cache-dir.sh
+source "$here/cache-dir.sh"
+# shellcheck source=e2e/cluster/versions.env
+source "$here/versions.env"
+bin="$("$here/build.sh")"
+log() { echo "[images] $*" >&2; }
+DOCKER_HOST="$("$root/scripts/docker.sh" start)"
+export DOCKER_HOST DOCKER_BUILDKIT=1
+docker="$("$root/scripts/docker.sh" client)"
+runtime="$("$root/scripts/local-bases.sh" runtime)"
+pause="$("$root/scripts/local-bases.sh" pause)"
+out="$INFERWATCH_CACHE/node/images"
+mkdir -p "$out"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+archives=()
+
+save() { # image
+  local id file
+  id="$("$docker" image inspect -f '{{.Id}}' "$1")"
+  file="$out/$(echo "$1" | tr '/:' '__')-${id#sha256:}.tar"
+  if [ ! -s "$file" ]; then
+    rm -f "$out/$(echo "$1" | tr '/:' '__')"-*.tar
+    "$docker" save -o "$file.tmp" "$1"
+    mv "$file.tmp" "$file"
+  fi
+  archives+=("$file")
+}
+
+# An upstream binary on the runtime base: image name, binary path, entrypoint name, and
+# optionally a directory of data files it reads and where they go.
+binary_image() {
+  local image="$1" binary="$2" name="$3" ctx="$work/$3"
+  mkdir -p "$ctx"
+  cp "$binary" "$ctx/$name"
+  printf 'FROM %s\nCOPY %s /bin/%s\nENTRYPOINT ["/bin/%s"]\n' "$runtime" "$name" "$name" "$name" >"$ctx/Dockerfile"
+  if [ -n "${4:-}" ]; then
+    cp -a "$4" "$ctx/data"
+    printf 'COPY data %s\n' "$5" >>"$ctx/Dockerfile"
+  fi
+  "$docker" build -q -t "$image" "$ctx" >/dev/null
+  save "$image"
+}
+
+# Our image from its own Dockerfile's final stage, with the test build's binary.
+our_image() { # image dockerfile binary [models]
+  local image="$1" dockerfile="$2" binary="$3" ctx="$work/ctx-$(basename "$3")"
+  if [ ! -x "$binary" ]; then
+    log "no $binary: $image not built (run cargo test --workspace --no-run first)"
+    return
+  fi
+  mkdir -p "$ctx/prebuilt" "$ctx/models"
+  strip -o "$ctx/prebuilt/$(basename "$binary")" "$binary"
+  [ "${4:-}" = models ] && cp -a "$root/models/." "$ctx/models/"
+  "$docker" build -q -f "$dockerfile" --build-arg BINARY=prebuilt --build-arg RUNTIME_IMAGE="$runtime" \
+    -t "$image" "$ctx" >/dev/null
+  save "$image"
+}
+
+save "$pause"
+our_image inferwatch.local/operator:e2e "$root/operator/Dockerfile" \
+  "${OPERATOR_BIN:-$root/target/debug/inferwatch-operator}"
+our_image inferwatch.local/inference-server:e2e "$root/inference-server/Dockerfile" \
+  "${SERVER_BIN:-$root/target/debug/inference-server}" models
+po="${PROMETHEUS_OPERATOR_VERSION}"
+binary_image "inferwatch.local/prometheus-operator:$po" "$bin/prometheus-operator" operator
+binary_image "inferwatch.local/prometheus-config-reloader:$po" "$bin/prometheus-config-reloader" prometheus-config-reloader
+prom_version="v$("$bin/prometheus" --version 2>&1 | awk 'NR==1 {print $3}')"
+binary_image "inferwatch.local/prometheus:$prom_version" "$bin/prometheus" prometheus
+command -v prometheus-alertmanager >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null
+am_version="v$(prometheus-alertmanager --version 2>&1 | awk 'NR==1 {print $3}' | cut -d+ -f1)"
+# Debian's build reads its notification templates from /usr/share/prometheus/alertmanager.
+binary_image "inferwatch.local/alertmanager:$am_version" "$(command -v prometheus-alertmanager)" alertmanager \
+  /usr/share/prometheus/alertmanager /usr/share/prometheus/alertmanager
+
+echo "$pause"
+printf '%s\n' "${archives[@]}"
