@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # A Docker engine for the image builds, started only when none answers.
 #
-#   scripts/docker.sh start   prints the DOCKER_HOST to use: the caller's engine if one answers,
-#                             else a dockerd of our own (own socket, data root under
+#   scripts/docker.sh start [owner]  prints the DOCKER_HOST to use: the caller's engine if one
+#                             answers, else a dockerd of our own (own socket, data root under
 #                             $INFERWATCH_CACHE/docker so built images survive, no bridge and no
-#                             iptables rules: builds use the host network)
-#   scripts/docker.sh stop    stops the dockerd this script started (nothing else)
+#                             iptables rules: builds use the host network), owned by `owner`
+#   scripts/docker.sh stop [owner]   stops the dockerd this script started, if `owner` started it
+#                             (so the e2e cluster's teardown leaves a `make images` build alone)
 #   scripts/docker.sh client  prints the docker client that can build with BuildKit
 #
 # Debian's docker.io installs with apt; nothing starts it on CI machines, so this does.
@@ -41,6 +42,7 @@ start() {
   fi
   mkdir -p "$run" "$INFERWATCH_CACHE/docker"
   log "starting dockerd (data root $INFERWATCH_CACHE/docker)"
+  echo "${1:-}" >"$run/owner"
   dockerd --data-root "$INFERWATCH_CACHE/docker" --exec-root "$run/exec" --pidfile "$run/dockerd.pid" \
     -H "$sock" --iptables=false --ip-forward=false --ip-masq=false --bridge=none \
     >"$run/dockerd.log" 2>&1 &
@@ -55,17 +57,18 @@ start() {
 
 stop() {
   [ -f "$run/dockerd.pid" ] || return 0
+  [ "$(cat "$run/owner" 2>/dev/null)" = "${1:-}" ] || return 0
   local pid
   pid="$(cat "$run/dockerd.pid")"
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 1 80); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
   kill -9 "$pid" 2>/dev/null || true
-  rm -f "$run/dockerd.pid"
+  rm -f "$run/dockerd.pid" "$run/owner"
 }
 
 case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
+  start) start "${2:-}" ;;
+  stop) stop "${2:-}" ;;
   client) client ;;
-  *) echo "usage: $0 start|stop|client" >&2; exit 2 ;;
+  *) echo "usage: $0 start [owner] | stop [owner] | client" >&2; exit 2 ;;
 esac

@@ -16,11 +16,9 @@ registry="${REGISTRY:-ghcr.io/inferwatch}"
 tag="${TAG:-$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' charts/inferwatch/Chart.yaml)}"
 bases="${BASES:-upstream}"
 log() { echo "[images] $*" >&2; }
-started_here=0
-if [ -z "${DOCKER_HOST:-}" ] && ! docker version >/dev/null 2>&1; then started_here=1; fi
-DOCKER_HOST="$(scripts/docker.sh start)"
+DOCKER_HOST="$(scripts/docker.sh start make-images)"
 export DOCKER_HOST DOCKER_BUILDKIT=1
-[ "$started_here" = 1 ] && trap 'scripts/docker.sh stop' EXIT
+trap 'scripts/docker.sh stop make-images' EXIT
 docker="$(scripts/docker.sh client)"
 args=()
 case "$bases" in

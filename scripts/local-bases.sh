@@ -8,9 +8,9 @@
 #                                    /tmp; what gcr.io/distroless/cc-debian12:nonroot gives
 #   scripts/local-bases.sh pause     inferwatch.local/pause:catatonit-<version>: the pod sandbox
 #                                    (Debian's static catatonit in pause mode)
-#   scripts/local-bases.sh rust      inferwatch.local/rust:<rustc version>-bookworm: a bookworm
-#                                    root filesystem (mmdebstrap: gcc, libc6-dev, CA certificates)
-#                                    with this machine's Rust toolchain in /usr/local
+#   scripts/local-bases.sh rust      inferwatch.local/rust:<rustc version>-bookworm-ca<hash>: a
+#                                    bookworm root filesystem (mmdebstrap: gcc, libc6-dev) with
+#                                    this machine's Rust toolchain in /usr/local and its CA bundle
 # Each prints the image name. Needs DOCKER_HOST (scripts/docker.sh start) and apt.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -65,9 +65,12 @@ pause() {
 }
 
 rust() {
-  local version image
+  local version image ca
   version="$(rustc --version | awk '{print $2}')"
-  image="inferwatch.local/rust:$version-bookworm"
+  # The machine's CA bundle goes in too (a registry reached through a proxy with its own CA is
+  # trusted by the build as by the host); the tag changes with it.
+  ca="$(sha256sum /etc/ssl/certs/ca-certificates.crt | cut -c1-8)"
+  image="inferwatch.local/rust:$version-bookworm-ca$ca"
   if ! have "$image"; then
     ensure_apt mmdebstrap
     log "rust builder base: bookworm + rustc $version (mmdebstrap, a few minutes once)"
@@ -76,6 +79,7 @@ rust() {
     sysroot="$(rustc --print sysroot)"
     mkdir -p "$fs/usr/local/cargo/bin" "$fs/usr/local/rust"
     tar -C "$sysroot" --exclude=share/doc -c bin lib libexec | tar -C "$fs/usr/local/rust" -x
+    cp /etc/ssl/certs/ca-certificates.crt "$fs/etc/ssl/certs/ca-certificates.crt"
     tar -C "$fs" -c . | "$docker" import \
       -c 'ENV PATH=/usr/local/rust/bin:/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       -c 'ENV CARGO_HOME=/usr/local/cargo' - "$image" >/dev/null

@@ -14,7 +14,6 @@
 #                                prometheus-operator's go.mod names
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
 # shellcheck source=e2e/cluster/versions.env
 source "$here/versions.env"
 

@@ -12,7 +12,7 @@ source "$here/node.sh"
 bin="$(cat "$dir/bin" 2>/dev/null || true)"
 if [ ! -f "$dir/pids" ]; then
   [ "$(cat "$dir/real-node" 2>/dev/null)" = 1 ] && node_stop
-  "$here/../../scripts/docker.sh" stop
+  "$here/../../scripts/docker.sh" stop e2e-cluster
   exit 0
 fi
 mapfile -t lines < <(tac "$dir/pids")
@@ -31,6 +31,6 @@ done
 rm -f "$dir/pids"
 [ "$(cat "$dir/real-node" 2>/dev/null)" = 1 ] && node_stop
 rm -f "$dir/real-node"
-"$here/../../scripts/docker.sh" stop
+"$here/../../scripts/docker.sh" stop e2e-cluster
 rm -rf "$dir/etcd"
 echo "[cluster-down] stopped (logs kept in $dir/logs)" >&2

@@ -23,7 +23,7 @@ source "$here/cache-dir.sh"
 source "$here/versions.env"
 bin="$("$here/build.sh")"
 log() { echo "[images] $*" >&2; }
-DOCKER_HOST="$("$root/scripts/docker.sh" start)"
+DOCKER_HOST="$("$root/scripts/docker.sh" start e2e-cluster)"
 export DOCKER_HOST DOCKER_BUILDKIT=1
 docker="$("$root/scripts/docker.sh" client)"
 runtime="$("$root/scripts/local-bases.sh" runtime)"
@@ -63,7 +63,8 @@ binary_image() {
 
 # Our image from its own Dockerfile's final stage, with the test build's binary.
 our_image() { # image dockerfile binary [models]
-  local image="$1" dockerfile="$2" binary="$3" ctx="$work/ctx-$(basename "$3")"
+  local image="$1" dockerfile="$2" binary="$3" ctx
+  ctx="$work/ctx-$(basename "$3")"
   if [ ! -x "$binary" ]; then
     log "no $binary: $image not built (run cargo test --workspace --no-run first)"
     return

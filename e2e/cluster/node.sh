@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2154 # $dir, $pki and $bin are up.sh's and down.sh's (the sourcing scripts)
 # A real node for the local control plane, at host level: containerd + runc (Debian), the CNI
 # bridge and host-local plugins (Debian), kubelet and kube-proxy (built by build.sh from the
 # pinned k8s.io/kubernetes), and the pause image made from Debian's catatonit. Sourced by up.sh
@@ -35,6 +36,11 @@ NODE_TAINT_KEY=inferwatch.io/real-node
 NODE_RUN=/run/inferwatch-node
 
 node_log() { echo "[node] $*" >&2; }
+# The named network namespaces, sorted (CNI sandboxes are cni-<uuid>).
+node_netns() { find /run/netns -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort; }
+
+# Uses the sourcing script's $dir (state directory), $pki, $bin and, in node_certs and
+# node_start, its functions cert, kubeconfig, start and wait_for.
 
 # Certificates for the node's clients, signed by the cluster CA in $pki.
 node_certs() {
@@ -51,6 +57,12 @@ node_certs() {
 # server) and the host firewall chain.
 node_prepare() {
   local api_port="$1"
+  # A node left by a run that was killed (another checkout's, or this one's before a reboot of
+  # the shell): take it down first, whatever its state directory.
+  if [ -d "$NODE_RUN" ]; then
+    node_log "a node from an earlier run is still here; stopping it"
+    node_stop
+  fi
   mkdir -p "$NODE_RUN"
   sysctl -n net.ipv4.ip_forward >"$NODE_RUN/ip_forward.before"
   if ! ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then
@@ -114,7 +126,7 @@ node_start() {
   local nd="$dir/node" sock="$NODE_RUN/containerd.sock"
   local croot="$INFERWATCH_CACHE/node/containerd"
   mkdir -p "$nd/cni" "$nd/kubelet" "$nd/cni-ipam" "$croot"
-  ls /run/netns 2>/dev/null | sort >"$NODE_RUN/netns.before" || true
+  node_netns >"$NODE_RUN/netns.before"
   node_registry_config "$nd/certs.d"
   cat >"$nd/cni/10-inferwatch.conflist" <<JSON
 {
@@ -232,11 +244,17 @@ YAML
 
 # Undo everything node_start and node_prepare did. Idempotent; also after a failed start.
 node_stop() {
-  local api_port="${1:-}" sock="$NODE_RUN/containerd.sock" c pid
+  local sock="$NODE_RUN/containerd.sock" c pid
+  # The node's own processes, also when the pids file that listed them is gone.
+  for pid in $(pgrep -f -- "--hostname-override $NODE_NAME" || true) \
+    $(pgrep -f -- "kube-proxy --config .*/node/kube-proxy.yaml" || true) \
+    $(pgrep -f -- "containerd --config .*/node/containerd.toml" || true); do
+    kill -9 "$pid" 2>/dev/null || true
+  done
   # Containers first: every process in kubelet's cgroup root, then the shims of our containerd.
   for c in /sys/fs/cgroup/*/inferwatch; do
     [ -d "$c" ] || continue
-    find "$c" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+    find "$c" -name cgroup.procs -print0 2>/dev/null | xargs -0 -r cat | xargs -r kill -9 2>/dev/null || true
   done
   for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $sock" || true); do kill -9 "$pid" 2>/dev/null || true; done
   # Mounts under the node's directories (pod volumes, container root filesystems, sandboxes'
@@ -245,7 +263,7 @@ node_stop() {
     'index($2, a) == 1 || index($2, b) == 1 || index($2, c) == 1 { print $2 }' /proc/mounts | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null || true; done
   if [ -f "$NODE_RUN/netns.before" ]; then
-    comm -13 "$NODE_RUN/netns.before" <(ls /run/netns 2>/dev/null | sort) | grep '^cni-' |
+    comm -13 "$NODE_RUN/netns.before" <(node_netns) | grep '^cni-' |
       while read -r ns; do ip netns delete "$ns" 2>/dev/null || true; done
   fi
   for c in /sys/fs/cgroup/*/inferwatch; do
@@ -268,5 +286,4 @@ node_stop() {
   ip link delete "$NODE_BRIDGE" 2>/dev/null || true
   if [ -s "$NODE_RUN/ip_forward.before" ]; then sysctl -qw "net.ipv4.ip_forward=$(cat "$NODE_RUN/ip_forward.before")"; fi
   rm -rf "$NODE_RUN" "$dir/node"
-  : "$api_port"
 }

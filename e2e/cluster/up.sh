@@ -121,6 +121,7 @@ apiserver_net=(--bind-address 127.0.0.1 --advertise-address 127.0.0.1 --endpoint
   --authorization-mode RBAC)
 if [ "$real_node" = 1 ]; then
   node_prepare "$api_port"
+  # shellcheck disable=SC2054 # Node,RBAC is one value
   apiserver_net=(--bind-address 0.0.0.0 --advertise-address "$NODE_IP" --endpoint-reconciler-type lease
     --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction
     --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt"

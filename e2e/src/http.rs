@@ -24,22 +24,34 @@ pub fn get(addr: &str, path: &str) -> Result<String> {
 }
 
 /// `POST path` with a JSON `body` on `addr` (HTTP/1.0: one connection per request, as a client
-/// without a pool makes them); the status and the body, whatever the status.
+/// without a pool makes them); the status and the body, whatever the status. A server may answer
+/// and close before the body is sent (a refusal by size or load): the answer is still read, and
+/// when none arrived the error says [`CLOSED_EARLY`].
 pub fn post(addr: &str, path: &str, body: &str) -> Result<(u16, String)> {
     let mut s = TcpStream::connect(addr).with_context(|| format!("connect {addr}"))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     s.set_write_timeout(Some(Duration::from_secs(30)))?;
-    write!(
-        s,
-        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+    let head = format!(
+        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
-    )?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).with_context(|| format!("POST {path} on {addr}: reading the answer"))?;
-    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok());
-    let Some(status) = status else { bail!("POST {path} on {addr}: no status line in {text:?}") };
-    Ok((status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
+    );
+    let written = s.write_all(head.as_bytes()).and_then(|()| s.write_all(body.as_bytes()));
+    let mut raw = Vec::new();
+    let read = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    match text.split_whitespace().nth(1).and_then(|c| c.parse().ok()) {
+        Some(status) => Ok((status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())),
+        None => match (written, read) {
+            (Err(e), _) => bail!("POST {path} on {addr}: {CLOSED_EARLY} ({e})"),
+            (Ok(()), Err(e)) => bail!("POST {path} on {addr}: reading the answer: {e}"),
+            (Ok(()), Ok(_)) => bail!("POST {path} on {addr}: no status line in {text:?}"),
+        },
+    }
 }
+
+/// What [`post`] says when the server closed the connection before the body was sent and no
+/// answer could be read.
+pub const CLOSED_EARLY: &str = "closed before the body was sent";
 
 /// Percent-encode a query-string value.
 pub fn query_escape(v: &str) -> String {

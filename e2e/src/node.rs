@@ -107,10 +107,7 @@ pub async fn pod_report(client: &Client, ns: &str, selector: &str) -> Result<Str
                 .and_then(|s| s.terminated)
                 .map(|t| format!(", last terminated {} (exit {})", t.reason.unwrap_or_default(), t.exit_code))
                 .unwrap_or_default();
-            line.push_str(&format!(
-                "; {}: {now}, ready {}, restarts {}{last}",
-                c.name, c.ready, c.restart_count
-            ));
+            line.push_str(&format!("; {}: {now}, ready {}, restarts {}{last}", c.name, c.ready, c.restart_count));
         }
         lines.push(line);
     }
@@ -119,8 +116,15 @@ pub async fn pod_report(client: &Client, ns: &str, selector: &str) -> Result<Str
 
 /// The newest Events of `ns` with their reasons and messages (Forbidden, FailedCreate, ...).
 pub fn recent_events(ns: &str) -> String {
-    kubectl(&["-n", ns, "get", "events", "--sort-by=.lastTimestamp", "-o",
-        "custom-columns=KIND:.involvedObject.kind,NAME:.involvedObject.name,REASON:.reason,MESSAGE:.message"])
+    kubectl(&[
+        "-n",
+        ns,
+        "get",
+        "events",
+        "--sort-by=.lastTimestamp",
+        "-o",
+        "custom-columns=KIND:.involvedObject.kind,NAME:.involvedObject.name,REASON:.reason,MESSAGE:.message",
+    ])
     .map(|t| t.lines().rev().take(15).collect::<Vec<_>>().join("\n"))
     .unwrap_or_else(|e| format!("(no events: {e:#})"))
 }

@@ -363,8 +363,7 @@ fn container(ms: &ModelService, cfg: &OperatorConfig) -> Container {
 const PRE_STOP_SLEEP_SECONDS: i64 = 5;
 /// The pre-stop sleep, then the server's drain deadline (`--drain-timeout-ms`, 20 s by default),
 /// then a margin: the kubelet's SIGKILL never cuts a drain short.
-const TERMINATION_GRACE_SECONDS: i64 =
-    PRE_STOP_SLEEP_SECONDS + (defaults::DRAIN_TIMEOUT_MS / 1000) as i64 + 10;
+const TERMINATION_GRACE_SECONDS: i64 = PRE_STOP_SLEEP_SECONDS + (defaults::DRAIN_TIMEOUT_MS / 1000) as i64 + 10;
 
 /// `Some(v)` unless `v` is empty (an empty list is left out of the rendered object).
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
