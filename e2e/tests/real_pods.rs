@@ -297,7 +297,7 @@ async fn the_hostile_battery_at_the_chart_default_limits_restarts_nothing() {
     let started = Instant::now();
 
     // 1. Bodies that multiply in memory, many at once (2 MiB of tiny JSON items each).
-    let bodies = vec![
+    let bodies = [
         ("/v1/models/sentiment/predict", repeated(r#"{"inputs": ["#, "{}", "]}", 2 * mib - 1024)),
         ("/v1/models/sentiment/predict", repeated(r#"{"text": ["#, "0", "]}", 2 * mib - 1024)),
         (
@@ -398,7 +398,7 @@ async fn a_wrong_image_tag_is_reported_as_image_pull_backoff() {
     let Some(client) = setup().await.unwrap() else { return };
     let image = format!("{}:no-such-tag", node::SERVER_IMAGE);
     apply_model_service(&client, NS, &model_service("wrong-tag", "sentiment", json!({"image": image}))).await.unwrap();
-    let err = wait_ready_explained(&client, NS, "wrong-tag", Duration::from_secs(45)).await.unwrap_err();
+    let err = wait_ready_explained(&client, NS, "wrong-tag", Duration::from_secs(20)).await.unwrap_err();
     let text = format!("{err:#}");
     assert!(text.contains("ImagePullBackOff") || text.contains("ErrImagePull"), "the cause is not named:\n{text}");
     assert!(text.contains("no-such-tag"), "the image is not named:\n{text}");
@@ -428,7 +428,7 @@ async fn an_operator_missing_an_rbac_verb_is_reported_as_forbidden() {
     kubectl(&["replace", "-f", path.to_str().unwrap()]).unwrap();
 
     apply_model_service(&client, NS, &model_service("forbidden", "sentiment", json!({}))).await.unwrap();
-    let err = wait_ready_explained(&client, NS, "forbidden", Duration::from_secs(45)).await.unwrap_err();
+    let err = wait_ready_explained(&client, NS, "forbidden", Duration::from_secs(20)).await.unwrap_err();
     let text = format!("{err:#}");
     // Restore the chart's role before asserting, so a failure leaves the cluster usable.
     node::install_chart(&chart_values()).unwrap();

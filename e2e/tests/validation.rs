@@ -91,6 +91,22 @@ fn invalid_specs_are_rejected_with_a_message_naming_the_field() {
         (json!({"model": {"kind": "sentiment", "name": "Bad Name"}}), "spec.model.name must be 1-64 lowercase"),
         (json!({"model": kind(), "image": "has space"}), "spec.image must be an image reference without spaces"),
         (
+            json!({"model": kind(), "imagePullSecrets": [{"name": ""}]}),
+            "spec.imagePullSecrets must name Secrets (1 to 253 characters)",
+        ),
+        (
+            json!({"model": kind(), "tolerations": vec![json!({"key": "k", "operator": "Exists"}); 21]}),
+            "spec.tolerations: Too many: 21: must have at most 20 items",
+        ),
+        (
+            json!({"model": kind(), "nodeSelector": (0..21).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()}),
+            "spec.nodeSelector: Too many: 21: must have at most 20 items",
+        ),
+        (
+            json!({"model": kind(), "affinity": {"nodeAffinity": "anywhere"}}),
+            "spec.affinity.nodeAffinity: Invalid value",
+        ),
+        (
             json!({"model": kind(), "quality": {"accuracyTarget": 1.5}}),
             "spec.quality.accuracyTarget must be above 0 and at most 1",
         ),
