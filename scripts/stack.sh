@@ -39,6 +39,18 @@ wait_http() { # url name
   exit 1
 }
 
+retry() { # what log command...: up to 3 tries (a store under load may refuse one); loud on failure
+  local what=$1 log=$2
+  shift 2
+  for try in 1 2 3; do
+    "$@" >>"$log" 2>&1 && return 0
+    echo "[stack] $what failed (try $try of 3); see $log" >&2
+    sleep 2
+  done
+  tail -20 "$log" >&2
+  exit 1
+}
+
 weed_shell() { echo "$1" | "$weed" shell "-master=127.0.0.1:$WEED_MASTER_PORT" 2>&1; }
 
 up() {
@@ -69,7 +81,8 @@ up() {
     done
     echo "$out" >>"$logs/seaweedfs-setup.log"
     for m in models/*/; do
-      "$weed" filer.copy "$m" "http://127.0.0.1:$WEED_FILER_PORT/buckets/models/builtin/" >>"$logs/seaweedfs-setup.log" 2>&1
+      retry "uploading $m" "$logs/seaweedfs-setup.log" \
+        "$weed" filer.copy "$m" "http://127.0.0.1:$WEED_FILER_PORT/buckets/models/builtin/"
     done
     touch "$state/uploaded"
   fi
@@ -78,8 +91,9 @@ up() {
     --backend-store-uri "sqlite:///$data/mlflow/mlflow.db" --default-artifact-root s3://mlflow/artifacts --no-serve-artifacts
   wait_http "http://127.0.0.1:$MLFLOW_PORT/health" mlflow
   if [ ! -f "$state/registered" ]; then
-    .cache/venv-mlflow/bin/python tests/mlflow/register_models.py --tracking-uri "http://127.0.0.1:$MLFLOW_PORT" \
-      --models-dir models sentiment topic email recsys trend >"$logs/mlflow-register.log" 2>&1
+    retry "registering the models in MLflow" "$logs/mlflow-register.log" \
+      .cache/venv-mlflow/bin/python tests/mlflow/register_models.py --tracking-uri "http://127.0.0.1:$MLFLOW_PORT" \
+      --models-dir models sentiment topic email recsys trend
     touch "$state/registered"
   fi
 
