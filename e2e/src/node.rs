@@ -53,33 +53,25 @@ pub fn on_node(mut doc: Value) -> Value {
 }
 
 /// `helm upgrade --install` of the chart as a user with their own registry runs it: the images
-/// `images.sh` built, the operator on the real node, plus `extra` values (YAML merged last).
+/// `images.sh` built, the operator on the real node, then `extra` values (a second `--values`
+/// file, which helm merges over the first).
 pub fn install_chart(extra: &Value) -> Result<String> {
-    let mut values = json!({
+    let p = placement();
+    let ours = json!({
         "operator": {
             "image": {"repository": OPERATOR_IMAGE, "tag": IMAGE_TAG, "pullPolicy": "IfNotPresent"},
+            "nodeSelector": p["nodeSelector"],
+            "tolerations": p["tolerations"],
         },
         "serverImage": {"repository": SERVER_IMAGE, "tag": IMAGE_TAG},
     });
-    let p = placement();
-    values["operator"]["nodeSelector"] = p["nodeSelector"].clone();
-    values["operator"]["tolerations"] = p["tolerations"].clone();
-    merge(&mut values, extra);
-    let file = std::env::temp_dir().join(format!("e2e-real-values-{}.yaml", std::process::id()));
-    std::fs::write(&file, serde_yaml_ng::to_string(&values)?)?;
-    let file = file.to_str().ok_or_else(|| anyhow!("temp path is not UTF-8"))?.to_string();
-    helm_chart_args(&["--values", &file], "180s")
-}
-
-fn merge(into: &mut Value, from: &Value) {
-    match (into, from) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                merge(a.entry(k.clone()).or_insert(Value::Null), v);
-            }
-        }
-        (a, b) => *a = b.clone(),
+    let mut files = Vec::new();
+    for (name, values) in [("images", &ours), ("extra", extra)] {
+        let file = std::env::temp_dir().join(format!("e2e-real-{name}-{}.yaml", std::process::id()));
+        std::fs::write(&file, serde_yaml_ng::to_string(values)?)?;
+        files.push(file.to_str().ok_or_else(|| anyhow!("temp path is not UTF-8"))?.to_string());
     }
+    helm_chart_args(&["--values", &files[0], "--values", &files[1]], "180s")
 }
 
 /// One line per pod matching `selector` in `ns`: node, phase, and per container its state
