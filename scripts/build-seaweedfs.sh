@@ -13,6 +13,7 @@ out="$INFERWATCH_CACHE/seaweedfs/$version"
 export PATH="$PATH:/usr/local/go/bin" GOFLAGS="-buildvcs=false -trimpath" CGO_ENABLED=0
 if [ ! -x "$out/weed" ]; then
   echo "[seaweedfs] building weed $version (once)" >&2
+  scratch_go_caches
   src="$out/src"
   mkdir -p "$src"
   cat >"$src/go.mod" <<GOMOD

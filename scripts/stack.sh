@@ -68,7 +68,7 @@ up() {
     --appendonly yes --appendfsync everysec --save ""
   printf '{"identities": [{"name": "stack", "credentials": [{"accessKey": "%s", "secretKey": "%s"}], "actions": ["Admin", "Read", "List", "Write"]}]}\n' \
     "$ACCESS_KEY" "$SECRET_KEY" >"$state/s3.json"
-  start seaweedfs "$weed" server "-dir=$data/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 -volume.max=8 \
+  start seaweedfs "$weed" server "-dir=$data/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 -volume.max=8 -volume.minFreeSpace=100MiB \
     -master.volumeSizeLimitMB=64 "-master.port=$WEED_MASTER_PORT" "-volume.port=$WEED_VOLUME_PORT" \
     -filer=true "-filer.port=$WEED_FILER_PORT" -s3=true "-s3.port=$WEED_S3_PORT" "-s3.config=$state/s3.json" \
     "-metricsPort=$WEED_METRICS_PORT"

@@ -24,6 +24,7 @@ cache="${INFERWATCH_CLUSTER_CACHE:-$INFERWATCH_CACHE/cluster}/$key"
 bin="$cache/bin"
 mkdir -p "$bin" "$cache/src"
 export GOFLAGS="-buildvcs=false -trimpath" CGO_ENABLED=0
+scratch_go_caches
 export PATH="$PATH:/usr/local/go/bin"
 log() { echo "[cluster-build] $*" >&2; }
 if ! command -v go >/dev/null; then

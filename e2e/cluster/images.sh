@@ -8,7 +8,8 @@
 #   inferwatch.local/operator:e2e                   operator/Dockerfile, BINARY=prebuilt, with the
 #   inferwatch.local/inference-server:e2e           test build's binaries (OPERATOR_BIN,
 #                                                   SERVER_BIN; default target/debug), stripped,
-#                                                   on the local runtime base
+#                                                   on the local runtime base; the server's
+#                                                   /models also holds sentiment/1.1.0/
 #   inferwatch.local/prometheus-operator:<v>        build.sh's binaries on the local runtime base
 #   inferwatch.local/prometheus-config-reloader:<v>
 #   inferwatch.local/prometheus:<v>
@@ -71,7 +72,14 @@ our_image() { # image dockerfile binary [models]
   fi
   mkdir -p "$ctx/prebuilt" "$ctx/models"
   strip -o "$ctx/prebuilt/$(basename "$binary")" "$binary"
-  [ "${4:-}" = models ] && cp -a "$root/models/." "$ctx/models/"
+  if [ "${4:-}" = models ]; then
+    cp -a "$root/models/." "$ctx/models/"
+    # A second version of sentiment beside the built-in 1.0.0, as a team adds one (the same
+    # graph; its model.json says 1.1.0): what the real-pod suite pins and rolls to.
+    mkdir -p "$ctx/models/sentiment/1.1.0"
+    find "$root/models/sentiment" -maxdepth 1 -type f -exec cp {} "$ctx/models/sentiment/1.1.0/" \;
+    jq '.version = "1.1.0"' "$root/models/sentiment/model.json" >"$ctx/models/sentiment/1.1.0/model.json"
+  fi
   "$docker" build -q -f "$dockerfile" --build-arg BINARY=prebuilt --build-arg RUNTIME_IMAGE="$runtime" \
     -t "$image" "$ctx" >/dev/null
   save "$image"

@@ -202,26 +202,42 @@ impl Traffic {
     }
 }
 
+/// `spec.model.version` pinned to 1.0.0 (the built-in package), then changed to 1.1.0 (the
+/// e2e server image holds `sentiment/1.1.0/`, see `e2e/cluster/images.sh`): every pod is
+/// replaced, one at a time behind the PDB and readiness, under steady traffic that loses no
+/// request; the pods then serve 1.1.0 and `status.modelVersion` (the VERSION column) says so.
 #[tokio::test]
-async fn a_rolling_update_under_steady_traffic_fails_no_request() {
+async fn a_model_version_change_rolls_the_pods_under_steady_traffic_and_fails_no_request() {
     let Some(client) = setup().await.unwrap() else { return };
-    let ms = model_service("rolling", "sentiment", json!({"replicas": 2}));
-    apply_model_service(&client, NS, &ms).await.unwrap();
+    let pinned = |version: &str| {
+        model_service(
+            "rolling",
+            "sentiment",
+            json!({"replicas": 2, "model": {"kind": "sentiment", "version": version}}),
+        )
+    };
+    apply_model_service(&client, NS, &pinned("1.0.0")).await.unwrap();
     wait_ready_explained(&client, NS, "rolling", Duration::from_secs(240)).await.unwrap();
+    let models = model_services(&client, NS);
+    let served = |want: &'static str| {
+        let models = models.clone();
+        async move {
+            eventually(&format!("status.modelVersion is {want}"), Duration::from_secs(60), || async {
+                let ms = models.get("rolling").await?;
+                Ok((ms.data["status"]["modelVersion"] == want).then_some(()))
+            })
+            .await
+        }
+    };
+    served("1.0.0").await.unwrap();
     let addr = service_addr(NS, "rolling").unwrap();
     wait_answering(&addr, "/ready", Duration::from_secs(30)).await.unwrap();
     let traffic = Traffic::start(&addr, "/v1/models/sentiment/predict", r#"{"text": "steady traffic"}"#, 4);
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    // A resource change: every pod is replaced, one at a time behind the PDB and readiness.
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), NS);
     let before = deployments.get("rolling").await.unwrap().metadata.generation.unwrap_or(0);
-    let changed = model_service(
-        "rolling",
-        "sentiment",
-        json!({"replicas": 2, "resources": {"requests": {"cpu": "120m", "memory": "128Mi"}, "limits": {"memory": "300Mi"}}}),
-    );
-    apply_model_service(&client, NS, &changed).await.unwrap();
+    apply_model_service(&client, NS, &pinned("1.1.0")).await.unwrap();
     let started = Instant::now();
     eventually("the rollout completes", Duration::from_secs(300), || async {
         let d = deployments.get("rolling").await?;
@@ -247,7 +263,10 @@ async fn a_rolling_update_under_steady_traffic_fails_no_request() {
     .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (ok, failed) = traffic.finish();
-    eprintln!("rolling update (resources) in {rolled:?}: {ok} requests answered, {} failed", failed.len());
+    eprintln!(
+        "rolling update (model version 1.0.0 -> 1.1.0) in {rolled:?}: {ok} requests answered, {} failed",
+        failed.len()
+    );
     assert!(
         failed.is_empty(),
         "{} of {} requests failed during the rollout: {:?}",
@@ -256,6 +275,14 @@ async fn a_rolling_update_under_steady_traffic_fails_no_request() {
         &failed[..failed.len().min(10)]
     );
     assert!(ok > 100, "too little traffic to prove anything: {ok} requests");
+    // What the pods serve now, through the Service, and what `kubectl get msvc` shows.
+    for _ in 0..4 {
+        let meta: Value = serde_json::from_str(&get(&addr, "/v2/models/sentiment").unwrap()).unwrap();
+        assert_eq!(meta["versions"], json!(["1.1.0"]), "{meta}");
+    }
+    served("1.1.0").await.unwrap();
+    let table = kubectl(&["get", "msvc", "rolling", "-n", NS]).unwrap();
+    assert!(table.contains("1.1.0"), "the VERSION column: {table}");
     assert_pods_healthy(&client, "rolling").await.unwrap();
     kubectl(&["delete", "namespace", NS, "--wait=false"]).unwrap();
 }

@@ -91,6 +91,14 @@ fn invalid_specs_are_rejected_with_a_message_naming_the_field() {
         (json!({"model": {"kind": "sentiment", "name": "Bad Name"}}), "spec.model.name must be 1-64 lowercase"),
         (json!({"model": kind(), "image": "has space"}), "spec.image must be an image reference without spaces"),
         (
+            json!({"model": {"kind": "sentiment", "version": "../1.0.0"}}),
+            "spec.model.version must be 1-64 letters, digits",
+        ),
+        (
+            json!({"model": {"kind": "sentiment", "version": "@champion"}}),
+            "spec.model.version may name an alias (@...) only with an MLflow source",
+        ),
+        (
             json!({"model": kind(), "imagePullSecrets": [{"name": ""}]}),
             "spec.imagePullSecrets must name Secrets (1 to 253 characters)",
         ),

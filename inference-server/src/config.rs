@@ -108,6 +108,12 @@ pub struct Config {
     /// The registered model to serve: `models:/<name>/<version|stage>` or `models:/<name>@<alias>`.
     #[arg(long = s::MLFLOW_MODEL_URI.flag, env = s::MLFLOW_MODEL_URI.env, required_if_eq("model_source", "mlflow"))]
     pub mlflow_model_uri: Option<String>,
+    /// The package version to serve, pinned: from a local directory or S3 prefix, the package in
+    /// `<name>/<version>/` (or in `<name>/` when its `model.json` names that version); from
+    /// MLflow, the registry version, stage or `@alias` that replaces the one in
+    /// `--mlflow-model-uri`. A package whose `model.json` names another version is refused.
+    #[arg(long = s::MODEL_VERSION.flag, env = s::MODEL_VERSION.env, value_parser = model_version)]
+    pub model_version: Option<String>,
     /// Bearer token for the MLflow server.
     #[arg(long = s::MLFLOW_TOKEN.flag, env = s::MLFLOW_TOKEN.env, hide_env_values = true)]
     pub mlflow_token: Option<String>,
@@ -198,6 +204,18 @@ fn body_memory(s: &str) -> Result<usize, String> {
         return Err(format!("must be between 1 and {}", u32::MAX));
     }
     Ok(v)
+}
+
+/// A model version: one path segment (see `serving::MODEL_VERSION_PATTERN`).
+fn model_version(s: &str) -> Result<String, String> {
+    if inferwatch_monitoring::serving::valid_model_version(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "'{}' is not a model version: 1-64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit (an MLflow alias starts with '@')",
+            s.chars().take(80).collect::<String>()
+        ))
+    }
 }
 
 /// A sampling ratio: a number from 0 to 1.

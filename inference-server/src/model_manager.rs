@@ -99,6 +99,7 @@ pub struct ModelManager {
     metrics: Arc<Metrics>,
     per_model_metrics: bool,
     drift_metrics: bool,
+    pinned_version: Option<String>,
     known: RwLock<Vec<String>>,
     cache: RwLock<HashMap<String, Entry>>,
     tick: AtomicU64,
@@ -157,6 +158,13 @@ impl ModelManager {
         self
     }
 
+    /// Serve only `version` of every model (`--model-version`): fetched as the store pins it,
+    /// and, from a directory store, refused when its `model.json` names another version.
+    pub fn with_pinned_version(mut self, version: Option<String>) -> Self {
+        self.pinned_version = version;
+        self
+    }
+
     /// A manager over `store`. `per_model_metrics` false turns off per-prediction metrics.
     pub fn new(
         store: Arc<dyn ModelStore>,
@@ -171,6 +179,7 @@ impl ModelManager {
             metrics,
             per_model_metrics,
             drift_metrics: true,
+            pinned_version: None,
             known: RwLock::new(Vec::new()),
             cache: RwLock::new(HashMap::new()),
             tick: AtomicU64::new(0),
@@ -259,7 +268,11 @@ impl ModelManager {
     async fn load(&self, name: &str) -> Result<Arc<LoadedModel>, ManagerError> {
         let fail = |reason: &str| self.metrics.load_failures.with(&[name, reason]).inc();
         let start = Instant::now();
-        let (files, source) = self.store.fetch(name).await.map_err(|e| {
+        let fetched = match &self.pinned_version {
+            Some(v) => self.store.fetch_version(name, v).await,
+            None => self.store.fetch(name).await,
+        };
+        let (files, source) = fetched.map_err(|e| {
             let e = match e {
                 StoreError::NotFound(n) => ManagerError::NotFound(n),
                 e => ManagerError::Store(e),
@@ -277,11 +290,23 @@ impl ModelManager {
             fail(e.reason());
             ManagerError::Load { model: name.into(), source: e }
         })?;
-        let references = crate::reference::features(&meta).map_err(|e| {
-            let e = LoadError::Invalid(e);
-            fail(e.reason());
-            ManagerError::Load { model: name.into(), source: e }
-        })?;
+        if let Some(pinned) = self.pinned_version.as_ref().filter(|_| self.store.version_is_package_version()) {
+            if meta.version != *pinned {
+                let e = LoadError::Invalid(format!(
+                    "version {pinned} is pinned (--model-version), but the package at {source} is version {}; put version {pinned} in {name}/{pinned}/",
+                    meta.version
+                ));
+                fail(e.reason());
+                return Err(ManagerError::Load { model: name.into(), source: e });
+            }
+        }
+        let references = crate::reference::features(&meta)
+            .and_then(|refs| crate::reference::check_complete(&meta, &refs).map(|()| refs))
+            .map_err(|e| {
+                let e = LoadError::Invalid(e);
+                fail(e.reason());
+                ManagerError::Load { model: name.into(), source: e }
+            })?;
         let read = start.elapsed();
         let model_metrics = self.per_model_metrics.then(|| {
             self.metrics.quality_series(&meta);

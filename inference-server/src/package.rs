@@ -1,50 +1,15 @@
-//! The model package format (`model.json` and its side files), as written by `training/`.
+//! Model packages as the server holds them: the files, their checks at load, and the output
+//! rules read from `model.json` (whose type, [`ModelMeta`], is the shared contract in
+//! `inferwatch_monitoring::package`; docs/model-package.md).
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
+/// `model.json`: the package contract's one definition.
+pub use inferwatch_monitoring::package::{Dim, ModelMeta, TensorSpec};
 /// The model kinds: the serving contract's one definition.
 pub use inferwatch_monitoring::serving::ModelKind;
-
-/// `model.json`. Kind-specific sections are optional at the type level and checked at load.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ModelMeta {
-    /// Which model kind this package is.
-    pub kind: ModelKind,
-    /// Package name (the URL name).
-    pub name: String,
-    /// Package version.
-    pub version: String,
-    /// Class labels of classifiers, in output order.
-    #[serde(default)]
-    pub labels: Vec<String>,
-    /// Featurizer settings; the shape depends on the kind.
-    pub featurizer: serde_json::Value,
-    /// sha256 of `model.onnx`, verified at load.
-    pub sha256: String,
-    /// Held-out metrics from training.
-    #[serde(default)]
-    pub metrics: serde_json::Value,
-    /// Reference prediction distribution on held-out data (for drift detection).
-    #[serde(default)]
-    pub reference_distribution: serde_json::Value,
-    /// Where the training data came from.
-    #[serde(default)]
-    pub training_data: serde_json::Value,
-    /// Trend analysis settings.
-    #[serde(default)]
-    pub analysis: Option<serde_json::Value>,
-    /// Recommender settings.
-    #[serde(default)]
-    pub recsys: Option<serde_json::Value>,
-    /// Email settings.
-    #[serde(default)]
-    pub email: Option<serde_json::Value>,
-    /// Anything else the package carries; kept for `/v2/models/{name}`.
-    #[serde(flatten)]
-    pub extra: BTreeMap<String, serde_json::Value>,
-}
 
 /// How a spam classifier decides (`model.json` `email`): `label` when its probability reaches
 /// `threshold`, the other label otherwise.
@@ -174,9 +139,12 @@ impl PackageFiles {
             .map_err(|e| PackageError::Invalid { file: name, reason: e.to_string() })
     }
 
-    /// Parse `model.json` and verify the sha256 of `model.onnx` against it.
+    /// Parse `model.json`, check its format version and verify the sha256 of `model.onnx`
+    /// against it.
     pub fn verified_meta(&self) -> Result<ModelMeta, PackageError> {
         let meta: ModelMeta = self.json("model.json")?;
+        inferwatch_monitoring::package::check_format(meta.format.as_deref())
+            .map_err(|reason| PackageError::Invalid { file: "model.json", reason })?;
         let actual = hex::encode(Sha256::digest(self.file("model.onnx")?));
         if !actual.eq_ignore_ascii_case(&meta.sha256) {
             return Err(PackageError::Checksum { expected: meta.sha256.clone(), actual });

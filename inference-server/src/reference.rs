@@ -173,6 +173,25 @@ struct RawFeature {
 /// Most bins one feature may have (label cardinality stays bounded for any package).
 pub const MAX_BINS: usize = 64;
 
+/// Every drift feature the package's kind is watched on has a reference
+/// (`inferwatch_monitoring::package::watched_features`): a package without one would leave
+/// that feature's drift panel and alert silently empty. Pure.
+pub fn check_complete(meta: &ModelMeta, refs: &[FeatureRef]) -> Result<(), String> {
+    let missing: Vec<&str> = inferwatch_monitoring::package::watched_features(meta.kind)
+        .iter()
+        .copied()
+        .filter(|name| !refs.iter().any(|r| r.feature.as_str() == *name))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "model.json reference_distribution.features has no reference for {missing:?} (a {} model is watched on them)",
+            meta.kind.as_str()
+        ))
+    }
+}
+
 /// The drift references of a package; empty when it has none. Features the server does not
 /// compute are skipped (a newer package on an older server); a malformed reference is an error
 /// naming the feature, so a broken package fails its load instead of alerting on nonsense.
@@ -258,8 +277,19 @@ mod tests {
             let meta: ModelMeta = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
             let refs = features(&meta).unwrap();
             assert!(refs.len() >= 3, "{kind}: {refs:?}");
+            check_complete(&meta, &refs).unwrap();
             assert!(refs.iter().any(|f| f.side == Side::Input) && refs.iter().any(|f| f.side == Side::Prediction));
         }
+    }
+
+    #[test]
+    fn a_package_without_a_watched_features_reference_is_incomplete_naming_it() {
+        let meta = meta_with(serde_json::json!([
+            {"name": "input_tokens", "side": "input", "edges": [8.0], "shares": [0.5, 0.5]},
+            {"name": "predicted_label", "side": "prediction", "categories": ["negative", "neutral", "positive"], "shares": [0.3, 0.3, 0.4]}
+        ]));
+        let err = check_complete(&meta, &features(&meta).unwrap()).unwrap_err();
+        assert!(err.contains(r#"["unknown_token_share", "confidence"]"#), "{err}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ const MAX_IDLE_STATES: usize = 8;
 pub struct Plan {
     plan: Arc<TypedSimplePlan>,
     states: Arc<Mutex<Vec<TypedSimpleState>>>,
+    inputs: Vec<String>,
 }
 
 /// A failure inside tract.
@@ -42,8 +43,21 @@ impl Plan {
     /// Parse an ONNX model, optimize it and turn it into a runnable plan.
     pub fn compile(onnx: &[u8]) -> Result<Self, RuntimeError> {
         let mut reader = onnx;
-        let plan = tract_onnx::onnx().model_for_read(&mut reader)?.into_optimized()?.into_runnable()?;
-        Ok(Self { plan, states: Arc::new(Mutex::new(Vec::new())) })
+        let model = tract_onnx::onnx().model_for_read(&mut reader)?;
+        let inputs = model.input_outlets()?.iter().map(|o| model.node(o.node).name.clone()).collect();
+        let plan = model.into_optimized()?.into_runnable()?;
+        Ok(Self { plan, states: Arc::new(Mutex::new(Vec::new())), inputs })
+    }
+
+    /// The graph's input names, in order.
+    pub fn input_names(&self) -> &[String] {
+        &self.inputs
+    }
+
+    /// The last dimension of the graph's first output when it is fixed (a classifier's classes).
+    pub fn output_width(&self) -> Option<usize> {
+        let fact = self.plan.model().output_fact(0).ok()?;
+        tract_onnx::prelude::tract_data::internal::DimLike::to_usize(fact.shape.last()?).ok()
     }
 
     /// Run with int64 inputs, each given as (shape, data).

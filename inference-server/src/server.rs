@@ -36,6 +36,20 @@ pub enum StartError {
     },
 }
 
+/// The MLflow model URI to resolve: `--mlflow-model-uri`, its version replaced by
+/// `--model-version` when one is pinned.
+fn mlflow_model_uri(config: &Config) -> Result<String, StartError> {
+    let uri = config.mlflow_model_uri.clone().unwrap_or_default();
+    match &config.model_version {
+        None => Ok(uri),
+        Some(v) => crate::store::mlflow::pinned_uri(&uri, v).ok_or_else(|| {
+            StartError::Config(format!(
+                "--model-version {v} cannot pin {uri}: it must be models:/<name>/<version|stage> or models:/<name>@<alias>"
+            ))
+        }),
+    }
+}
+
 /// Build the application state and the models `/ready` waits for.
 pub async fn build(config: &Config) -> Result<AppState, StartError> {
     let metrics = Arc::new(Metrics::new());
@@ -45,7 +59,7 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
             MlflowStore::new(
                 MlflowConfig {
                     tracking_uri: config.mlflow_tracking_uri.clone().unwrap_or_default(),
-                    model_uri: config.mlflow_model_uri.clone().unwrap_or_default(),
+                    model_uri: mlflow_model_uri(config)?,
                     token: config.mlflow_token.clone(),
                     s3_endpoint: config.s3_endpoint.clone(),
                     s3_region: config.s3_region.clone(),
@@ -76,7 +90,8 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
     };
     let manager = Arc::new(
         ModelManager::new(store.clone(), limits, metrics.clone(), config.metrics)
-            .with_drift_metrics(config.drift_metrics),
+            .with_drift_metrics(config.drift_metrics)
+            .with_pinned_version(config.model_version.clone()),
     );
     let known = manager.refresh().await?;
     let required: Vec<String> = if config.preload.iter().any(|p| p == "all") {

@@ -6,7 +6,7 @@
 mod common;
 
 use common::seaweedfs::{credentials, SeaweedFs};
-use common::{error_of, free_port, models_dir, Server};
+use common::{as_strs, error_of, free_port, models_dir, Server};
 use serde_json::{json, Value};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -122,10 +122,6 @@ fn server_args(mlflow: &Mlflow, s3: &str, uri: &str, cache: &Path) -> Vec<String
     .collect()
 }
 
-fn as_strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
 fn cache_dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("iw-mlflow-cache-{}-{}", std::process::id(), free_port()));
     std::fs::create_dir_all(&d).unwrap();
@@ -169,6 +165,19 @@ async fn a_registered_model_is_resolved_served_with_its_lineage_and_survives_the
         assert_eq!(s.get("/mlflow/health").await.0, 200);
     }
     assert_eq!(s.metric(checks).await, before, "answered from the last check");
+
+    // `--model-version` pins a registry version over the URI's alias: version 2 is registered
+    // (the alias moves to it) and a server pinned to 1 resolves and serves 1.
+    let second = mlflow.register(&["sentiment"]);
+    assert_eq!(second[0]["version"], "2");
+    let pinned_cache = cache_dir();
+    let mut pinned_args = server_args(&mlflow, &fs.endpoint(), "models:/sentiment@champion", &pinned_cache);
+    pinned_args.extend(["--model-version".to_string(), "1".to_string()]);
+    let pinned = Server::ready(&as_strs(&pinned_args)).await;
+    let (_, meta) = pinned.get("/v2/models/sentiment").await;
+    let source = meta["parameters"]["source"].as_str().unwrap().to_string();
+    assert!(source.starts_with("mlflow:models:/sentiment/1?") && source.contains(&run_id), "{source}");
+    drop(pinned);
 
     // The registry dies: the loaded model keeps serving; a restart loads the last version it knew.
     mlflow.kill();

@@ -6,7 +6,7 @@
 mod common;
 
 use common::seaweedfs::{credentials, SeaweedFs};
-use common::{error_of, free_port, Server};
+use common::{as_strs, error_of, free_port, Server};
 use object_store::ObjectStore;
 use serde_json::json;
 use std::path::PathBuf;
@@ -248,4 +248,56 @@ async fn a_job_whose_model_store_stops_is_retried_and_finishes_when_the_store_re
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(job["predictions"][0]["label"].as_str().map(str::is_empty), Some(false), "{job}");
+}
+
+/// `--model-version` from S3: `<name>/<version>/` beside the unversioned `<name>/`; each pin
+/// serves its own package and reports it; a pin the store lacks keeps the server unready naming
+/// both versions; with the store down, a restart serves the pinned version from its disk copy.
+#[tokio::test]
+async fn a_pinned_version_is_served_from_its_s3_folder_and_from_the_disk_cache_when_the_store_is_down() {
+    credentials();
+    let mut fs = SeaweedFs::start();
+    fs.create_bucket("models").await;
+    fs.upload("v", "sentiment", false).await;
+    fs.upload_to("v/sentiment/1.1.0", "sentiment", false, Some("1.1.0")).await;
+    let cache = cache_dir();
+    let (endpoint, cache_s) = (fs.endpoint(), cache.display().to_string());
+    let args = |version: &'static str| -> Vec<String> {
+        [
+            "--model-source",
+            "s3",
+            "--s3-uri",
+            "s3://models/v",
+            "--s3-endpoint",
+            &endpoint,
+            "--preload",
+            "sentiment",
+            "--model-cache-dir",
+            &cache_s,
+            "--model-version",
+            version,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    for (version, folder) in [("1.1.0", "v/sentiment/1.1.0"), ("1.0.0", "v/sentiment")] {
+        let s = Server::ready(&as_strs(&args(version))).await;
+        let (_, meta) = s.get("/v2/models/sentiment").await;
+        assert_eq!(meta["versions"], json!([version]), "{meta}");
+        assert!(meta["parameters"]["source"].as_str().unwrap().ends_with(folder), "{meta}");
+        let info = format!(r#"inferwatch_model_info{{model="sentiment",kind="sentiment",version="{version}""#);
+        assert!(metrics(&s).await.contains(&info), "the info metric names {version}");
+    }
+
+    let s = Server::start(&as_strs(&args("2.0.0"))).await;
+    s.wait_for("/ready", 503).await;
+    let (_, body) = s.post("/v1/models/sentiment/predict", json!({"text": "lovely"})).await;
+    let error = error_of(&body, "model_unavailable");
+    assert!(error.contains("version 2.0.0 is pinned") && error.contains("version 1.0.0"), "{error}");
+    drop(s);
+
+    fs.kill();
+    let s = Server::ready(&as_strs(&args("1.1.0"))).await;
+    let (_, meta) = s.get("/v2/models/sentiment").await;
+    assert_eq!(meta["versions"], json!(["1.1.0"]), "from the disk cache: {meta}");
 }

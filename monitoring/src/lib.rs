@@ -4,7 +4,8 @@
 //! metrics from [`metrics`]; alert rules and dashboards are written against the same names, so
 //! renaming a metric is a compile-time change in one place. [`serving`] is the other half of the
 //! contract: the model kinds, serving defaults and the server's flag and environment names, which
-//! the operator renders and the server parses. [`logging`] (feature `logging`) is the one log
+//! the operator renders and the server parses; [`package`] is the model package format (`model.json`).
+//! [`logging`] (feature `logging`) is the one log
 //! setup both binaries use.
 
 pub mod alertmanager;
@@ -16,5 +17,6 @@ pub mod log_classes;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod metrics;
+pub mod package;
 pub mod serving;
 pub mod slo;

@@ -185,6 +185,8 @@ settings! {
     MLFLOW_TRACKING_URI = "mlflow-tracking-uri", "INFERWATCH_MLFLOW_TRACKING_URI";
     /// The registered model to serve.
     MLFLOW_MODEL_URI = "mlflow-model-uri", "INFERWATCH_MLFLOW_MODEL_URI";
+    /// The package version to serve (pinned; loading anything else fails).
+    MODEL_VERSION = "model-version", "INFERWATCH_MODEL_VERSION";
     /// Bearer token for MLflow (MLflow's own variable name).
     MLFLOW_TOKEN = "mlflow-token", "MLFLOW_TRACKING_TOKEN";
     /// Redis URL of the batch queue.
@@ -246,6 +248,20 @@ pub fn setting_for_flag(flag: &str) -> Option<Setting> {
     SETTINGS.iter().copied().find(|s| s.flag == flag)
 }
 
+/// What a model version may be (`spec.model.version`, `--model-version`): a package version
+/// (`1.2.0`), an MLflow registry version or stage (`3`, `Production`), or, for an MLflow source
+/// only, an alias (`@champion`). The CRD's CEL rule and the server check the same pattern.
+pub const MODEL_VERSION_PATTERN: &str = "^@?[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$";
+
+/// Whether `v` matches [`MODEL_VERSION_PATTERN`] (a path segment: no `/`, no `..` prefix).
+pub fn valid_model_version(v: &str) -> bool {
+    let body = v.strip_prefix('@').unwrap_or(v);
+    let mut chars = body.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && body.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'))
+}
+
 /// `--<flag>=<value>`, the form the operator renders.
 pub fn arg(setting: Setting, value: impl std::fmt::Display) -> String {
     format!("--{}={value}", setting.flag)
@@ -254,6 +270,16 @@ pub fn arg(setting: Setting, value: impl std::fmt::Display) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_versions_are_single_path_segments() {
+        for good in ["1.0.0", "3", "Production", "@champion", "2026-12-07+build.1", "v1_rc-2"] {
+            assert!(valid_model_version(good), "{good}");
+        }
+        for bad in ["", "@", "../1", "1/2", ".hidden", "-1", "a b", "@@x", &"9".repeat(65)] {
+            assert!(!valid_model_version(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn kinds_round_trip_through_their_names() {

@@ -241,6 +241,7 @@ pub use inferwatch_monitoring::serving::ModelKind;
 /// Which model, and where its package comes from.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.version) || !self.version.startsWith('@') || (has(self.source) && has(self.source.mlflow))").message("spec.model.version may name an alias (@...) only with an MLflow source"))]
 pub struct ModelSpec {
     /// Model kind: sentiment, topic, email, recsys or trend.
     pub kind: ModelKind,
@@ -248,8 +249,15 @@ pub struct ModelSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9_.]{0,62}[a-z0-9])?$')").message("spec.model.name must be 1-64 lowercase letters, digits, '-', '_' or '.'"))]
     pub name: Option<String>,
-    /// Package version to serve; unset serves whatever version the source holds.
+    /// The version to serve, pinned. From a built-in or S3 source: the package in
+    /// `<name>/<version>/` (or in `<name>/` when its model.json names this version); a package of
+    /// another version is refused and the pods do not become Ready. From MLflow: the registry
+    /// version (`3`), stage (`Production`) or alias (`@champion`), replacing the one in
+    /// `source.mlflow.modelUri`. Changing it rolls the pods; `status.modelVersion` (the VERSION
+    /// column) names it once every available pod serves it. Unset: whatever the source holds,
+    /// and no version in status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^@?[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$')").message("spec.model.version must be 1-64 letters, digits, '.', '_', '+' or '-' (an MLflow alias starts with '@')"))]
     pub version: Option<String>,
     /// Where the package comes from; built-in when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -691,7 +699,9 @@ pub struct ModelServiceStatus {
     /// In-cluster URL of the inference endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    /// Version of the model package being served.
+    /// The pinned model version every available pod serves (pods become Ready only with the
+    /// pinned version loaded). During a rollout it names the version being replaced until every
+    /// pod serves the new one; empty when no version is pinned or no pod is available.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_version: Option<String>,
 }

@@ -314,6 +314,9 @@ fn container(ms: &ModelService, cfg: &OperatorConfig) -> Container {
         read_only: Some(true),
         ..VolumeMount::default()
     };
+    if let Some(v) = &ms.spec.model.version {
+        args.push(arg(settings::MODEL_VERSION, v));
+    }
     if ms.spec.auth.is_some() {
         args.push(arg(settings::AUTH_TOKEN_FILE, format!("{AUTH_DIR}/tokens")));
         mounts.push(read_only(AUTH_VOLUME, AUTH_DIR));
@@ -465,6 +468,18 @@ fn config_hash(c: &Container) -> Result<String, RenderError> {
     Ok(hex::encode(&Sha256::digest(bytes)[..8]))
 }
 
+/// The pod template annotation naming the pinned model version the pods serve (what
+/// `status.modelVersion` reports once the rollout is complete).
+pub const MODEL_VERSION_ANNOTATION: &str = "inferwatch.io/model-version";
+
+fn pod_annotations(ms: &ModelService, config_hash: String) -> BTreeMap<String, String> {
+    let mut a = BTreeMap::from([("inferwatch.io/config-hash".to_string(), config_hash)]);
+    if let Some(v) = &ms.spec.model.version {
+        a.insert(MODEL_VERSION_ANNOTATION.into(), v.clone());
+    }
+    a
+}
+
 /// Render everything a ModelService wants.
 pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, RenderError> {
     let ns = ms.namespace().ok_or(RenderError::Metadata("namespace"))?;
@@ -484,7 +499,7 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(pod_labels),
-                    annotations: Some(BTreeMap::from([("inferwatch.io/config-hash".into(), config_hash(&container)?)])),
+                    annotations: Some(pod_annotations(ms, config_hash(&container)?)),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {

@@ -3,6 +3,7 @@
 //! it changed, so the operator never triggers itself).
 
 use crate::crd::{ModelService, ModelServiceStatus};
+use crate::render::MODEL_VERSION_ANNOTATION;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
@@ -170,7 +171,31 @@ pub fn desired_status(ms: &ModelService, observed: &Observed, now: &Time) -> Mod
         replicas,
         ready_replicas,
         endpoint: ms.namespace().map(|ns| format!("http://{}.{ns}.svc:80", ms.name_any())),
-        model_version: ms.spec.model.version.clone(),
+        model_version: served_version(ms, observed.deployment.as_ref()),
+    }
+}
+
+/// The pinned model version every available pod serves: the Deployment template's
+/// [`MODEL_VERSION_ANNOTATION`] once its rollout is complete (a pod is Ready only with the pinned
+/// version loaded, and every pod then runs that template); while a rollout is under way, the
+/// version reported before it; nothing when no pod is available.
+pub fn served_version(ms: &ModelService, deployment: Option<&Deployment>) -> Option<String> {
+    let d = deployment?;
+    let st = d.status.as_ref()?;
+    if st.available_replicas.unwrap_or(0) == 0 {
+        return None;
+    }
+    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let seen = st.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
+    let all_updated = st.updated_replicas.unwrap_or(0) >= want && st.replicas.unwrap_or(0) <= want;
+    if seen && all_updated {
+        d.spec
+            .as_ref()
+            .and_then(|s| s.template.metadata.as_ref())
+            .and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.get(MODEL_VERSION_ANNOTATION).cloned())
+    } else {
+        ms.status.as_ref().and_then(|s| s.model_version.clone())
     }
 }
 
@@ -290,5 +315,40 @@ mod tests {
         assert_eq!(cond(&third, READY).last_transition_time, t(900), "Ready flipped: new time");
         assert_eq!(cond(&third, MONITORING_READY).last_transition_time, t(100), "unchanged: old time");
         assert!(needs_write(&m, &third));
+    }
+
+    fn pinned(mut d: Deployment, version: &str) -> Deployment {
+        let spec = d.spec.get_or_insert_with(Default::default);
+        spec.template.metadata = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            annotations: Some([(MODEL_VERSION_ANNOTATION.to_string(), version.to_string())].into()),
+            ..Default::default()
+        });
+        d
+    }
+
+    #[test]
+    fn the_served_version_is_the_pinned_one_once_every_pod_runs_it() {
+        let s = desired_status(
+            &ms(),
+            &Observed { deployment: Some(pinned(deployment(2, 2, 2), "1.1.0")), ..Observed::default() },
+            &t(1),
+        );
+        assert_eq!(s.model_version.as_deref(), Some("1.1.0"));
+    }
+
+    #[test]
+    fn during_a_rollout_the_served_version_stays_the_one_reported_before() {
+        let mut m = ms();
+        m.status = Some(ModelServiceStatus { model_version: Some("1.0.0".into()), ..Default::default() });
+        let rolling = Observed { deployment: Some(pinned(deployment(2, 2, 1), "1.1.0")), ..Observed::default() };
+        assert_eq!(desired_status(&m, &rolling, &t(1)).model_version.as_deref(), Some("1.0.0"));
+    }
+
+    #[test]
+    fn no_available_pod_or_no_pin_reports_no_version() {
+        let down = Observed { deployment: Some(pinned(deployment(2, 0, 2), "1.1.0")), ..Observed::default() };
+        assert_eq!(desired_status(&ms(), &down, &t(1)).model_version, None);
+        let unpinned = Observed { deployment: Some(deployment(2, 2, 2)), ..Observed::default() };
+        assert_eq!(desired_status(&ms(), &unpinned, &t(1)).model_version, None);
     }
 }

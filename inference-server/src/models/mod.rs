@@ -6,7 +6,7 @@ pub mod text;
 pub mod trend;
 
 use crate::featurize::FeaturizeError;
-use crate::package::{ModelKind, ModelMeta, OutputRules, PackageError, PackageFiles};
+use crate::package::{Dim, ModelKind, ModelMeta, OutputRules, PackageError, PackageFiles};
 use crate::runtime::{Plan, RuntimeError};
 use crate::telemetry::{ModelMetrics, Stages};
 use std::time::{Duration, Instant};
@@ -48,6 +48,39 @@ impl LoadError {
             Self::Runtime(_) | Self::Warmup(_) => "runtime",
         }
     }
+}
+
+/// The graph against `model.json`: the declared inputs are the graph's, by name and in order;
+/// a classifier's labels are as many as its output's classes. Pure.
+pub fn check_graph(meta: &ModelMeta, plan: &Plan) -> Result<(), LoadError> {
+    let graph = plan.input_names();
+    if !meta.inputs.is_empty() {
+        let declared: Vec<&str> = meta.inputs.iter().map(|i| i.name.as_str()).collect();
+        if declared != graph.iter().map(String::as_str).collect::<Vec<_>>() {
+            return Err(LoadError::Invalid(format!(
+                "model.json inputs {declared:?} do not match the graph's inputs {graph:?}"
+            )));
+        }
+    }
+    let classifier = matches!(meta.kind, ModelKind::Sentiment | ModelKind::Topic | ModelKind::Email);
+    if let (true, Some(width)) = (classifier, plan.output_width()) {
+        if width != meta.labels.len() {
+            return Err(LoadError::Invalid(format!(
+                "model.json labels name {} classes {:?}, but the graph's output has {width}",
+                meta.labels.len(),
+                meta.labels
+            )));
+        }
+    }
+    if let (true, Some(Dim::Fixed(declared))) = (classifier, meta.outputs.first().and_then(|o| o.shape.last())) {
+        if usize::try_from(*declared).ok() != Some(meta.labels.len()) {
+            return Err(LoadError::Invalid(format!(
+                "model.json outputs[0].shape says {declared} classes, but labels name {}",
+                meta.labels.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The model families.
@@ -109,6 +142,7 @@ impl LoadedModel {
         let start = Instant::now();
         let rules = OutputRules::from_meta(&meta)?;
         let plan = Plan::compile(files.file("model.onnx")?)?;
+        check_graph(&meta, &plan)?;
         let model = match meta.kind {
             ModelKind::Sentiment | ModelKind::Topic | ModelKind::Email => {
                 Model::Text(Box::new(text::TextModel::new(&meta, files, plan)?))

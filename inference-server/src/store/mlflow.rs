@@ -53,6 +53,21 @@ pub fn parse_model_uri(uri: &str) -> Option<ModelRef> {
     })
 }
 
+/// `uri` with its version, stage or alias replaced by `version` (`3`, `Production` or
+/// `@champion`): how `--model-version` pins an MLflow source. `None` when `uri` is not a
+/// `models:/` URI or `version` is not one path segment.
+pub fn pinned_uri(uri: &str, version: &str) -> Option<String> {
+    let reference = parse_model_uri(uri)?;
+    if !inferwatch_monitoring::serving::valid_model_version(version) {
+        return None;
+    }
+    let name = reference.name();
+    Some(match version.strip_prefix('@') {
+        Some(alias) => format!("models:/{name}@{alias}"),
+        None => format!("models:/{name}/{version}"),
+    })
+}
+
 /// A resolved registry reference: the lineage the server reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resolved {
@@ -437,6 +452,16 @@ mod tests {
         {
             assert!(!path_safe(name, version), "{name} {version}");
         }
+    }
+
+    #[test]
+    fn a_pinned_version_replaces_the_uris_version_stage_or_alias() {
+        assert_eq!(pinned_uri("models:/sentiment/3", "5").as_deref(), Some("models:/sentiment/5"));
+        assert_eq!(pinned_uri("models:/sentiment@champion", "2").as_deref(), Some("models:/sentiment/2"));
+        assert_eq!(pinned_uri("models:/sentiment/3", "@canary").as_deref(), Some("models:/sentiment@canary"));
+        assert_eq!(pinned_uri("models:/sentiment/3", "Production").as_deref(), Some("models:/sentiment/Production"));
+        assert_eq!(pinned_uri("models:/sentiment/3", "../4"), None);
+        assert_eq!(pinned_uri("s3://bucket/x", "4"), None);
     }
 
     #[test]

@@ -60,6 +60,20 @@ pub trait ModelStore: Send + Sync + std::fmt::Debug {
     fn list(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
     /// All files of one package and a description of where they came from.
     fn fetch<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(PackageFiles, String), StoreError>>;
+    /// One package at a pinned version (`--model-version`). The default ignores the pin: a store
+    /// whose reference already names the version (MLflow: the pin is part of its model URI).
+    fn fetch_version<'a>(
+        &'a self,
+        name: &'a str,
+        _version: &'a str,
+    ) -> BoxFuture<'a, Result<(PackageFiles, String), StoreError>> {
+        self.fetch(name)
+    }
+    /// Whether a pinned package's `model.json` must name the pinned version: true for the
+    /// directory stores (local, S3), false for MLflow, whose versions are the registry's.
+    fn version_is_package_version(&self) -> bool {
+        false
+    }
     /// The dependency this store is reported as (`storage`, `registry`); `None` for a store
     /// that is not a remote dependency (the local directory).
     fn dependency(&self) -> Option<&'static str> {
@@ -110,6 +124,17 @@ impl HealthCache {
         *last = Some((std::time::Instant::now(), health.clone()));
         health
     }
+}
+
+/// A pinned package's name and version are both single path segments.
+pub fn check_pinned(name: &str, version: &str) -> Result<(), StoreError> {
+    if !valid_name(name) {
+        return Err(StoreError::InvalidName(name.to_string()));
+    }
+    if !inferwatch_monitoring::serving::valid_model_version(version) {
+        return Err(StoreError::InvalidName(format!("{name}/{version}")));
+    }
+    Ok(())
 }
 
 /// Package names are path segments: keep them boring.

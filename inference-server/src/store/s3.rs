@@ -4,7 +4,7 @@
 //! by the model manager either way. Every request is timed and counted under
 //! `dependency="storage"`.
 
-use super::{valid_name, BoxFuture, ModelStore, StoreError, StoreHealth};
+use super::{check_pinned, valid_name, BoxFuture, ModelStore, StoreError, StoreHealth};
 use crate::package::PackageFiles;
 use crate::telemetry::dependency::{Dependency, Outcome};
 use crate::telemetry::Metrics;
@@ -204,13 +204,16 @@ impl S3Store {
         let mut names = Vec::new();
         if let Ok(mut dir) = tokio::fs::read_dir(&self.config.cache_dir).await {
             while let Ok(Some(e)) = dir.next_entry().await {
-                let n = e.file_name().to_string_lossy().into_owned();
+                // `<name>` or `<name>@<version>` (a pinned version's copy).
+                let entry = e.file_name().to_string_lossy().into_owned();
+                let n = entry.split('@').next().unwrap_or_default().to_string();
                 if valid_name(&n) && tokio::fs::try_exists(e.path().join("model.json")).await.unwrap_or(false) {
                     names.push(n);
                 }
             }
         }
         names.sort();
+        names.dedup();
         names
     }
 
@@ -303,32 +306,66 @@ impl ModelStore for S3Store {
             if !valid_name(name) {
                 return Err(StoreError::InvalidName(name.to_string()));
             }
-            match self.download(name).await {
-                Ok(p) => {
-                    // Only a package whose checksum holds replaces the last good copy on disk;
-                    // a corrupt upload still goes to the loader, which refuses it by name.
-                    match p.verified_meta() {
-                        Ok(_) => {
-                            if let Err(e) = self.write_cache(name, &p).await {
-                                tracing::warn!(model = name, error = %e, "cannot cache the package on disk");
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(model = name, error = %e, "not caching a package that fails its checksum")
-                        }
-                    }
-                    Ok((p, self.uri_of(name)))
-                }
-                Err(e @ (StoreError::NotFound(_) | StoreError::TooLarge { .. })) => Err(e),
-                Err(e) => match self.read_cache(name).await {
-                    Some(p) => {
-                        tracing::warn!(model = name, error = %e, "model store unreachable; loading the disk-cached package");
-                        Ok((p, format!("{} (disk cache)", self.uri_of(name))))
-                    }
-                    None => Err(e),
-                },
+            self.fetch_folder(name, name, name).await
+        })
+    }
+
+    fn fetch_version<'a>(
+        &'a self,
+        name: &'a str,
+        version: &'a str,
+    ) -> BoxFuture<'a, Result<(PackageFiles, String), StoreError>> {
+        Box::pin(async move {
+            check_pinned(name, version)?;
+            // `<name>/<version>/` first; else `<name>/`, which serves the pin only if its
+            // model.json names that version (the manager checks).
+            match self.fetch_folder(name, &format!("{name}/{version}"), &format!("{name}@{version}")).await {
+                Err(StoreError::NotFound(_)) => self.fetch_folder(name, name, name).await,
+                other => other,
             }
         })
+    }
+
+    fn version_is_package_version(&self) -> bool {
+        true
+    }
+}
+
+impl S3Store {
+    /// The package in `folder` (under the prefix), cached on disk as `cache_key`; from that
+    /// cache when the store is unreachable.
+    async fn fetch_folder(
+        &self,
+        name: &str,
+        folder: &str,
+        cache_key: &str,
+    ) -> Result<(PackageFiles, String), StoreError> {
+        match self.download(folder).await {
+            Ok(p) => {
+                // Only a package whose checksum holds replaces the last good copy on disk;
+                // a corrupt upload still goes to the loader, which refuses it by name.
+                match p.verified_meta() {
+                    Ok(_) => {
+                        if let Err(e) = self.write_cache(cache_key, &p).await {
+                            tracing::warn!(model = name, error = %e, "cannot cache the package on disk");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(model = name, error = %e, "not caching a package that fails its checksum")
+                    }
+                }
+                Ok((p, self.uri_of(folder)))
+            }
+            Err(StoreError::NotFound(_)) => Err(StoreError::NotFound(name.to_string())),
+            Err(e @ StoreError::TooLarge { .. }) => Err(e),
+            Err(e) => match self.read_cache(cache_key).await {
+                Some(p) => {
+                    tracing::warn!(model = name, error = %e, "model store unreachable; loading the disk-cached package");
+                    Ok((p, format!("{} (disk cache)", self.uri_of(folder))))
+                }
+                None => Err(e),
+            },
+        }
     }
 }
 

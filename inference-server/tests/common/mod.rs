@@ -181,6 +181,11 @@ pub fn start_refused(args: &[&std::ffi::OsStr]) -> String {
     text
 }
 
+/// Owned arguments as the `&str`s the server starters take.
+pub fn as_strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 /// A fresh directory under the system temp dir for this test process.
 pub fn tempdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("inferwatch-test-{tag}-{}", std::process::id()));

@@ -88,6 +88,9 @@ impl SeaweedFs {
             .arg("server")
             .arg(format!("-dir={}", data.display()))
             .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-volume.max=4", "-master.volumeSizeLimitMB=64"])
+            // The default refuses writes below 1% free disk (2.7 GB on this machine's disk): a
+            // test writes kilobytes, so only an actually full disk should stop it.
+            .arg("-volume.minFreeSpace=100MiB")
             .arg(format!("-master.port={master}"))
             .arg(format!("-volume.port={volume}"))
             .args(["-filer=true", &format!("-filer.port={filer}")])
@@ -181,6 +184,12 @@ impl SeaweedFs {
 
     /// Upload a built-in package under `prefix/name/` (golden.json left out).
     pub async fn upload(&self, prefix: &str, name: &str, corrupt: bool) {
+        self.upload_to(&format!("{prefix}/{name}"), name, corrupt, None).await;
+    }
+
+    /// Upload the built-in package `name` into the folder `folder`, its `model.json` saying
+    /// `version` when given (a second version of the same graph).
+    pub async fn upload_to(&self, folder: &str, name: &str, corrupt: bool, version: Option<&str>) {
         let store = self.client("models");
         for entry in std::fs::read_dir(models_dir().join(name)).unwrap() {
             let entry = entry.unwrap();
@@ -193,7 +202,12 @@ impl SeaweedFs {
                 let last = bytes.len() - 1;
                 bytes[last] ^= 0xff;
             }
-            store.put(&ObjPath::from(format!("{prefix}/{name}/{file}")), bytes.into()).await.unwrap();
+            if let (Some(v), "model.json") = (version, file.as_str()) {
+                let mut meta: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                meta["version"] = v.into();
+                bytes = serde_json::to_vec(&meta).unwrap();
+            }
+            store.put(&ObjPath::from(format!("{folder}/{file}")), bytes.into()).await.unwrap();
         }
     }
 }
