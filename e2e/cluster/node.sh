@@ -263,7 +263,8 @@ node_stop() {
     'index($2, a) == 1 || index($2, b) == 1 || index($2, c) == 1 { print $2 }' /proc/mounts | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null || true; done
   if [ -f "$NODE_RUN/netns.before" ]; then
-    comm -13 "$NODE_RUN/netns.before" <(node_netns) | grep '^cni-' |
+    # (grep finds none after a reboot: under pipefail that must not end the caller)
+    comm -13 "$NODE_RUN/netns.before" <(node_netns) | { grep '^cni-' || true; } |
       while read -r ns; do ip netns delete "$ns" 2>/dev/null || true; done
   fi
   for c in /sys/fs/cgroup/*/inferwatch; do

@@ -113,6 +113,9 @@ on_exit() {
   fi
 }
 trap on_exit EXIT
+# A command that ends the script says which (set -E: also inside functions).
+set -E
+trap 'log "failed (exit $?) at line $LINENO: $BASH_COMMAND"' ERR
 
 # With the real node, the API server listens beyond loopback (node.sh's INFERWATCH-API chain
 # admits only loopback and the pod bridge) and advertises the bridge address, which the

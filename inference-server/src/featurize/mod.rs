@@ -2,6 +2,7 @@
 
 pub mod recsys;
 pub mod text;
+pub mod transformer;
 pub mod trend;
 
 /// Why an input could not be featurized. These are the caller's fault (422).

@@ -151,7 +151,11 @@ pub async fn run(model: Arc<LoadedModel>, request: Request, limits: Limits) -> R
         return Err(e);
     }
     let blocking = runs_on_blocking_pool(&model, &request.items);
-    let outputs = if let (Model::Text(text), false, true) = (&model.model, blocking, limits.dynamic_batching) {
+    let shared_run = match &model.model {
+        Model::Text(text) if !blocking && limits.dynamic_batching && text.batches() => Some(text),
+        _ => None,
+    };
+    let outputs = if let Some(text) = shared_run {
         batched(&model, text, &request.items).await?
     } else {
         let for_work = model.clone();
@@ -252,6 +256,8 @@ fn runs_on_blocking_pool(model: &LoadedModel, inputs: &Items) -> bool {
     match (inputs, &model.model) {
         (Items::Recommend { .. }, Model::Recsys(m)) => !m.has_score_table(),
         (Items::Recommend { .. }, _) => false,
+        // A transformer's run takes milliseconds: never on an async worker.
+        (_, Model::Text(m)) if !m.batches() => true,
         _ => inputs.work_bytes() > INLINE_WORK_BYTES,
     }
 }
