@@ -36,7 +36,9 @@ SERVERS = {"ours": "Inferwatch (Rust)", "ours-metrics-off": "Inferwatch, --metri
            "kserve": "KServe ModelServer (2 workers)"}
 ROUTES = {"health": "/health (no model)", "sentiment": "sentiment", "topic": "topic", "email": "email",
           "recsys": "recsys predict", "recommend": "recsys recommend (k=10)", "trend": "trend (120 points, horizon 12)",
-          "v2-sentiment": "v2 infer, sentiment", "batch32": "sentiment, batch of 32"}
+          "v2-sentiment": "v2 infer, sentiment", "batch32": "sentiment, batch of 32",
+          "bert-sentiment": "sentiment, bring-your-own transformer (BERT-style, 2 layers, hidden 32)",
+          "bert-batch32": "transformer, batch of 32"}
 
 
 def cpu_model() -> str:

@@ -8,6 +8,8 @@
 #                 types, uvicorn with uvloop + httptools, one worker per core (bench/fastapi_server.py:app)
 #   fastapi-sync  the original design: sync handlers, uvicorn's pure-Python loop and parser
 #   kserve        KServe's Python ModelServer, one worker per core, v1 and v2 routes
+#   ours (byo)    target/release/inference-server serving a BERT-style transformer package
+#                 (tests/fixtures/transformer_package.py) beside the built-in sentiment
 # Closed loop: wrk -t2 -c32 for DURATION, ROUNDS rounds (median). Open loop: oha at a constant
 # rate of 50% and 90% of each load's measured maximum, latency counted from when each request was
 # due (--latency-correction: no coordinated omission).
@@ -44,6 +46,13 @@ rust_pid=$!
 # Two ablations of ours for the sentiment route: without metrics, without dynamic batching.
 target/release/inference-server --host 127.0.0.1 --port 18101 --log warn --metrics false & pids+=($!)
 target/release/inference-server --host 127.0.0.1 --port 18103 --log warn --dynamic-batching false & pids+=($!)
+# A team's own transformer (tests/fixtures/transformer_package.py: BERT-style, 2 layers, hidden 32,
+# hf_transformer family) beside the built-in sentiment package, in one server.
+byo="$out/byo-models"
+mkdir -p "$byo" && cp -r models/sentiment "$byo/sentiment"
+[ -x .cache/venv-test/bin/python ] || ./scripts/install-deps.sh
+.cache/venv-test/bin/python tests/fixtures/transformer_package.py "$byo/bert-sentiment" >/dev/null
+target/release/inference-server --host 127.0.0.1 --port 18104 --log warn --model-dir "$byo" & pids+=($!)
 (cd bench && exec .venv/bin/uvicorn fastapi_server:app --host 127.0.0.1 --port 18110 --workers 2 \
   --loop uvloop --http httptools --no-access-log --log-level warning) & pids+=($!)
 (cd bench && exec .venv/bin/uvicorn fastapi_server:app_sync --host 127.0.0.1 --port 18111 --workers 2 \
@@ -55,6 +64,7 @@ wait_for() { for _ in $(seq 1 600); do curl -sf "$1" >/dev/null && return 0; sle
 wait_for http://127.0.0.1:18100/ready
 wait_for http://127.0.0.1:18101/ready
 wait_for http://127.0.0.1:18103/ready
+wait_for http://127.0.0.1:18104/ready
 wait_for http://127.0.0.1:18110/health
 wait_for http://127.0.0.1:18111/health
 wait_for http://127.0.0.1:18112/v2/health/ready
@@ -103,6 +113,8 @@ loads=(
   "ours/batch32|$R/v1/models/sentiment/predict|$out/batch32.json"
   "ours-metrics-off/sentiment|http://127.0.0.1:18101/v1/models/sentiment/predict|$out/sentiment.json"
   "ours-unbatched/sentiment|http://127.0.0.1:18103/v1/models/sentiment/predict|$out/sentiment.json"
+  "ours/bert-sentiment|http://127.0.0.1:18104/v1/models/bert-sentiment/predict|$out/sentiment.json"
+  "ours/bert-batch32|http://127.0.0.1:18104/v1/models/bert-sentiment/predict|$out/batch32.json"
   "fastapi/health|$F/health|"
   "fastapi/sentiment|$F/v1/models/sentiment/predict|$out/sentiment.json"
   "fastapi/topic|$F/v1/models/topic/predict|$out/topic.json"

@@ -117,6 +117,9 @@ pub fn helm_chart_args(extra: &[&str], timeout: &str) -> Result<String> {
         "--namespace",
         SYSTEM_NAMESPACE,
         "--create-namespace",
+        // Without any value given, `helm upgrade` reuses the last release's values (another
+        // test's): every install starts from the chart's defaults instead.
+        "--reset-values",
         "--wait",
         "--timeout",
         timeout,

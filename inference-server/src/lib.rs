@@ -16,6 +16,7 @@ pub mod logs;
 pub mod model_manager;
 pub mod models;
 pub mod package;
+pub mod packager;
 pub mod predict;
 pub mod probe;
 pub mod quality;

@@ -112,6 +112,21 @@ impl S3Store {
         Ok(Self { store, prefix, config, metrics, health })
     }
 
+    /// Write every file of `package` into `folder` under the prefix (the packager's
+    /// `--upload`): `model.json` last, so a reader never sees a `model.json` whose files are
+    /// not there yet.
+    pub async fn upload(&self, folder: &str, package: &PackageFiles) -> Result<(), StoreError> {
+        let mut files: Vec<(&String, &Vec<u8>)> = package.files.iter().collect();
+        files.sort_by_key(|(name, _)| name.as_str() == "model.json");
+        for (name, bytes) in files {
+            let key = self.key(&format!("{folder}/{name}"));
+            self.timed("put", self.store.put(&key, bytes.clone().into()))
+                .await
+                .map_err(|e| store_err(&format!("{}/{folder}/{name}", self.config.uri), e))?;
+        }
+        Ok(())
+    }
+
     fn key(&self, rest: &str) -> ObjPath {
         if self.prefix.is_empty() {
             ObjPath::from(rest)
