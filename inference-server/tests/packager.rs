@@ -3,10 +3,11 @@
 //! computed by the server's own code, equal onnxruntime's (the fixture script's, from the same
 //! graph and sample); the built-in hashed family packages the same way; bad samples are refused
 //! naming the line; `--upload` puts the package where `--model-version` finds it in a real
-//! SeaweedFS.
+//! SeaweedFS, and `--register` makes it a version of a real MLflow registry.
 
 mod common;
 
+use common::mlflow::Mlflow;
 use common::seaweedfs::{credentials, SeaweedFs};
 use common::{models_dir, tempdir, Server};
 use serde_json::{json, Value};
@@ -170,30 +171,34 @@ fn bad_held_out_samples_and_unsupported_kinds_are_refused_naming_the_cause() {
 }
 
 /// `--upload` writes `<prefix>/<name>/<version>/` in a real SeaweedFS, where a server pinned to
-/// that version finds and serves it.
+/// that version finds and serves it; `--register --alias` makes it a version of a real MLflow
+/// registry, which a server resolving the alias serves.
 #[tokio::test]
-async fn an_uploaded_package_is_served_by_a_server_pinned_to_its_version() {
+async fn an_uploaded_and_registered_package_is_served_by_version_and_by_alias() {
     credentials();
     let fs = SeaweedFs::start();
-    fs.create_bucket("models").await;
+    // One bucket for both: the MLflow artifact store is where a team uploads (and SeaweedFS
+    // here grows volumes for one collection only, `-volume.max=4`).
+    fs.create_bucket("mlflow").await;
+    let mlflow = Mlflow::start(fs.endpoint());
     let dir = tempdir("packager-upload");
     let (fixture_pkg, held) = fixture(&dir);
     export(&fixture_pkg, &dir.join("export"));
-    let endpoint = fs.endpoint();
-    let run = package(
-        &dir.join("export"),
-        &held,
-        &dir.join("out"),
-        &["--upload", "s3://models/teams", "--s3-endpoint", &endpoint],
-    );
+    let (endpoint, tracking) = (fs.endpoint(), mlflow.url());
+    let upload = ["--upload", "s3://mlflow/teams", "--s3-endpoint", &endpoint];
+    let register = ["--register", &tracking, "--alias", "champion"];
+    let run = package(&dir.join("export"), &held, &dir.join("out"), &[&upload[..], &register[..]].concat());
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    assert!(String::from_utf8_lossy(&run.stdout).contains("uploaded to s3://models/teams/bert-sentiment/0.1.0/"));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("uploaded to s3://mlflow/teams/bert-sentiment/0.1.0/"), "{stdout}");
+    assert!(stdout.contains("registered as models:/bert-sentiment/1 (@champion)"), "{stdout}");
+
     let cache = dir.join("cache");
-    let s = Server::ready(&[
+    let pinned = [
         "--model-source",
         "s3",
         "--s3-uri",
-        "s3://models/teams",
+        "s3://mlflow/teams",
         "--s3-endpoint",
         &endpoint,
         "--preload",
@@ -202,9 +207,29 @@ async fn an_uploaded_package_is_served_by_a_server_pinned_to_its_version() {
         "0.1.0",
         "--model-cache-dir",
         cache.to_str().unwrap(),
-    ])
-    .await;
+    ];
+    let s = Server::ready(&pinned).await;
     let (_, meta) = s.get("/v2/models/bert-sentiment").await;
     assert_eq!(meta["versions"], json!(["0.1.0"]), "{meta}");
     assert!(meta["parameters"]["source"].as_str().unwrap().ends_with("teams/bert-sentiment/0.1.0"), "{meta}");
+
+    let registry_cache = dir.join("registry-cache");
+    let by_alias = [
+        "--model-source",
+        "mlflow",
+        "--mlflow-tracking-uri",
+        &tracking,
+        "--mlflow-model-uri",
+        "models:/bert-sentiment@champion",
+        "--s3-endpoint",
+        &endpoint,
+        "--model-cache-dir",
+        registry_cache.to_str().unwrap(),
+    ];
+    let r = Server::ready(&by_alias).await;
+    let (_, meta) = r.get("/v2/models/bert-sentiment").await;
+    let source = meta["parameters"]["source"].as_str().unwrap();
+    assert!(source.starts_with("mlflow:models:/bert-sentiment/1?") && source.contains("alias=champion"), "{meta}");
+    let (status, body) = r.post("/v1/models/bert-sentiment/predict", json!({"text": "Wonderful!"})).await;
+    assert_eq!(status, 200, "{body}");
 }

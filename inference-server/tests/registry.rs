@@ -5,104 +5,11 @@
 
 mod common;
 
+use common::mlflow::Mlflow;
 use common::seaweedfs::{credentials, SeaweedFs};
-use common::{as_strs, error_of, free_port, models_dir, Server};
-use serde_json::{json, Value};
-use std::os::unix::process::CommandExt;
+use common::{as_strs, error_of, free_port, Server};
+use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A real MLflow tracking server. Killed on drop.
-struct Mlflow {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-    s3_endpoint: String,
-}
-
-impl Mlflow {
-    fn start(s3_endpoint: String) -> Self {
-        let dir = std::env::temp_dir().join(format!("iw-mlflow-{}-{}", std::process::id(), free_port()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut m = Mlflow { child: None, port: free_port(), dir, s3_endpoint };
-        m.spawn();
-        m
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::File::create(self.dir.join("mlflow.log")).unwrap();
-        let child = Command::new(repo().join(".cache/venv-mlflow/bin/mlflow"))
-            .process_group(0)
-            .args(["server", "--host", "127.0.0.1", "--port", &self.port.to_string(), "--workers", "1"])
-            .arg("--backend-store-uri")
-            .arg(format!("sqlite:///{}", self.dir.join("mlflow.db").display()))
-            .args(["--default-artifact-root", "s3://mlflow/artifacts", "--no-serve-artifacts"])
-            .env("MLFLOW_S3_ENDPOINT_URL", &self.s3_endpoint)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("mlflow is installed (make deps creates .cache/venv-mlflow)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let ok = std::process::Command::new("curl")
-                .args(["-sf", &format!("{}/health", self.url())])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if ok {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "mlflow server did not start; see {}",
-                self.dir.join("mlflow.log").display()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // `mlflow server` runs gunicorn and its workers: kill the whole process group.
-            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", c.id())]).status();
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Register built-in packages (alias `champion`); the JSON lines the helper prints.
-    fn register(&self, names: &[&str]) -> Vec<Value> {
-        let out = Command::new(repo().join(".cache/venv-mlflow/bin/python"))
-            .arg(repo().join("tests/mlflow/register_models.py"))
-            .args(["--tracking-uri", &self.url(), "--models-dir", models_dir().to_str().unwrap()])
-            .args(names)
-            .env("MLFLOW_S3_ENDPOINT_URL", &self.s3_endpoint)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "register_models.py failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.starts_with('{'))
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Mlflow {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn server_args(mlflow: &Mlflow, s3: &str, uri: &str, cache: &Path) -> Vec<String> {
     [

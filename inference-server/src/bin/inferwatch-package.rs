@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! inferwatch-package --model exported/ --held-out held_out.jsonl --out pkg/
-//!     [--upload s3://bucket/prefix --s3-endpoint http://minio:9000]
+//!     [--upload s3://bucket/prefix --s3-endpoint http://minio:9000
+//!      [--register http://mlflow:5000 [--alias champion]]]
 //! ```
 //!
 //! `exported/` holds `model.onnx`, the side files (`tokenizer.json`) and a draft `model.json`
@@ -47,6 +48,14 @@ struct Args {
     /// S3 region for `--upload`.
     #[arg(long, default_value = "us-east-1")]
     s3_region: String,
+    /// Also register the uploaded package as a new version of the registered model `<name>` in
+    /// this MLflow tracking server (needs `--upload` into its artifact store; token from
+    /// `MLFLOW_TRACKING_TOKEN`).
+    #[arg(long, requires = "upload")]
+    register: Option<String>,
+    /// Point this alias (e.g. `champion`) at the registered version.
+    #[arg(long, requires = "register")]
+    alias: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -105,7 +114,24 @@ async fn run(args: &Args) -> Result<String, String> {
             S3Store::new(config, Arc::new(inference_server::telemetry::Metrics::new())).map_err(|e| e.to_string())?;
         let folder = format!("{name}/{version}");
         store.upload(&folder, &package).await.map_err(|e| e.to_string())?;
-        summary.push_str(&format!("; uploaded to {}/{folder}/", uri.trim_end_matches('/')));
+        let source = format!("{}/{folder}", uri.trim_end_matches('/'));
+        summary.push_str(&format!("; uploaded to {source}/"));
+        if let Some(tracking) = &args.register {
+            let token = std::env::var("MLFLOW_TRACKING_TOKEN").ok();
+            let registered = inference_server::store::mlflow::register_version(
+                tracking,
+                token.as_deref(),
+                &name,
+                &source,
+                args.alias.as_deref(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            summary.push_str(&format!("; registered as models:/{name}/{registered}"));
+            if let Some(alias) = &args.alias {
+                summary.push_str(&format!(" (@{alias})"));
+            }
+        }
     }
     Ok(summary)
 }

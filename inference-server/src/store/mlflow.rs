@@ -68,6 +68,54 @@ pub fn pinned_uri(uri: &str, version: &str) -> Option<String> {
     })
 }
 
+/// Register the package in the `s3://` folder `source` as a new version of the registered model
+/// `name` (created when absent) and point `alias` at it: the packager's `--register`. Returns
+/// the new version number.
+pub async fn register_version(
+    tracking_uri: &str,
+    token: Option<&str>,
+    name: &str,
+    source: &str,
+    alias: Option<&str>,
+) -> Result<String, StoreError> {
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| err(tracking_uri, e))?;
+    let api = |path: &str| format!("{}/api/2.0/mlflow/{path}", tracking_uri.trim_end_matches('/'));
+    let post = |path: &str, body: serde_json::Value| {
+        let req = http.post(api(path)).json(&body);
+        let req = match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        async move {
+            let resp = req.send().await.map_err(|e| err(tracking_uri, format!("MLflow registry unreachable: {e}")))?;
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            Ok::<_, StoreError>((status, body))
+        }
+    };
+    let (status, body) = post("registered-models/create", serde_json::json!({"name": name})).await?;
+    if !status.is_success() && body["error_code"] != "RESOURCE_ALREADY_EXISTS" {
+        return Err(err(tracking_uri, format!("creating registered model {name}: MLflow answered {status}: {body}")));
+    }
+    let (status, body) = post("model-versions/create", serde_json::json!({"name": name, "source": source})).await?;
+    let version = body["model_version"]["version"].as_str().map(str::to_string).filter(|_| status.is_success());
+    let version = version
+        .ok_or_else(|| err(tracking_uri, format!("creating a version of {name}: MLflow answered {status}: {body}")))?;
+    if let Some(alias) = alias {
+        let (status, body) =
+            post("registered-models/alias", serde_json::json!({"name": name, "alias": alias, "version": version}))
+                .await?;
+        if !status.is_success() {
+            return Err(err(tracking_uri, format!("setting alias {alias}: MLflow answered {status}: {body}")));
+        }
+    }
+    Ok(version)
+}
+
 /// A resolved registry reference: the lineage the server reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resolved {

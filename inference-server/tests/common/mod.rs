@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod mlflow;
 pub mod redis;
 pub mod seaweedfs;
 
