@@ -13,6 +13,9 @@ use crate::runtime::{split_rows, Plan};
 use crate::telemetry::cpu_time::CpuSampler;
 use crate::telemetry::Stages;
 
+/// Most texts in one run of a transformer graph (a request's texts run in chunks of it).
+pub const TRANSFORMER_ROWS_PER_RUN: usize = 8;
+
 /// A loaded text classifier.
 #[derive(Debug)]
 pub struct TextModel {
@@ -96,22 +99,29 @@ impl TextModel {
                 Ok((stages.time(|s| &mut s.postprocess, || split_rows(&flat, self.labels.len())), counts))
             }
             Encoder::Transformer { featurizer, inputs } => {
-                let encoded = stages.time(|s| &mut s.featurize, || featurizer.encode(texts))?;
-                let mut flat = stages.time(
-                    |s| &mut s.infer,
-                    || run_transformer(&self.plan, inputs, encoded.shape, &encoded.ids, &encoded.mask),
-                )?;
+                // At most TRANSFORMER_ROWS_PER_RUN texts per run: attention holds rows x heads x
+                // width^2 scores, so a request's memory is bounded by the chunk, not the request.
                 let width = self.labels.len();
-                let rows = stages.time(
-                    |s| &mut s.postprocess,
-                    || {
-                        if featurizer.settings().output == OutputKind::Logits {
-                            softmax_rows(&mut flat, width);
-                        }
-                        split_rows(&flat, width)
-                    },
-                );
-                Ok((rows, encoded.counts))
+                let mut rows = Vec::with_capacity(texts.len());
+                let mut counts = Vec::with_capacity(texts.len());
+                for chunk in texts.chunks(TRANSFORMER_ROWS_PER_RUN) {
+                    let encoded = stages.time(|s| &mut s.featurize, || featurizer.encode(chunk))?;
+                    let mut flat = stages.time(
+                        |s| &mut s.infer,
+                        || run_transformer(&self.plan, inputs, encoded.shape, &encoded.ids, &encoded.mask),
+                    )?;
+                    stages.time(
+                        |s| &mut s.postprocess,
+                        || {
+                            if featurizer.settings().output == OutputKind::Logits {
+                                softmax_rows(&mut flat, width);
+                            }
+                            rows.extend(split_rows(&flat, width));
+                        },
+                    );
+                    counts.extend(encoded.counts);
+                }
+                Ok((rows, counts))
             }
         }
     }
