@@ -5,7 +5,7 @@ use crate::crd::ModelService;
 use crate::meta::{self, Decoration, MetaError};
 use inferwatch_monitoring::serving::{arg, defaults, settings};
 use inferwatch_monitoring::{alerts, dashboards};
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::autoscaling::v2::{
     CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
     ResourceMetricSource,
@@ -496,6 +496,16 @@ pub fn render(ms: &ModelService, cfg: &OperatorConfig) -> Result<Desired, Render
         spec: Some(DeploymentSpec {
             replicas: if autoscaling.is_some() { None } else { Some(ms.spec.replicas.unwrap_or(1)) },
             selector: selector.clone(),
+            // A new pod takes traffic only once Ready (the pinned version loaded); no old pod goes
+            // before it. So a version that cannot load stalls the rollout at full capacity
+            // instead of taking a pod away (the default would at 4 replicas and up).
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_unavailable: Some(IntOrString::Int(0)),
+                    max_surge: Some(IntOrString::String("25%".into())),
+                }),
+            }),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(pod_labels),
