@@ -300,13 +300,11 @@ impl ModelManager {
                 return Err(ManagerError::Load { model: name.into(), source: e });
             }
         }
-        let references = crate::reference::features(&meta)
-            .and_then(|refs| crate::reference::check_complete(&meta, &refs).map(|()| refs))
-            .map_err(|e| {
-                let e = LoadError::Invalid(e);
-                fail(e.reason());
-                ManagerError::Load { model: name.into(), source: e }
-            })?;
+        let references = crate::reference::complete_features(&meta).map_err(|e| {
+            let e = LoadError::Invalid(e);
+            fail(e.reason());
+            ManagerError::Load { model: name.into(), source: e }
+        })?;
         let read = start.elapsed();
         let model_metrics = self.per_model_metrics.then(|| {
             self.metrics.quality_series(&meta);

@@ -1,6 +1,6 @@
 //! The packager: a team's exported classifier (its `model.onnx`, side files and a draft
 //! `model.json`) plus a held-out sample becomes a complete package, computed by the server's own
-//! code: the graph loaded and run as the server runs it, the predictions the server would answer,
+//! code: the graph loaded and run as the server runs it, the probabilities the server answers (after the same input checks),
 //! the drift features the server counts. It writes the `sha256`, the held-out `metrics`
 //! (accuracy, macro F1, per-class recall, calibration), the drift references (bins from the
 //! held-out quantiles) and `golden.json`, then loads the result as the server would, so a package
@@ -11,11 +11,11 @@
 
 use crate::models::{LoadedModel, Model};
 use crate::package::{ModelKind, ModelMeta, PackageFiles};
-use crate::predict::{email_text, Items, Limits, Prediction};
+use crate::predict::prediction::argmax;
+use crate::predict::{email_text, Items, Limits};
 use crate::reference::Bins;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
 
 /// Why a package could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +150,7 @@ struct Observed {
 /// Make the package: `files` holds `model.onnx`, the side files and the draft `model.json`
 /// (kind, name, version, labels, featurizer, inputs, outputs; no sha256, metrics or
 /// references needed). Returns the complete `model.json` and `golden.json`.
-pub async fn make(files: &PackageFiles, examples: &[Example]) -> Result<(Value, Value), PackError> {
+pub fn make(files: &PackageFiles, examples: &[Example]) -> Result<(Value, Value), PackError> {
     let mut draft: Value =
         serde_json::from_slice(files.file("model.json").map_err(|e| PackError::Invalid(e.to_string()))?)
             .map_err(|e| PackError::Invalid(format!("model.json: {e}")))?;
@@ -182,10 +182,9 @@ pub async fn make(files: &PackageFiles, examples: &[Example]) -> Result<(Value, 
     let source = "packager".to_string();
     let (model, _) =
         LoadedModel::build(meta.clone(), files, source, None).map_err(|e| PackError::Load(e.to_string()))?;
-    let model = Arc::new(model);
     let mut observed = Vec::with_capacity(examples.len());
     for (c, chunk) in examples.chunks(CHUNK).enumerate() {
-        observed.extend(run_chunk(&model, meta.kind, chunk, c * CHUNK).await?);
+        observed.extend(run_chunk(&model, meta.kind, chunk, c * CHUNK)?);
     }
 
     let predicted: Vec<usize> = observed.iter().map(|o| o.label).collect();
@@ -225,8 +224,8 @@ pub async fn make(files: &PackageFiles, examples: &[Example]) -> Result<(Value, 
 
 /// Run one chunk through the server's prediction path (the answers clients get) and the model's
 /// own featurizer (the token counts the drift metrics count).
-async fn run_chunk(
-    model: &Arc<LoadedModel>,
+fn run_chunk(
+    model: &LoadedModel,
     kind: ModelKind,
     chunk: &[Example],
     offset: usize,
@@ -246,37 +245,27 @@ async fn run_chunk(
         _ => return Err(PackError::Invalid("held-out inputs are not text items".into())),
     };
     let Model::Text(text) = &model.model else { return Err(PackError::Invalid("not a text model".into())) };
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let (_, counts) =
-        text.predict(&refs, &mut Default::default()).map_err(|e| PackError::Invalid(format!("{lines}: {e}")))?;
+    // The refusals a request gets (empty text, sizes), then one run of the model's own code.
     let limits = Limits { max_batch_items: chunk.len(), max_text_bytes: usize::MAX, dynamic_batching: false };
-    let answers = crate::predict::run(model.clone(), request, limits)
-        .await
-        .map_err(|e| PackError::Invalid(format!("{lines}: {e}")))?;
-    answers
+    crate::predict::validate(&request, kind, limits).map_err(|e| PackError::Invalid(format!("{lines}: {e}")))?;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (rows, counts) =
+        text.predict(&refs, &mut Default::default()).map_err(|e| PackError::Invalid(format!("{lines}: {e}")))?;
+    Ok(rows
         .into_iter()
         .zip(counts)
-        .map(|(answer, count)| {
+        .map(|(probabilities, count)| {
             // As the server's drift counters: the arg-max label and its probability.
-            let probabilities = match answer {
-                Prediction::Class { scores, .. } | Prediction::Spam { scores, .. } => scores.probabilities,
-                _ => return Err(PackError::Invalid("a text model answered a non-class prediction".into())),
-            };
-            let (label, confidence) =
-                probabilities
-                    .iter()
-                    .enumerate()
-                    .fold((0, f32::MIN), |best, (i, p)| if *p > best.1 { (i, *p) } else { best });
-            let confidence = f64::from(confidence);
-            Ok(Observed {
+            let (label, confidence) = argmax(&probabilities).unwrap_or((0, 0.0));
+            Observed {
                 label,
-                confidence,
+                confidence: f64::from(confidence),
                 probabilities,
                 tokens: f64::from(count.tokens),
                 unknown_share: count.unknown_share(),
-            })
+            }
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]

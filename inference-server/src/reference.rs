@@ -173,6 +173,14 @@ struct RawFeature {
 /// Most bins one feature may have (label cardinality stays bounded for any package).
 pub const MAX_BINS: usize = 64;
 
+/// The package's references, refused when one of its kind's watched features has none: what
+/// a load checks (the manager and the packager's verification both call this).
+pub fn complete_features(meta: &ModelMeta) -> Result<Vec<FeatureRef>, String> {
+    let refs = features(meta)?;
+    check_complete(meta, &refs)?;
+    Ok(refs)
+}
+
 /// Every drift feature the package's kind is watched on has a reference
 /// (`inferwatch_monitoring::package::watched_features`): a package without one would leave
 /// that feature's drift panel and alert silently empty. Pure.

@@ -61,10 +61,9 @@ fn evaluate(ms: &ModelService, o: &Observed) -> (Vec<Cond>, Option<i32>, Option<
             let st = d.status.clone().unwrap_or_default();
             let available = st.available_replicas.unwrap_or(0);
             let updated = st.updated_replicas.unwrap_or(0);
-            let seen = st.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
             replicas = Some(st.replicas.unwrap_or(0));
             ready = Some(st.ready_replicas.unwrap_or(0));
-            let rolled_out = seen && updated >= want && st.replicas.unwrap_or(0) <= want;
+            let rolled_out = rolled_out(d);
             conds.push(if want == 0 {
                 Cond { kind: READY, ok: false, reason: "ScaledToZero", message: "spec asks for 0 replicas".into() }
             } else if available >= want && rolled_out {
@@ -175,6 +174,15 @@ pub fn desired_status(ms: &ModelService, observed: &Observed, now: &Time) -> Mod
     }
 }
 
+/// Whether the Deployment's latest spec is rolled out: its generation observed, every wanted
+/// replica updated and no old one left.
+fn rolled_out(d: &Deployment) -> bool {
+    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let st = d.status.clone().unwrap_or_default();
+    let seen = st.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
+    seen && st.updated_replicas.unwrap_or(0) >= want && st.replicas.unwrap_or(0) <= want
+}
+
 /// The pinned model version every available pod serves: the Deployment template's
 /// [`MODEL_VERSION_ANNOTATION`] once its rollout is complete (a pod is Ready only with the pinned
 /// version loaded, and every pod then runs that template); while a rollout is under way, the
@@ -185,10 +193,7 @@ pub fn served_version(ms: &ModelService, deployment: Option<&Deployment>) -> Opt
     if st.available_replicas.unwrap_or(0) == 0 {
         return None;
     }
-    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let seen = st.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
-    let all_updated = st.updated_replicas.unwrap_or(0) >= want && st.replicas.unwrap_or(0) <= want;
-    if seen && all_updated {
+    if rolled_out(d) {
         d.spec
             .as_ref()
             .and_then(|s| s.template.metadata.as_ref())

@@ -82,7 +82,7 @@ fn fail(message: &str) -> ExitCode {
 async fn run(args: &Args) -> Result<String, String> {
     let files = read_dir(&args.model)?;
     let examples = read_examples(&args.held_out)?;
-    let (meta, golden) = packager::make(&files, &examples).await.map_err(|e| e.to_string())?;
+    let (meta, golden) = packager::make(&files, &examples).map_err(|e| e.to_string())?;
     let mut package = files.clone();
     package.files.remove("golden.json");
     package.files.insert("model.json".into(), pretty(&meta)?);
@@ -179,8 +179,7 @@ async fn verify(dir: &Path) -> Result<(), String> {
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let (files, source) = LocalStore::new(parent).fetch(name).await.map_err(|e| e.to_string())?;
     let meta = files.verified_meta().map_err(|e| format!("the written package is refused: {e}"))?;
-    inference_server::reference::features(&meta)
-        .and_then(|r| inference_server::reference::check_complete(&meta, &r))
+    inference_server::reference::complete_features(&meta)
         .map_err(|e| format!("the written package is refused: {e}"))?;
     inference_server::models::LoadedModel::build(meta, &files, source, None)
         .map_err(|e| format!("the written package does not load: {e}"))?;
