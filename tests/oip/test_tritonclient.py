@@ -1,10 +1,6 @@
 """The Open Inference Protocol routes, driven by a client no one here wrote: NVIDIA's
 `tritonclient` (HTTP), which speaks the KServe v2 protocol. It starts the real server binary."""
 
-import os
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,31 +8,15 @@ import pytest
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
+from oip_server import serving
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def client():
-    binary = os.environ.get("SERVER_BIN", str(ROOT / "target/debug/inference-server"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [binary, "--host", "127.0.0.1", "--port", str(port), "--model-dir", str(ROOT / "models"), "--log", "warn"]
-    )
-    c = httpclient.InferenceServerClient(url=f"127.0.0.1:{port}")
-    deadline = time.time() + 30
-    while True:
-        try:
-            if c.is_server_ready():
-                break
-        except Exception:  # noqa: BLE001 - not listening yet
-            pass
-        assert time.time() < deadline, "server never became ready"
-        time.sleep(0.1)
-    yield c
-    proc.terminate()
-    assert proc.wait(timeout=10) == 0
+    with serving(ROOT / "models") as c:
+        yield c
 
 
 def test_server_is_live_and_ready(client):

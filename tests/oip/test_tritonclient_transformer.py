@@ -3,16 +3,15 @@ graph with its Hugging Face tokenizer) through `tritonclient` in its default mod
 data): the server's probabilities equal onnxruntime's golden ones to 1e-4."""
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tritonclient.http as httpclient
+
+from oip_server import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "bert-sentiment"
@@ -23,26 +22,8 @@ def served(tmp_path_factory):
     models = tmp_path_factory.mktemp("models")
     subprocess.run([sys.executable, str(ROOT / "tests/fixtures/transformer_package.py"), str(models / NAME)],
                    check=True, stdout=subprocess.DEVNULL)
-    binary = os.environ.get("SERVER_BIN", str(ROOT / "target/debug/inference-server"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [binary, "--host", "127.0.0.1", "--port", str(port), "--model-dir", str(models), "--log", "warn"]
-    )
-    client = httpclient.InferenceServerClient(url=f"127.0.0.1:{port}")
-    deadline = time.time() + 30
-    while True:
-        try:
-            if client.is_server_ready():
-                break
-        except Exception:  # noqa: BLE001 - not listening yet
-            pass
-        assert time.time() < deadline, "server never became ready"
-        time.sleep(0.1)
-    yield client, json.loads((models / NAME / "golden.json").read_text())
-    proc.terminate()
-    assert proc.wait(timeout=10) == 0
+    with serving(models) as client:
+        yield client, json.loads((models / NAME / "golden.json").read_text())
 
 
 def test_transformer_probabilities_equal_onnxruntimes_on_the_binary_path(served):
