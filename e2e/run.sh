@@ -27,9 +27,20 @@ done
 trap './e2e/cluster/down.sh' EXIT
 kubeconfig="$(./e2e/cluster/up.sh)"
 failed=()
+outputs="$root/.cache/cluster-run/test-output"
+rm -rf "$outputs" && mkdir -p "$outputs"
 for t in "${tests[@]}"; do
+  out="$outputs/$(basename "$t").log"
   (cd e2e && INFERWATCH_E2E_KUBECONFIG="$kubeconfig" OPERATOR_BIN="$root/target/debug/inferwatch-operator" \
-    "$t" --test-threads=1) || failed+=("$(basename "$t")")
+    "$t" --test-threads=1 2>&1 | tee "$out"; exit "${PIPESTATUS[0]}") || failed+=("$(basename "$t")")
 done
 echo "[e2e] suite finished in $(($(date +%s) - start)) s"
-[ ${#failed[@]} -eq 0 ] || { echo "[e2e] failed: ${failed[*]}" >&2; exit 1; }
+[ ${#failed[@]} -eq 0 ] || {
+  # The panics again at the end, where a log's tail shows them.
+  for f in "${failed[@]}"; do
+    echo "[e2e] $f: what failed (whole output in $outputs/$f.log)" >&2
+    grep -E -A12 "^thread .* panicked at|^---- .* stdout ----" "$outputs/$f.log" | grep -v -E '^ +[0-9]+: |^ +at ' | head -60 >&2 || true
+  done
+  echo "[e2e] failed: ${failed[*]}" >&2
+  exit 1
+}

@@ -99,6 +99,10 @@ fn invalid_specs_are_rejected_with_a_message_naming_the_field() {
             "spec.model.version may name an alias (@...) only with an MLflow source",
         ),
         (
+            json!({"model": {"kind": "tabular"}}),
+            "spec.model.source must name s3 or mlflow for a tabular model (a team's own package, never built in)",
+        ),
+        (
             json!({"model": kind(), "imagePullSecrets": [{"name": ""}]}),
             "spec.imagePullSecrets must name Secrets (1 to 253 characters)",
         ),

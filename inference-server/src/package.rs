@@ -85,7 +85,7 @@ impl OutputRules {
                     rules.rating_range = Some(r.rating_range);
                 }
             }
-            ModelKind::Sentiment | ModelKind::Topic | ModelKind::Trend => {}
+            ModelKind::Sentiment | ModelKind::Topic | ModelKind::Trend | ModelKind::Tabular => {}
         }
         Ok(rules)
     }

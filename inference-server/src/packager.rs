@@ -6,9 +6,12 @@
 //! held-out quantiles) and `golden.json`, then loads the result as the server would, so a package
 //! it writes is one the server accepts.
 //!
-//! Text classifiers (sentiment, topic, email, both families) for now; recsys and trend packages
-//! are still made by `training/`.
+//! Classifiers: text (sentiment, topic, email; hashed n-gram and transformer families) and
+//! tabular (`featurizer.type: tabular`: a reference per feature column, quantile bins for a
+//! numeric one, the share of each code for a categorical one). Recsys and trend packages are
+//! still made by `training/`.
 
+use crate::featurize::tabular;
 use crate::models::{LoadedModel, Model};
 use crate::package::{ModelKind, ModelMeta, PackageFiles};
 use crate::predict::prediction::argmax;
@@ -32,7 +35,8 @@ pub enum PackError {
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Example {
-    /// The item, e.g. `{"text": "..."}` or `{"subject": "...", "body": "..."}`.
+    /// The item, e.g. `{"text": "..."}`, `{"subject": "...", "body": "..."}`, or a tabular row
+    /// (`{"feature": value, ...}` or `[value, ...]`).
     pub input: Value,
     /// The true label (one of the package's labels).
     pub label: String,
@@ -138,13 +142,51 @@ fn numeric_reference(name: &str, side: &str, values: &[f64]) -> Value {
     json!({"name": name, "side": side, "edges": edges, "shares": shares(values, &edges), "count": values.len()})
 }
 
+/// A categorical column's reference: the share of each code, then of any other value.
+fn categorical_reference(name: &str, codes: &[f64], values: &[f64]) -> Value {
+    let mut counts = vec![0usize; codes.len() + 1];
+    for v in values {
+        counts[crate::featurize::tabular::category_bin(codes, *v as f32)] += 1;
+    }
+    let labels: Vec<String> =
+        codes.iter().map(|c| format!("{c}")).chain(std::iter::once(tabular::OTHER_CATEGORY.to_string())).collect();
+    json!({"name": name, "side": "input", "categories": labels, "shares": normalized(&counts), "count": values.len()})
+}
+
 /// What one held-out example gave through the server's code.
 struct Observed {
     label: usize,
     confidence: f64,
     probabilities: Vec<f32>,
-    tokens: f64,
-    unknown_share: f64,
+    /// Text models: tokens and the unknown share; tabular: the row as the graph read it.
+    inputs: Inputs,
+}
+
+enum Inputs {
+    Text { tokens: f64, unknown_share: f64 },
+    Row(Vec<f32>),
+}
+
+impl Observed {
+    fn new(probabilities: Vec<f32>, inputs: Inputs) -> Self {
+        // As the server's drift counters: the arg-max label and its probability.
+        let (label, confidence) = argmax(&probabilities).unwrap_or((0, 0.0));
+        Self { label, confidence: f64::from(confidence), probabilities, inputs }
+    }
+
+    fn text(&self) -> (f64, f64) {
+        match self.inputs {
+            Inputs::Text { tokens, unknown_share } => (tokens, unknown_share),
+            Inputs::Row(_) => (0.0, 0.0),
+        }
+    }
+
+    fn cell(&self, column: usize) -> f64 {
+        match &self.inputs {
+            Inputs::Row(row) => row.get(column).copied().map_or(0.0, f64::from),
+            Inputs::Text { .. } => 0.0,
+        }
+    }
 }
 
 /// Make the package: `files` holds `model.onnx`, the side files and the draft `model.json`
@@ -160,9 +202,9 @@ pub fn make(files: &PackageFiles, examples: &[Example]) -> Result<(Value, Value)
     draft["format"] = json!(inferwatch_monitoring::package::FORMAT);
     let meta: ModelMeta =
         serde_json::from_value(draft.clone()).map_err(|e| PackError::Invalid(format!("model.json: {e}")))?;
-    if !matches!(meta.kind, ModelKind::Sentiment | ModelKind::Topic | ModelKind::Email) {
+    if !meta.kind.is_classifier() {
         return Err(PackError::Invalid(format!(
-            "the packager makes text classifier packages (sentiment, topic, email); {} packages come from training/",
+            "the packager makes classifier packages (sentiment, topic, email, tabular); {} packages come from training/",
             meta.kind.as_str()
         )));
     }
@@ -190,14 +232,25 @@ pub fn make(files: &PackageFiles, examples: &[Example]) -> Result<(Value, Value)
     let predicted: Vec<usize> = observed.iter().map(|o| o.label).collect();
     let confidence: Vec<f64> = observed.iter().map(|o| o.confidence).collect();
     let label_counts: Vec<usize> = (0..labels.len()).map(|i| predicted.iter().filter(|p| **p == i).count()).collect();
-    let mut features = vec![
-        numeric_reference("input_tokens", "input", &observed.iter().map(|o| o.tokens).collect::<Vec<_>>()),
-        numeric_reference(
-            "unknown_token_share",
-            "input",
-            &observed.iter().map(|o| o.unknown_share).collect::<Vec<_>>(),
-        ),
-    ];
+    let mut features = match &model.model {
+        Model::Tabular(t) => t
+            .columns()
+            .all()
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                let values: Vec<f64> = observed.iter().map(|o| o.cell(j)).collect();
+                match &c.categories {
+                    Some(codes) => categorical_reference(&c.name, codes, &values),
+                    None => numeric_reference(&c.name, "input", &values),
+                }
+            })
+            .collect(),
+        _ => vec![
+            numeric_reference("input_tokens", "input", &observed.iter().map(|o| o.text().0).collect::<Vec<_>>()),
+            numeric_reference("unknown_token_share", "input", &observed.iter().map(|o| o.text().1).collect::<Vec<_>>()),
+        ],
+    };
     if meta.kind == ModelKind::Email {
         let chars = |field: &str| -> Vec<f64> {
             examples.iter().map(|e| e.input[field].as_str().map_or(0, |s| s.chars().count()) as f64).collect()
@@ -239,33 +292,40 @@ fn run_chunk(
             crate::predict::items::BodyError::Request(e) => format!("{lines}: {e}"),
         })
     })?;
-    let texts: Vec<String> = match &request.items {
-        Items::Text(t) => t.iter().map(|t| t.as_str().to_string()).collect(),
-        Items::Email(e) => e.iter().map(email_text).collect(),
-        _ => return Err(PackError::Invalid("held-out inputs are not text items".into())),
-    };
-    let Model::Text(text) = &model.model else { return Err(PackError::Invalid("not a text model".into())) };
     // The refusals a request gets (empty text, sizes), then one run of the model's own code.
     let limits = Limits { max_batch_items: chunk.len(), max_text_bytes: usize::MAX, dynamic_batching: false };
     crate::predict::validate(&request, kind, limits).map_err(|e| PackError::Invalid(format!("{lines}: {e}")))?;
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let (rows, counts) =
-        text.predict(&refs, &mut Default::default()).map_err(|e| PackError::Invalid(format!("{lines}: {e}")))?;
-    Ok(rows
-        .into_iter()
-        .zip(counts)
-        .map(|(probabilities, count)| {
-            // As the server's drift counters: the arg-max label and its probability.
-            let (label, confidence) = argmax(&probabilities).unwrap_or((0, 0.0));
-            Observed {
-                label,
-                confidence: f64::from(confidence),
-                probabilities,
-                tokens: f64::from(count.tokens),
-                unknown_share: count.unknown_share(),
-            }
-        })
-        .collect())
+    let failed = |e: &dyn std::fmt::Display| PackError::Invalid(format!("{lines}: {e}"));
+    match (&model.model, &request.items) {
+        (Model::Text(text), Items::Text(_) | Items::Email(_)) => {
+            let texts: Vec<String> = match &request.items {
+                Items::Email(e) => e.iter().map(email_text).collect(),
+                Items::Text(t) => t.clone(),
+                _ => Vec::new(),
+            };
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let (rows, counts) = text.predict(&refs, &mut Default::default()).map_err(|e| failed(&e))?;
+            Ok(rows
+                .into_iter()
+                .zip(counts)
+                .map(|(p, count)| {
+                    let inputs = Inputs::Text { tokens: f64::from(count.tokens), unknown_share: count.unknown_share() };
+                    Observed::new(p, inputs)
+                })
+                .collect())
+        }
+        (Model::Tabular(table), Items::Tabular(rows)) => {
+            let matrix = table.matrix(rows, true).map_err(|e| failed(&e))?;
+            let probabilities = table.predict(&matrix, &mut Default::default()).map_err(|e| failed(&e))?;
+            let width = table.columns().len();
+            Ok(probabilities
+                .into_iter()
+                .zip(matrix.chunks(width))
+                .map(|(p, row)| Observed::new(p, Inputs::Row(row.to_vec())))
+                .collect())
+        }
+        _ => Err(PackError::Invalid(format!("{lines}: the inputs do not suit a {} model", kind.as_str()))),
+    }
 }
 
 #[cfg(test)]

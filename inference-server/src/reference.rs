@@ -4,7 +4,8 @@
 //! value into a bin. The server counts live traffic into the same bins (`telemetry::drift`);
 //! Prometheus compares the two (docs/drift.md).
 
-use crate::package::ModelMeta;
+use crate::featurize::tabular::{Column, Columns, TabularSettings};
+use crate::package::{ModelKind, ModelMeta};
 use serde::Deserialize;
 
 /// A feature the server knows how to compute. Names are the contract with `training/` and the
@@ -146,11 +147,23 @@ impl Bins {
     }
 }
 
+/// What a reference watches: a feature the server computes, or one of a tabular package's
+/// columns (by position in `featurizer.features`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watched {
+    /// A computed feature.
+    Feature(Feature),
+    /// A tabular column.
+    Column(usize),
+}
+
 /// One feature's reference: its bins and the held-out share of each.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureRef {
     /// Which feature.
-    pub feature: Feature,
+    pub watched: Watched,
+    /// Its name: the `feature` label.
+    pub name: String,
     /// Input or prediction.
     pub side: Side,
     /// The bins.
@@ -185,10 +198,12 @@ pub fn complete_features(meta: &ModelMeta) -> Result<Vec<FeatureRef>, String> {
 /// (`inferwatch_monitoring::package::watched_features`): a package without one would leave
 /// that feature's drift panel and alert silently empty. Pure.
 pub fn check_complete(meta: &ModelMeta, refs: &[FeatureRef]) -> Result<(), String> {
+    let columns = columns(meta)?;
     let missing: Vec<&str> = inferwatch_monitoring::package::watched_features(meta.kind)
         .iter()
         .copied()
-        .filter(|name| !refs.iter().any(|r| r.feature.as_str() == *name))
+        .chain(columns.iter().flat_map(|c| c.all()).map(|c| c.name.as_str()))
+        .filter(|name| !refs.iter().any(|r| r.name == *name))
         .collect();
     if missing.is_empty() {
         Ok(())
@@ -200,6 +215,24 @@ pub fn check_complete(meta: &ModelMeta, refs: &[FeatureRef]) -> Result<(), Strin
     }
 }
 
+/// The names of every feature the server computes: a tabular column may not take one.
+pub fn reserved_names() -> Vec<&'static str> {
+    Feature::ALL.iter().map(|f| f.as_str()).collect()
+}
+
+/// A tabular package's feature columns, checked (`featurizer.features`); `None` for other kinds.
+pub fn columns(meta: &ModelMeta) -> Result<Option<Columns>, String> {
+    if meta.kind != ModelKind::Tabular {
+        return Ok(None);
+    }
+    let settings: TabularSettings =
+        serde_json::from_value(meta.featurizer.clone()).map_err(|e| format!("model.json featurizer: {e}"))?;
+    if settings.family != "tabular" {
+        return Err(format!("model.json featurizer.type '{}': a tabular model's is `tabular`", settings.family));
+    }
+    Columns::new(&settings, &reserved_names()).map(Some).map_err(|e| format!("model.json {e}"))
+}
+
 /// The drift references of a package; empty when it has none. Features the server does not
 /// compute are skipped (a newer package on an older server); a malformed reference is an error
 /// naming the feature, so a broken package fails its load instead of alerting on nonsense.
@@ -207,12 +240,21 @@ pub fn features(meta: &ModelMeta) -> Result<Vec<FeatureRef>, String> {
     let Some(raw) = meta.reference_distribution.get("features") else { return Ok(Vec::new()) };
     let raw: Vec<RawFeature> =
         serde_json::from_value(raw.clone()).map_err(|e| format!("model.json reference_distribution.features: {e}"))?;
+    let columns = columns(meta)?;
     let mut out: Vec<FeatureRef> = Vec::new();
     for r in raw {
-        let Some(feature) = Feature::named(&r.name) else { continue };
+        let column = columns.as_ref().and_then(|c| c.position(&r.name).map(|i| (i, &c.all()[i])));
+        let watched = match (Feature::named(&r.name), column) {
+            (Some(feature), _) => Watched::Feature(feature),
+            (None, Some((i, _))) => Watched::Column(i),
+            (None, None) => continue,
+        };
         let bad = |why: &str| format!("model.json reference_distribution.features {}: {why}", r.name);
-        if out.iter().any(|f| f.feature == feature) {
+        if out.iter().any(|f| f.watched == watched) {
             return Err(bad("listed twice"));
+        }
+        if column.is_some() && r.side != Side::Input {
+            return Err(bad("a feature column is on the input side"));
         }
         let bins = match (r.edges, r.categories) {
             (Some(edges), None) => {
@@ -229,10 +271,13 @@ pub fn features(meta: &ModelMeta) -> Result<Vec<FeatureRef>, String> {
             }
             _ => return Err(bad("needs exactly one of edges or categories")),
         };
-        if matches!(feature, Feature::User | Feature::Item)
+        if matches!(watched, Watched::Feature(Feature::User | Feature::Item))
             && bins != Bins::Categories(vec!["known".into(), "unknown".into()])
         {
             return Err(bad("categories must be [\"known\", \"unknown\"]"));
+        }
+        if let Some((_, c)) = column {
+            check_column_bins(c, &bins).map_err(|why| bad(&why))?;
         }
         if bins.len() > MAX_BINS {
             return Err(bad(&format!("more than {MAX_BINS} bins")));
@@ -243,9 +288,20 @@ pub fn features(meta: &ModelMeta) -> Result<Vec<FeatureRef>, String> {
         if r.shares.iter().any(|s| !(0.0..=1.0).contains(s)) || (r.shares.iter().sum::<f64>() - 1.0).abs() > 1e-3 {
             return Err(bad("shares must be in [0, 1] and sum to 1"));
         }
-        out.push(FeatureRef { feature, side: r.side, bins, shares: r.shares });
+        out.push(FeatureRef { watched, name: r.name, side: r.side, bins, shares: r.shares });
     }
     Ok(out)
+}
+
+/// A column's reference bins suit the column: a categorical column's are its codes and
+/// `other`, a numeric column's are edges. Pure.
+fn check_column_bins(column: &Column, bins: &Bins) -> Result<(), String> {
+    match (column.category_labels(), bins) {
+        (Some(labels), Bins::Categories(c)) if *c == labels => Ok(()),
+        (Some(labels), _) => Err(format!("a categorical column's reference categories are {labels:?}")),
+        (None, Bins::Edges(_)) => Ok(()),
+        (None, Bins::Categories(_)) => Err("a numeric column's reference has edges".into()),
+    }
 }
 
 /// Scale-free volatility of a series: the population standard deviation of its first
@@ -280,7 +336,7 @@ mod tests {
 
     #[test]
     fn every_built_in_package_has_references_the_server_computes() {
-        for kind in crate::package::ModelKind::ALL {
+        for kind in crate::package::ModelKind::BUILT_IN {
             let path = format!("{}/../models/{}/model.json", env!("CARGO_MANIFEST_DIR"), kind.as_str());
             let meta: ModelMeta = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
             let refs = features(&meta).unwrap();
@@ -335,7 +391,7 @@ mod tests {
         ])))
         .unwrap();
         assert_eq!(refs.len(), 1);
-        assert_eq!(refs[0].feature, Feature::Confidence);
+        assert_eq!(refs[0].watched, Watched::Feature(Feature::Confidence));
     }
 
     #[test]

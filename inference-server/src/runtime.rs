@@ -42,8 +42,20 @@ impl std::fmt::Debug for Plan {
 impl Plan {
     /// Parse an ONNX model, optimize it and turn it into a runnable plan.
     pub fn compile(onnx: &[u8]) -> Result<Self, RuntimeError> {
+        Self::compile_for_output(onnx, None)
+    }
+
+    /// As [`Plan::compile`], keeping only the graph output named `output` when one is given (a
+    /// skl2onnx classifier answers `label` first and `probabilities` second; the server reads
+    /// the probabilities, and tract then computes nothing else).
+    pub fn compile_for_output(onnx: &[u8], output: Option<&str>) -> Result<Self, RuntimeError> {
         let mut reader = onnx;
-        let model = tract_onnx::onnx().model_for_read(&mut reader)?;
+        let mut model = tract_onnx::onnx().model_for_read(&mut reader)?;
+        if let Some(name) = output {
+            model
+                .select_outputs_by_name([name])
+                .map_err(|_| RuntimeError::new(format!("the graph has no output named '{name}'")))?;
+        }
         let inputs = model.input_outlets()?.iter().map(|o| model.node(o.node).name.clone()).collect();
         let plan = model.into_optimized()?.into_runnable()?;
         Ok(Self { plan, states: Arc::new(Mutex::new(Vec::new())), inputs })

@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::prometheus::{wait_http, Prometheus};
 use common::Server;
 use inferwatch_monitoring::{alertmanager, alerts, dashboards};
 use serde_json::{json, Value};
@@ -57,14 +58,6 @@ fn tmp(tag: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-async fn wait_http(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !reqwest::get(url).await.map(|r| r.status().is_success()).unwrap_or(false) {
-        assert!(Instant::now() < deadline, "{url} never came up");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// A webhook sink: records (path, body) of every POST.
@@ -148,20 +141,6 @@ async fn traffic(s: &Server) {
     }
 }
 
-async fn query(prom: &str, expr: &str) -> Vec<Value> {
-    let r: Value = reqwest::Client::new()
-        .get(format!("{prom}/api/v1/query"))
-        .query(&[("query", expr)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(r["status"], "success", "{expr}: {r}");
-    r["data"]["result"].as_array().cloned().unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_sees_every_dashboard_query_and_alertmanager_pages_on_a_real_outage() {
     // The cache holds four models and trend is not preloaded: trend traffic causes real
@@ -215,29 +194,14 @@ async fn prometheus_sees_every_dashboard_query_and_alertmanager_pages_on_a_real_
     // A short drift window and a small minimum so this short test's traffic has a PSI.
     let drift = inferwatch_monitoring::drift::Drift { window: "2m".into(), min_observations: 10, ..Default::default() };
     let rules = alerts::rule_file(&alerts::Slo { drift, ..alerts::Slo::default() }, &scope, &fast);
-    std::fs::write(dir.join("rules.yml"), serde_json::to_string(&rules).unwrap()).unwrap();
-    let prom_port = port();
-    let prom_cfg = json!({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "900ms"},
-        "rule_files": [dir.join("rules.yml")],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [format!("127.0.0.1:{am_port}")]}]}]},
-        "scrape_configs": [{"job_name": "inferwatch", "static_configs": [{"targets": [format!("127.0.0.1:{server_port}")], "labels": {"namespace": "test"}}]}],
-    });
-    std::fs::write(dir.join("prometheus.yml"), serde_json::to_string(&prom_cfg).unwrap()).unwrap();
-    let _prom = Proc(
-        Command::new("prometheus")
-            .args([
-                &format!("--config.file={}", dir.join("prometheus.yml").display()),
-                &format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
-                &format!("--web.listen-address=127.0.0.1:{prom_port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus is installed (make test installs it)"),
-    );
-    let prom = format!("http://127.0.0.1:{prom_port}");
-    wait_http(&format!("{prom}/-/ready")).await;
+    let am = format!("127.0.0.1:{am_port}");
+    let prom = Prometheus::start(
+        &dir,
+        &serde_json::to_value(&rules).unwrap(),
+        &[format!("127.0.0.1:{server_port}")],
+        Some(&am),
+    )
+    .await;
     wait_http(&format!("http://127.0.0.1:{am_port}/-/ready")).await;
 
     traffic(server.as_ref().unwrap()).await;
@@ -250,8 +214,7 @@ async fn prometheus_sees_every_dashboard_query_and_alertmanager_pages_on_a_real_
             for (i, (expr, _)) in p.queries.iter().enumerate() {
                 let expr = expr.replace("$namespace", ".*").replace("$model", ".*");
                 checked += 1;
-                if query(&prom, &expr).await.is_empty()
-                    && !EMPTY_ALLOWED.iter().any(|(t, j, _)| *t == p.title && *j == i)
+                if prom.query(&expr).await.is_empty() && !EMPTY_ALLOWED.iter().any(|(t, j, _)| *t == p.title && *j == i)
                 {
                     empty.push(format!("{} / {} #{i}: {expr}", d.uid, p.title));
                 }
@@ -260,7 +223,7 @@ async fn prometheus_sees_every_dashboard_query_and_alertmanager_pages_on_a_real_
     }
     assert!(empty.is_empty(), "{} of {checked} dashboard queries returned no data:\n{}", empty.len(), empty.join("\n"));
     assert!(
-        !query(&prom, "inferwatch:prediction_latency_seconds:quantile5m").await.is_empty(),
+        !prom.query("inferwatch:prediction_latency_seconds:quantile5m").await.is_empty(),
         "recording rules evaluate"
     );
 

@@ -7,19 +7,11 @@
 
 mod common;
 
+use common::prometheus::Prometheus;
 use common::Server;
 use inferwatch_monitoring::{alerts, slo};
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 const THRESHOLD: f64 = 0.1;
 
@@ -29,22 +21,8 @@ fn model_dir() -> std::path::PathBuf {
     common::model_dir_with("slo-models", &["sentiment", "trend", "email"], &["email"])
 }
 
-async fn query(prom: &str, expr: &str) -> Vec<Value> {
-    let r: Value = reqwest::Client::new()
-        .get(format!("{prom}/api/v1/query"))
-        .query(&[("query", expr)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(r["status"], "success", "{expr}: {r}");
-    r["data"]["result"].as_array().cloned().unwrap_or_default()
-}
-
-async fn value(prom: &str, expr: &str) -> f64 {
-    let v = query(prom, expr).await;
+async fn value(prom: &Prometheus, expr: &str) -> f64 {
+    let v = prom.query(expr).await;
     assert_eq!(v.len(), 1, "{expr}: {v:?}");
     v[0]["value"][1].as_str().unwrap().parse().unwrap()
 }
@@ -94,33 +72,10 @@ async fn slo_records_and_the_report_match_the_request_log_under_injected_errors_
     let objectives = slo::Objectives { latency_threshold_seconds: THRESHOLD, ..slo::Objectives::default() };
     let rules =
         alerts::rule_file(&alerts::Slo { objectives, ..alerts::Slo::default() }, &scope, &alerts::Timing::default());
-    std::fs::write(cfg.join("rules.yml"), serde_json::to_string(&rules).unwrap()).unwrap();
-    let prom_port = common::free_port();
-    let prom_cfg = json!({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "900ms"},
-        "rule_files": [cfg.join("rules.yml")],
-        "scrape_configs": [{"job_name": "inferwatch", "static_configs": [{"targets": [format!("127.0.0.1:{}", s.port)], "labels": {"namespace": "test"}}]}],
-    });
-    std::fs::write(cfg.join("prometheus.yml"), serde_json::to_string(&prom_cfg).unwrap()).unwrap();
-    let _prom = Proc(
-        Command::new("prometheus")
-            .args([
-                &format!("--config.file={}", cfg.join("prometheus.yml").display()),
-                &format!("--storage.tsdb.path={}", cfg.join("data").display()),
-                &format!("--web.listen-address=127.0.0.1:{prom_port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus is installed (make test installs it)"),
-    );
-    let prom = format!("http://127.0.0.1:{prom_port}");
+    let prom =
+        Prometheus::start(&cfg, &serde_json::to_value(&rules).unwrap(), &[format!("127.0.0.1:{}", s.port)], None).await;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !reqwest::get(format!("{prom}/-/ready")).await.is_ok_and(|r| r.status().is_success()) {
-        assert!(Instant::now() < deadline, "Prometheus never got ready");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    while query(&prom, r#"inferwatch_http_requests_total{status="503"}"#).await.is_empty() {
+    while prom.query(r#"inferwatch_http_requests_total{status="503"}"#).await.is_empty() {
         assert!(Instant::now() < deadline, "Prometheus never scraped the server");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -164,7 +119,7 @@ async fn slo_records_and_the_report_match_the_request_log_under_injected_errors_
     assert!((remaining - expected).abs() < 0.005 / 0.005, "budget remaining {remaining} vs {expected}");
     // A burn this fast pages (the rules run with production `for:` durations, so only pending
     // can be seen in a test this short).
-    let burn = query(&prom, r#"ALERTS{alertname="InferwatchErrorBudgetFastBurn",slo="availability"}"#).await;
+    let burn = prom.query(r#"ALERTS{alertname="InferwatchErrorBudgetFastBurn",slo="availability"}"#).await;
     assert!(!burn.is_empty(), "fast burn is pending or firing");
 
     // The report command prints the same figures.
@@ -174,7 +129,7 @@ async fn slo_records_and_the_report_match_the_request_log_under_injected_errors_
         latency_threshold_seconds: THRESHOLD,
     };
     let report = tokio::task::spawn_blocking(move || {
-        let p = inferwatch_report::prom::Prometheus::new(&prom, Duration::from_secs(10)).unwrap();
+        let p = inferwatch_report::prom::Prometheus::new(&prom.url, Duration::from_secs(10)).unwrap();
         inferwatch_report::report::gather(&p, &options).unwrap()
     })
     .await

@@ -141,15 +141,7 @@ async fn a_tokenizer_from_another_model_is_refused_at_load() {
     std::fs::copy(common::models_dir().join("sentiment/tokenizer.json"), dir.join(NAME).join("tokenizer.json"))
         .unwrap();
     let s = Server::start(&["--model-dir", dir.to_str().unwrap(), "--preload", NAME]).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let error = loop {
-        let (_, ready) = s.get("/ready").await;
-        let error = ready["models"][NAME]["error"].as_str().unwrap_or_default().to_string();
-        if error != "not loaded" && !error.is_empty() || Instant::now() > deadline {
-            break error;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let error = s.load_error(NAME).await;
     assert!(error.contains("a tokenizer that does not match the model"), "{error}");
     let (status, _) = s.post(&format!("/v1/models/{NAME}/predict"), json!({"text": "hello"})).await;
     assert_eq!(status, 503);

@@ -353,7 +353,7 @@ fn quality_panels(kind: ModelKind) -> Vec<Panel> {
     let held = m::MODEL_HELDOUT_QUALITY.name;
     let mut panels = vec![row("Model quality (ground truth fed back)")];
     match kind {
-        ModelKind::Sentiment | ModelKind::Email => panels.extend(classifier_quality(true)),
+        ModelKind::Sentiment | ModelKind::Email | ModelKind::Tabular => panels.extend(classifier_quality(true)),
         ModelKind::Topic => panels.extend(classifier_quality(false)),
         ModelKind::Recsys => {
             let (sq, abs) = (m::RATING_SQUARED_ERROR.name, m::RATING_ABSOLUTE_ERROR.name);
@@ -889,6 +889,8 @@ pub fn model_kind(model_kind: ModelKind) -> Dashboard {
             panels.extend(label_panels("Topic"));
             panels.push(run_rows_panel());
         }
+        // Its feature columns' drift is in the Drift row, one PSI line per column.
+        ModelKind::Tabular => panels.extend(label_panels("Predicted class")),
         ModelKind::Email => {
             let l = m::PREDICTED_LABELS.name;
             panels.push(panel(

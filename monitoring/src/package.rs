@@ -20,7 +20,7 @@ pub const FORMAT_VERSION: u32 = 1;
 #[cfg_attr(feature = "schemars", schemars(title = "Inferwatch model package (model.json)"))]
 pub struct ModelMeta {
     /// What the model does, for the API, the dashboards and the alerts: sentiment, topic, email,
-    /// recsys or trend.
+    /// recsys, trend or tabular.
     pub kind: ModelKind,
     /// Package name: the `{name}` of the model's URLs and the `model` label of its metrics.
     pub name: String,
@@ -125,6 +125,8 @@ pub fn watched_features(kind: ModelKind) -> &'static [&'static str] {
         }
         ModelKind::Recsys => &["user", "item", "predicted_rating"],
         ModelKind::Trend => &["series_points", "volatility", "forecast_ape"],
+        // And every feature column (`featurizer.features`), checked where the columns are read.
+        ModelKind::Tabular => &["predicted_label", "confidence"],
     }
 }
 

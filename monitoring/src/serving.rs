@@ -7,7 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The five built-in model kinds.
+/// What a model does: the dashboards, alerts and API shape it gets. The five demo kinds, and
+/// `tabular` for a team's own classifier of tabular rows. How a package computes its answer (the
+/// family: hashed n-grams, a transformer, a tabular graph) is `model.json`'s `featurizer.type`,
+/// not the kind (docs/model-package.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
@@ -23,11 +26,18 @@ pub enum ModelKind {
     Recsys,
     /// time-series forecast and trend analysis.
     Trend,
+    /// classification of tabular rows (named numeric and categorical features), e.g. a
+    /// scikit-learn pipeline exported with skl2onnx.
+    Tabular,
 }
 
 impl ModelKind {
     /// Every kind, in documentation order.
-    pub const ALL: [ModelKind; 5] = [Self::Sentiment, Self::Topic, Self::Email, Self::Recsys, Self::Trend];
+    pub const ALL: [ModelKind; 6] =
+        [Self::Sentiment, Self::Topic, Self::Email, Self::Recsys, Self::Trend, Self::Tabular];
+
+    /// The kinds with a built-in package in the server image (`models/<kind>/`).
+    pub const BUILT_IN: [ModelKind; 5] = [Self::Sentiment, Self::Topic, Self::Email, Self::Recsys, Self::Trend];
 
     /// The lowercase name used in `model.json`, the CRD, metric labels and the API.
     pub fn as_str(self) -> &'static str {
@@ -37,12 +47,19 @@ impl ModelKind {
             Self::Email => "email",
             Self::Recsys => "recsys",
             Self::Trend => "trend",
+            Self::Tabular => "tabular",
         }
     }
 
     /// The text classifiers (one implementation for the three).
     pub fn is_text(self) -> bool {
         matches!(self, Self::Sentiment | Self::Topic | Self::Email)
+    }
+
+    /// The classifiers: a label per item from a probability per label (accuracy, calibration,
+    /// confusion and label feedback).
+    pub fn is_classifier(self) -> bool {
+        self.is_text() || self == Self::Tabular
     }
 }
 

@@ -235,15 +235,17 @@ impl Default for QualitySpec {
     }
 }
 
-/// The five built-in model kinds (the serving contract's one definition).
+/// The model kinds (the serving contract's one definition).
 pub use inferwatch_monitoring::serving::ModelKind;
 
 /// Which model, and where its package comes from.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.version) || !self.version.startsWith('@') || (has(self.source) && has(self.source.mlflow))").message("spec.model.version may name an alias (@...) only with an MLflow source"))]
+#[x_kube(validation = Rule::new("self.kind != 'tabular' || (has(self.source) && !has(self.source.builtin))").message("spec.model.source must name s3 or mlflow for a tabular model (a team's own package, never built in)"))]
 pub struct ModelSpec {
-    /// Model kind: sentiment, topic, email, recsys or trend.
+    /// Model kind: sentiment, topic, email, recsys, trend, or tabular (a team's classifier of
+    /// tabular rows, from an s3 or mlflow source; docs/model-package.md).
     pub kind: ModelKind,
     /// Package name in the source; defaults to the kind (the built-in package names).
     #[serde(default, skip_serializing_if = "Option::is_none")]

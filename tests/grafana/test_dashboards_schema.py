@@ -42,7 +42,7 @@ def missing(original, decoded, path="$"):
 
 def test_every_shipped_dashboard_is_checked():
     names = {p.stem for p in FILES}
-    kinds = {f"inferwatch-model-{k}" for k in ("sentiment", "topic", "email", "recsys", "trend")}
+    kinds = {f"inferwatch-model-{k}" for k in ("sentiment", "topic", "email", "recsys", "trend", "tabular")}
     assert names == kinds | {"inferwatch-executive", "inferwatch-technical", "inferwatch-capacity"}, names
 
 

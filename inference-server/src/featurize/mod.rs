@@ -1,6 +1,7 @@
 //! Featurizers: raw request data -> model input tensors, in Rust, exactly as `training/` does.
 
 pub mod recsys;
+pub mod tabular;
 pub mod text;
 pub mod transformer;
 pub mod trend;

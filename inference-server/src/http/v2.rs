@@ -8,7 +8,7 @@ pub mod codec;
 use super::error::{ApiError, ErrorBody};
 use super::request_id::CurrentRequestId;
 use super::{ops, AppState};
-use crate::models::LoadedModel;
+use crate::models::{LoadedModel, Model};
 use crate::predict;
 use crate::predict::tensors::{self, TensorSpec};
 use axum::extract::{Path, State};
@@ -50,18 +50,28 @@ async fn loaded(state: &AppState, name: &str, version: Option<&str>) -> Result<A
 
 async fn metadata(state: &AppState, name: &str, version: Option<&str>) -> Result<Json<Value>, ApiError> {
     let m = loaded(state, name, version).await?;
+    let features: Vec<&str> = match &m.model {
+        Model::Tabular(t) => t.columns().all().iter().map(|c| c.name.as_str()).collect(),
+        _ => Vec::new(),
+    };
     let describe = |specs: &[TensorSpec]| -> Vec<Value> {
         specs
             .iter()
             .map(|t| {
-                json!({"name": t.name, "datatype": t.datatype.as_str(), "shape": tensors::metadata_shape(t, m.meta.labels.len())})
+                let shape = tensors::metadata_shape(t, m.meta.labels.len(), features.len());
+                json!({"name": t.name, "datatype": t.datatype.as_str(), "shape": shape})
             })
             .collect()
     };
+    let mut parameters =
+        json!({"kind": m.meta.kind, "sha256": m.meta.sha256, "source": m.source, "labels": m.meta.labels});
+    if !features.is_empty() {
+        parameters["features"] = json!(features);
+    }
     Ok(Json(json!({
         "name": m.meta.name, "versions": [m.meta.version], "platform": "onnx_tract",
         "inputs": describe(tensors::inputs(m.meta.kind)), "outputs": describe(tensors::outputs(m.meta.kind)),
-        "parameters": {"kind": m.meta.kind, "sha256": m.meta.sha256, "source": m.source, "labels": m.meta.labels},
+        "parameters": parameters,
     })))
 }
 

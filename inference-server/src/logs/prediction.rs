@@ -101,6 +101,8 @@ fn answer(p: &Prediction) -> (Option<&str>, Option<f32>, Option<f64>, Option<Str
     }
 }
 
+use crate::featurize::tabular::Row;
+
 fn direction_name(d: &crate::featurize::trend::Direction) -> &'static str {
     use crate::featurize::trend::Direction;
     match d {
@@ -118,6 +120,13 @@ fn payload(items: &Items, i: usize, cap: usize) -> Option<String> {
         Items::Rating(v) => v.get(i).map(|(u, it)| format!("user={u} item={it}"))?,
         Items::Recommend { user_id, k } => format!("user={user_id} k={k}"),
         Items::Trend(v) => serde_json::to_string(&v.get(i)?.input.values).ok()?,
+        Items::Tabular(v) => match v.get(i)? {
+            Row::Values(values) => serde_json::to_string(values).ok()?,
+            Row::Named(pairs) => serde_json::to_string(
+                &pairs.iter().map(|(k, v)| (k.as_str(), *v)).collect::<std::collections::BTreeMap<_, _>>(),
+            )
+            .ok()?,
+        },
     };
     Some(cut(text, cap))
 }

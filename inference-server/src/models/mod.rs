@@ -2,6 +2,7 @@
 
 pub mod recsys;
 pub mod score_table;
+pub mod tabular;
 pub mod text;
 pub mod trend;
 
@@ -62,7 +63,7 @@ pub fn check_graph(meta: &ModelMeta, plan: &Plan) -> Result<(), LoadError> {
             )));
         }
     }
-    let classifier = matches!(meta.kind, ModelKind::Sentiment | ModelKind::Topic | ModelKind::Email);
+    let classifier = meta.kind.is_classifier();
     if let (true, Some(width)) = (classifier, plan.output_width()) {
         if width != meta.labels.len() {
             return Err(LoadError::Invalid(format!(
@@ -92,6 +93,8 @@ pub enum Model {
     Recsys(recsys::RecsysModel),
     /// forecast + analysis.
     Trend(trend::TrendModel),
+    /// tabular classification.
+    Tabular(tabular::TabularModel),
 }
 
 impl Model {
@@ -99,7 +102,7 @@ impl Model {
     pub fn derived_bytes(&self) -> u64 {
         match self {
             Self::Recsys(m) => m.derived_bytes(),
-            Self::Text(_) | Self::Trend(_) => 0,
+            Self::Text(_) | Self::Trend(_) | Self::Tabular(_) => 0,
         }
     }
 }
@@ -141,7 +144,8 @@ impl LoadedModel {
     ) -> Result<(Self, LoadTimings), LoadError> {
         let start = Instant::now();
         let rules = OutputRules::from_meta(&meta)?;
-        let plan = Plan::compile(files.file("model.onnx")?)?;
+        let output = meta.featurizer.get("output").and_then(serde_json::Value::as_str);
+        let plan = Plan::compile_for_output(files.file("model.onnx")?, output)?;
         check_graph(&meta, &plan)?;
         let model = match meta.kind {
             ModelKind::Sentiment | ModelKind::Topic | ModelKind::Email => {
@@ -149,6 +153,7 @@ impl LoadedModel {
             }
             ModelKind::Recsys => Model::Recsys(recsys::RecsysModel::new(&meta, files, plan)?),
             ModelKind::Trend => Model::Trend(trend::TrendModel::new(&meta, plan)?),
+            ModelKind::Tabular => Model::Tabular(tabular::TabularModel::new(&meta, plan)?),
         };
         let optimize = start.elapsed();
         let start = Instant::now();
@@ -162,6 +167,7 @@ impl LoadedModel {
                     &mut stages,
                 )
                 .map(drop)?,
+            Model::Tabular(m) => m.predict(&vec![0.0; m.columns().len()], &mut stages).map(drop)?,
         }
         let warmup = start.elapsed();
         let bytes = files.bytes() + model.derived_bytes();

@@ -91,6 +91,7 @@ fn shape(kind: ModelKind) -> &'static str {
         ModelKind::Email => "email {\"subject\": ..., \"body\": ...}",
         ModelKind::Recsys => "rating input {\"user_id\": ..., \"item_id\": ...}",
         ModelKind::Trend => "series {\"values\": [...], \"horizon\": ...}",
+        ModelKind::Tabular => "row [value, ...] or {\"feature\": value, ...}",
     }
 }
 
@@ -146,6 +147,7 @@ pub fn decode_list(kind: ModelKind, list: &[&RawValue]) -> Result<Items, Predict
                 .map(|(i, s)| series(s, i, true))
                 .collect::<Result<_, _>>()?,
         ),
+        ModelKind::Tabular => Items::Tabular(parse_all(list, what)?),
     })
 }
 
@@ -159,6 +161,7 @@ fn decode_one(kind: ModelKind, json: &str) -> Result<Items, PredictError> {
             Items::Rating(vec![(r.user_id.into_string(), r.item_id.into_string())])
         }
         ModelKind::Trend => Items::Trend(vec![series(parse(json, None, what)?, 0, false)?]),
+        ModelKind::Tabular => Items::Tabular(vec![parse(json, None, what)?]),
     })
 }
 
@@ -216,7 +219,9 @@ pub fn decode_body(kind: ModelKind, json: &str, max_items: usize) -> Result<Requ
         ModelKind::Trend => {
             serde_json::from_str::<SeriesInput>(json).ok().map(|s| series(s, 0, false).map(|s| Items::Trend(vec![s])))
         }
-        ModelKind::Email => None,
+        // A record's keys are the package's features, known only to the model: the shape
+        // below tells one record from `{"inputs": [...]}` (a column may not be named `inputs`).
+        ModelKind::Email | ModelKind::Tabular => None,
     };
     if let Some(items) = one {
         return Ok(Request::new(items?, false));

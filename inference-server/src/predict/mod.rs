@@ -62,6 +62,8 @@ pub enum Items {
     },
     /// Series.
     Trend(Vec<Series>),
+    /// Tabular rows.
+    Tabular(Vec<crate::featurize::tabular::Row>),
 }
 
 impl Items {
@@ -73,6 +75,7 @@ impl Items {
             Self::Rating(v) => v.len(),
             Self::Recommend { .. } => 1,
             Self::Trend(v) => v.len(),
+            Self::Tabular(v) => v.len(),
         }
     }
 
@@ -98,6 +101,7 @@ impl Items {
             Self::Email(v) => split(v, size, Self::Email),
             Self::Rating(v) => split(v, size, Self::Rating),
             Self::Trend(v) => split(v, size, Self::Trend),
+            Self::Tabular(v) => split(v, size, Self::Tabular),
             r @ Self::Recommend { .. } => vec![r],
         }
     }

@@ -42,6 +42,7 @@ impl Items {
             Self::Rating(v) => v.len() * 16,
             Self::Recommend { .. } => 0,
             Self::Trend(v) => v.iter().map(|t| t.input.values.len() * 64).sum(),
+            Self::Tabular(v) => v.iter().map(|r| r.len() * 8).sum(),
         }
     }
 }
@@ -64,20 +65,34 @@ fn model_texts(inputs: &Items) -> Option<Vec<std::borrow::Cow<'_, str>>> {
     }
 }
 
-/// `tokens`: filled with each text's token count (text models), for the drift metrics.
+/// What the featurizers computed that the drift metrics count.
+#[derive(Debug, Default)]
+struct Featurized {
+    /// Each text's token count (text models).
+    tokens: Vec<TokenCount>,
+    /// The rows as the graph read them, row-major (tabular models).
+    rows: Vec<f32>,
+}
+
 fn compute(
     model: &LoadedModel,
     inputs: &Items,
     batch: bool,
     stages: &mut Stages,
-    tokens: &mut Vec<TokenCount>,
+    seen: &mut Featurized,
 ) -> Result<Outputs, PredictError> {
     match (&model.model, inputs) {
         (Model::Text(m), Items::Text(_) | Items::Email(_)) => {
             let texts = stages.time(|s| &mut s.featurize, || model_texts(inputs)).unwrap_or_default();
             let refs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
             let (probabilities, counts) = m.predict(&refs, stages)?;
-            *tokens = counts;
+            seen.tokens = counts;
+            Ok(Outputs::Probabilities(probabilities))
+        }
+        (Model::Tabular(m), Items::Tabular(rows)) => {
+            let matrix = stages.time(|s| &mut s.featurize, || m.matrix(rows, batch)).map_err(ModelError::from)?;
+            let probabilities = m.predict(&matrix, stages)?;
+            seen.rows = matrix;
             Ok(Outputs::Probabilities(probabilities))
         }
         (Model::Recsys(m), Items::Rating(pairs)) => {
@@ -103,7 +118,7 @@ fn record(
     m: &ModelMetrics,
     inputs: &Items,
     result: &Result<Outputs, PredictError>,
-    tokens: &[TokenCount],
+    seen: &Featurized,
     stages: &Stages,
     start: Instant,
     cpu_seconds: f64,
@@ -121,9 +136,11 @@ fn record(
                     m.classified(label, p);
                 }
             }
-            tokens.iter().for_each(|c| m.text(*c));
-            if let Items::Email(emails) = inputs {
-                emails.iter().for_each(|e| m.email(&e.subject, &e.body));
+            seen.tokens.iter().for_each(|c| m.text(*c));
+            match inputs {
+                Items::Email(emails) => emails.iter().for_each(|e| m.email(&e.subject, &e.body)),
+                Items::Tabular(rows) => m.rows(&seen.rows, seen.rows.len() / rows.len().max(1)),
+                _ => {}
             }
         }
         (Ok(Outputs::Ratings(rows)), _) => rows.iter().for_each(|(r, c)| m.rated(*r, *c)),
@@ -165,16 +182,16 @@ pub async fn run(model: Arc<LoadedModel>, request: Request, limits: Limits) -> R
             let _guard = guard;
             let model = for_work;
             let batch = request.batch;
-            let mut tokens = Vec::new();
+            let mut seen = Featurized::default();
             let result = match &model.metrics {
-                None => compute(&model, &request.items, batch, &mut Stages::default(), &mut tokens),
+                None => compute(&model, &request.items, batch, &mut Stages::default(), &mut seen),
                 Some(metrics) => {
                     let start = Instant::now();
                     let cpu = metrics.cpu_sampler.start(blocking);
                     let mut stages = Stages::default();
-                    let result = compute(&model, &request.items, batch, &mut stages, &mut tokens);
+                    let result = compute(&model, &request.items, batch, &mut stages, &mut seen);
                     let cpu_seconds = metrics.cpu_sampler.finish(cpu, request.items.len());
-                    record(metrics, &request.items, &result, &tokens, &stages, start, cpu_seconds);
+                    record(metrics, &request.items, &result, &seen, &stages, start, cpu_seconds);
                     result
                 }
             };
@@ -224,9 +241,9 @@ async fn batched(model: &LoadedModel, text: &TextModel, inputs: &Items) -> Resul
         (Some(m), Some(cpu)) => m.cpu_sampler.finish(cpu, inputs.len()),
         _ => 0.0,
     };
-    let (rows, tokens) = match rows {
-        Ok((rows, tokens)) => (Ok(rows), tokens),
-        Err(e) => (Err(e), Vec::new()),
+    let (rows, seen) = match rows {
+        Ok((rows, tokens)) => (Ok(rows), Featurized { tokens, rows: Vec::new() }),
+        Err(e) => (Err(e), Featurized::default()),
     };
     let result = match rows {
         Ok(rows) => {
@@ -244,7 +261,7 @@ async fn batched(model: &LoadedModel, text: &TextModel, inputs: &Items) -> Resul
         Err(e) => Err(e.into()),
     };
     if let Some(m) = metrics {
-        record(m, inputs, &result, &tokens, &stages, start, cpu_seconds);
+        record(m, inputs, &result, &seen, &stages, start, cpu_seconds);
     }
     result
 }

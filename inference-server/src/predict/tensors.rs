@@ -4,6 +4,7 @@
 //! lists (a test checks this for every kind), and [`decode`] reads the inputs it lists.
 
 use super::{EmailInput, Items, PredictError, Prediction, Request, Series};
+use crate::featurize::tabular::Row;
 use crate::featurize::trend::Direction;
 use crate::models::trend::{Method, TrendInput};
 use crate::package::ModelKind;
@@ -40,6 +41,8 @@ pub enum Dim {
     Items,
     /// The number of the model's labels.
     Labels,
+    /// The number of a tabular model's feature columns.
+    Features,
     /// Variable (forecast steps, anomalies).
     Any,
     /// Exactly one.
@@ -62,7 +65,7 @@ const fn spec(name: &'static str, datatype: Datatype, shape: &'static [Dim]) -> 
 }
 
 use Datatype::{Bytes, Fp32, Fp64, Int64};
-use Dim::{Any, Items as N, Labels, One};
+use Dim::{Any, Features, Items as N, Labels, One};
 
 const CLASS_OUT: &[TensorSpec] =
     &[spec("label", Bytes, &[N]), spec("confidence", Fp32, &[N]), spec("probabilities", Fp32, &[N, Labels])];
@@ -86,6 +89,7 @@ const TREND_OUT: &[TensorSpec] = &[
 const TEXT_IN: &[TensorSpec] = &[spec("text", Bytes, &[N])];
 const EMAIL_IN: &[TensorSpec] = &[spec("subject", Bytes, &[N]), spec("body", Bytes, &[N])];
 const RATING_IN: &[TensorSpec] = &[spec("user_id", Bytes, &[N]), spec("item_id", Bytes, &[N])];
+const TABULAR_IN: &[TensorSpec] = &[spec("features", Fp32, &[N, Features])];
 const TREND_IN: &[TensorSpec] =
     &[spec("values", Fp64, &[Any]), spec("horizon", Int64, &[One]), spec("season_length", Int64, &[One])];
 
@@ -97,13 +101,14 @@ pub fn inputs(kind: ModelKind) -> &'static [TensorSpec] {
         ModelKind::Email => EMAIL_IN,
         ModelKind::Recsys => RATING_IN,
         ModelKind::Trend => TREND_IN,
+        ModelKind::Tabular => TABULAR_IN,
     }
 }
 
 /// The output tensors an answer of a model of `kind` carries.
 pub fn outputs(kind: ModelKind) -> &'static [TensorSpec] {
     match kind {
-        ModelKind::Sentiment | ModelKind::Topic => CLASS_OUT,
+        ModelKind::Sentiment | ModelKind::Topic | ModelKind::Tabular => CLASS_OUT,
         ModelKind::Email => EMAIL_OUT,
         ModelKind::Recsys => RATING_OUT,
         ModelKind::Trend => TREND_OUT,
@@ -111,11 +116,12 @@ pub fn outputs(kind: ModelKind) -> &'static [TensorSpec] {
 }
 
 /// The shape as model metadata writes it: -1 for variable dimensions.
-pub fn metadata_shape(spec: &TensorSpec, labels: usize) -> Vec<i64> {
+pub fn metadata_shape(spec: &TensorSpec, labels: usize, features: usize) -> Vec<i64> {
     spec.shape
         .iter()
         .map(|d| match d {
             Dim::Labels => i64::try_from(labels).unwrap_or(-1),
+            Dim::Features => i64::try_from(features).unwrap_or(-1),
             Dim::One => 1,
             Dim::Items | Dim::Any => -1,
         })
@@ -207,7 +213,7 @@ fn classes(preds: &[Prediction], email: bool) -> Vec<Tensor> {
 /// The answer of a model of `kind` as output tensors, in [`outputs`] order.
 pub fn encode(kind: ModelKind, preds: &[Prediction]) -> Vec<Tensor> {
     match kind {
-        ModelKind::Sentiment | ModelKind::Topic => classes(preds, false),
+        ModelKind::Sentiment | ModelKind::Topic | ModelKind::Tabular => classes(preds, false),
         ModelKind::Email => classes(preds, true),
         ModelKind::Recsys => {
             let (rating, cold): (Vec<f32>, Vec<String>) = preds
@@ -408,6 +414,20 @@ pub fn decode(kind: ModelKind, inputs: &[InputTensor], params: Option<&Parameter
             let season_length = param(inputs, params, "season_length")?;
             Items::Trend(vec![Series { input: TrendInput { values, horizon, season_length }, timestamps: None }])
         }
+        ModelKind::Tabular => {
+            let t = find(inputs, "features")
+                .or_else(|| (inputs.len() == 1).then(|| &inputs[0]))
+                .ok_or_else(|| bad("missing input tensor 'features' (FP32 [rows, features])"))?;
+            let [rows, width] = t.shape[..] else {
+                return Err(bad(format!("input '{}': shape {:?} is not [rows, features]", t.name, t.shape)));
+            };
+            let values = t.numbers()?;
+            let width = usize::try_from(width).unwrap_or(0);
+            if rows <= 0 || width == 0 {
+                return Err(bad(format!("input '{}': shape {:?} holds no row", t.name, t.shape)));
+            }
+            Items::Tabular(values.chunks(width).map(|r| Row::Values(r.to_vec())).collect())
+        }
     };
     let batch = items.len() > 1;
     Ok(Request::new(items, batch))
@@ -427,6 +447,7 @@ mod tests {
     #[test]
     fn metadata_shapes_fill_in_the_label_count() {
         let probs = outputs(ModelKind::Sentiment).iter().find(|s| s.name == "probabilities").copied().unwrap();
-        assert_eq!(metadata_shape(&probs, 3), vec![-1, 3]);
+        assert_eq!(metadata_shape(&probs, 3, 0), vec![-1, 3]);
+        assert_eq!(metadata_shape(&inputs(ModelKind::Tabular)[0], 2, 30), vec![-1, 30]);
     }
 }

@@ -32,6 +32,7 @@ fn suits(items: &Items, kind: ModelKind) -> bool {
         Items::Email(_) => kind == ModelKind::Email,
         Items::Rating(_) | Items::Recommend { .. } => kind == ModelKind::Recsys,
         Items::Trend(_) => kind == ModelKind::Trend,
+        Items::Tabular(_) => kind == ModelKind::Tabular,
     }
 }
 
@@ -73,8 +74,8 @@ pub fn validate(request: &Request, kind: ModelKind, limits: Limits) -> Result<()
             }
             Ok(())
         }
-        // Series are checked against the model's own settings when they run.
-        Items::Trend(_) => Ok(()),
+        // Series and rows are checked against the model's own settings when they run.
+        Items::Trend(_) | Items::Tabular(_) => Ok(()),
     }
 }
 

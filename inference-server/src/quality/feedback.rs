@@ -150,7 +150,7 @@ fn validate(item: Item, accepts: Accepts<'_>) -> Result<Feedback, String> {
     }
     let kind = accepts.kind;
     let wants = match kind {
-        ModelKind::Sentiment | ModelKind::Topic | ModelKind::Email => "label",
+        ModelKind::Sentiment | ModelKind::Topic | ModelKind::Email | ModelKind::Tabular => "label",
         ModelKind::Recsys => "rating",
         ModelKind::Trend => "values",
     };

@@ -5,8 +5,9 @@
 
 use super::registry::Metrics;
 use super::sharded::Counter;
+use crate::featurize::tabular::category_bin;
 use crate::package::ModelMeta;
-use crate::reference::{Bins, Feature, FeatureRef};
+use crate::reference::{Bins, Feature, FeatureRef, Watched};
 
 /// One feature's bins and their counters.
 #[derive(Debug, Clone)]
@@ -19,6 +20,8 @@ struct Cells {
 #[derive(Debug, Clone, Default)]
 pub struct DriftCells {
     slots: [Option<Cells>; Feature::ALL.len()],
+    /// Tabular columns, by position; a categorical column's codes beside its cells.
+    columns: Vec<Option<(Cells, Option<Vec<f64>>)>>,
     /// Model label index -> category bin of `predicted_label` (labels the reference lacks: none).
     label_bins: Vec<Option<usize>>,
 }
@@ -28,8 +31,9 @@ impl DriftCells {
     /// gauges.
     pub fn new(metrics: &Metrics, meta: &ModelMeta, references: &[FeatureRef]) -> Self {
         let mut cells = Self::default();
+        let columns = crate::reference::columns(meta).ok().flatten();
         for r in references {
-            let (side, feature) = (r.side.as_str(), r.feature.as_str());
+            let (side, feature) = (r.side.as_str(), r.name.as_str());
             let labels = r.bins.labels();
             let counters = labels
                 .iter()
@@ -38,12 +42,42 @@ impl DriftCells {
             for (bin, share) in labels.iter().zip(&r.shares) {
                 metrics.drift_reference.with(&[&meta.name, &meta.version, side, feature, bin]).set(*share);
             }
-            if let (Feature::PredictedLabel, Bins::Categories(categories)) = (r.feature, &r.bins) {
+            if let (Watched::Feature(Feature::PredictedLabel), Bins::Categories(categories)) = (r.watched, &r.bins) {
                 cells.label_bins = meta.labels.iter().map(|l| categories.iter().position(|c| c == l)).collect();
             }
-            cells.slots[r.feature.slot()] = Some(Cells { bins: r.bins.clone(), counters });
+            let cell = Cells { bins: r.bins.clone(), counters };
+            match r.watched {
+                Watched::Feature(f) => cells.slots[f.slot()] = Some(cell),
+                Watched::Column(i) => {
+                    let codes = columns.as_ref().and_then(|c| c.all().get(i)).and_then(|c| c.categories.clone());
+                    if cells.columns.len() <= i {
+                        cells.columns.resize(i + 1, None);
+                    }
+                    cells.columns[i] = Some((cell, codes));
+                }
+            }
         }
         cells
+    }
+
+    /// Count each row of a row-major `[rows, width]` matrix of tabular features into its
+    /// columns' bins.
+    pub fn rows(&self, matrix: &[f32], width: usize) {
+        if self.columns.is_empty() || width == 0 {
+            return;
+        }
+        for row in matrix.chunks_exact(width) {
+            for (value, column) in row.iter().zip(&self.columns) {
+                let Some((c, codes)) = column else { continue };
+                let bin = match codes {
+                    Some(codes) => category_bin(codes, *value),
+                    None => c.bins.bin(f64::from(*value)),
+                };
+                if let Some(counter) = c.counters.get(bin) {
+                    counter.inc();
+                }
+            }
+        }
     }
 
     /// Whether `feature` is watched for this model.
@@ -107,7 +141,7 @@ mod tests {
         let text = metrics.encode().unwrap();
         for r in &refs {
             for bin in r.bins.labels() {
-                assert_eq!(sample(&text, r.feature.as_str(), &bin), Some(0.0), "{:?} {bin}", r.feature);
+                assert_eq!(sample(&text, &r.name, &bin), Some(0.0), "{:?} {bin}", r.watched);
             }
         }
         cells.observe(Feature::InputTokens, 16.0);

@@ -144,6 +144,12 @@ impl ModelMetrics {
         self.drift.observe(Feature::UnknownTokenShare, count.unknown_share());
     }
 
+    /// Tabular rows as the graph read them (row-major, `width` features per row), into their
+    /// columns' drift bins.
+    pub fn rows(&self, matrix: &[f32], width: usize) {
+        self.drift.rows(matrix, width);
+    }
+
     /// An email's subject and body, by characters.
     pub fn email(&self, subject: &str, body: &str) {
         if self.drift.watches(Feature::SubjectChars) {

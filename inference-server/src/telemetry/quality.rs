@@ -25,7 +25,7 @@ impl Metrics {
             self.votes.with(&[name, version, vote]);
         }
         match meta.kind {
-            ModelKind::Sentiment | ModelKind::Topic | ModelKind::Email => {
+            ModelKind::Sentiment | ModelKind::Topic | ModelKind::Email | ModelKind::Tabular => {
                 self.expected_correct.with(&mv);
                 for t in &meta.labels {
                     self.labelled.with(&[name, version, t]);

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod mlflow;
+pub mod prometheus;
 pub mod redis;
 pub mod seaweedfs;
 
@@ -101,6 +102,19 @@ impl Server {
             }
             assert!(Instant::now() < deadline, "{path} never answered {status}");
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The load error `/ready` names for `model` once its load has failed (at most 30 s).
+    pub async fn load_error(&self, model: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, ready) = self.get("/ready").await;
+            let error = ready["models"][model]["error"].as_str().unwrap_or_default().to_string();
+            if error != "not loaded" && !error.is_empty() || Instant::now() > deadline {
+                return error;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
