@@ -2,11 +2,13 @@
 //! containerd, runc, CNI bridge, kubelet, kube-proxy): our chart with the images built from our
 //! Dockerfiles (`e2e/cluster/images.sh`), the operator as a pod under its ServiceAccount, the
 //! five examples as server pods Ready through the kubelet's probes, predictions and feedback
-//! through their Services' ClusterIPs, a rolling update under steady traffic, the hostile battery
+//! through their Services' ClusterIPs, a rolling update under steady traffic, a version change
+//! through a real MLflow registry, the hostile battery
 //! at the default limits, and the two ways a broken install shows: a wrong image tag
 //! (ImagePullBackOff) and a missing RBAC verb (Forbidden).
 //!
-//! Real parts: everything named above. Nothing is mocked. The server pods run the test build's
+//! Real parts: everything named above, and `mlflow server` with SeaweedFS on the node's bridge
+//! address. Nothing is mocked. The server pods run the test build's
 //! binary (stripped) in the Dockerfile's final stage; `make images` builds the release binary in
 //! the same Dockerfile's build stage.
 
@@ -284,6 +286,94 @@ async fn a_model_version_change_rolls_the_pods_under_steady_traffic_and_fails_no
     let table = kubectl(&["get", "msvc", "rolling", "-n", NS]).unwrap();
     assert!(table.contains("1.1.0"), "the VERSION column: {table}");
     assert_pods_healthy(&client, "rolling").await.unwrap();
+    kubectl(&["delete", "namespace", NS, "--wait=false"]).unwrap();
+}
+
+/// `spec.model.version` with an MLflow source, served by real pods from a real `mlflow server`
+/// (SQLite backend, artifacts in a real SeaweedFS), both listening on the node's bridge address
+/// so the pods reach them: registry version 1 is the built-in sentiment package, version 2 the
+/// same graph as package 1.1.0. Changing the version from 1 to 2 rolls the pods; they then serve
+/// registry version 2 (OIP metadata: package version 1.1.0, source `models:/sentiment/2`) and
+/// the VERSION column says 2.
+#[tokio::test]
+async fn an_mlflow_version_change_rolls_the_pods_to_that_registry_version() {
+    let Some(client) = setup().await.unwrap() else { return };
+    testkit::seaweedfs::credentials();
+    let store = testkit::seaweedfs::SeaweedFs::start_on(node::NODE_IP);
+    store.create_bucket("mlflow").await;
+    let registry = testkit::mlflow::Mlflow::start_on(node::NODE_IP, store.endpoint());
+    let first = registry.register(&["sentiment"]);
+    let newer = std::env::temp_dir().join(format!("e2e-mlflow-{}", std::process::id()));
+    let package = newer.join("sentiment");
+    std::fs::create_dir_all(&package).unwrap();
+    for file in ["model.json", "model.onnx", "tokenizer.json"] {
+        std::fs::copy(testkit::models_dir().join("sentiment").join(file), package.join(file)).unwrap();
+    }
+    let mut meta: Value = serde_json::from_slice(&std::fs::read(package.join("model.json")).unwrap()).unwrap();
+    meta["version"] = json!("1.1.0");
+    std::fs::write(package.join("model.json"), serde_json::to_vec(&meta).unwrap()).unwrap();
+    let second = registry.register_from(&newer, &["sentiment"]);
+    assert_eq!((first[0]["version"].as_str(), second[0]["version"].as_str()), (Some("1"), Some("2")));
+    let _ = std::fs::remove_dir_all(&newer);
+    kubectl(&[
+        "-n",
+        NS,
+        "create",
+        "secret",
+        "generic",
+        "registry-credentials",
+        &format!("--from-literal=AWS_ACCESS_KEY_ID={}", testkit::seaweedfs::ACCESS_KEY),
+        &format!("--from-literal=AWS_SECRET_ACCESS_KEY={}", testkit::seaweedfs::SECRET_KEY),
+    ])
+    .unwrap();
+    let pinned = |version: &str| {
+        let source = json!({"mlflow": {
+            "trackingUri": registry.url(),
+            "modelUri": "models:/sentiment/1",
+            "artifactEndpoint": store.endpoint(),
+            "credentialsSecret": {"name": "registry-credentials"},
+        }});
+        model_service(
+            "registry",
+            "sentiment",
+            json!({"model": {"kind": "sentiment", "version": version, "source": source}}),
+        )
+    };
+    let models = model_services(&client, NS);
+    let served = |want: &'static str| {
+        let models = models.clone();
+        async move {
+            eventually(&format!("status.modelVersion is {want}"), Duration::from_secs(120), || async {
+                let ms = models.get("registry").await?;
+                Ok((ms.data["status"]["modelVersion"] == want).then_some(()))
+            })
+            .await
+        }
+    };
+    let serving =
+        |addr: String| -> Value { serde_json::from_str(&get(&addr, "/v2/models/sentiment").unwrap()).unwrap() };
+
+    apply_model_service(&client, NS, &pinned("1")).await.unwrap();
+    wait_ready_explained(&client, NS, "registry", Duration::from_secs(240)).await.unwrap();
+    served("1").await.unwrap();
+    let addr = service_addr(NS, "registry").unwrap();
+    wait_answering(&addr, "/ready", Duration::from_secs(30)).await.unwrap();
+    let meta = serving(addr.clone());
+    assert_eq!(meta["versions"], json!(["1.0.0"]), "{meta}");
+    assert!(meta["parameters"]["source"].as_str().unwrap().contains("models:/sentiment/1"), "{meta}");
+
+    apply_model_service(&client, NS, &pinned("2")).await.unwrap();
+    served("2").await.unwrap();
+    let meta = eventually("the Service answers from registry version 2", Duration::from_secs(120), || async {
+        let meta = serving(addr.clone());
+        Ok((meta["versions"] == json!(["1.1.0"])).then_some(meta))
+    })
+    .await
+    .unwrap();
+    assert!(meta["parameters"]["source"].as_str().unwrap().contains("models:/sentiment/2"), "{meta}");
+    let table = kubectl(&["get", "msvc", "registry", "-n", NS]).unwrap();
+    assert!(table.split_whitespace().any(|w| w == "2"), "the VERSION column: {table}");
+    assert_pods_healthy(&client, "registry").await.unwrap();
     kubectl(&["delete", "namespace", NS, "--wait=false"]).unwrap();
 }
 

@@ -2,12 +2,11 @@
 
 #![allow(dead_code)]
 
-pub mod mlflow;
 pub mod prometheus;
 pub mod redis;
-pub mod seaweedfs;
+#[allow(unused_imports)]
+pub use testkit::{free_port, mlflow, reserve, seaweedfs};
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,28 +20,6 @@ pub struct Server {
 
 pub fn models_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
-}
-
-/// A loopback port that is free now and has not been handed out before in this test process, so
-/// two servers started side by side (and a SeaweedFS's gRPC companions) never get the same one.
-pub fn free_port() -> u16 {
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if reserve(port) {
-            return port;
-        }
-    }
-}
-
-/// Mark `port` as handed out; false if it already was.
-pub fn reserve(port: u16) -> bool {
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    if handed_out.contains(&port) {
-        return false;
-    }
-    handed_out.push(port);
-    true
 }
 
 impl Server {

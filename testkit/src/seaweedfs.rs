@@ -1,7 +1,7 @@
 //! A real SeaweedFS (master + volume + filer + S3 gateway, built from its pinned Go module by
 //! scripts/build-seaweedfs.sh) on loopback, with credentials.
 
-use super::{free_port, models_dir, reserve};
+use crate::{free_port, models_dir, reserve};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjPath;
 use object_store::ObjectStore;
@@ -22,11 +22,12 @@ pub fn credentials() {
     std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
 }
 
-/// A real SeaweedFS (master + volume + filer + S3 gateway) on loopback. Killed on drop.
+/// A real SeaweedFS (master + volume + filer + S3 gateway). Killed on drop.
 pub struct SeaweedFs {
     child: Option<Child>,
     dir: PathBuf,
     ports: [u16; 4],
+    host: String,
 }
 
 pub fn weed() -> PathBuf {
@@ -49,14 +50,21 @@ fn low_port() -> u16 {
 }
 
 impl SeaweedFs {
+    /// On loopback.
     pub fn start() -> Self {
+        Self::start_on("127.0.0.1")
+    }
+
+    /// Listening on `host` (an address of this machine: the e2e node's bridge, so pods reach it).
+    pub fn start_on(host: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("iw-seaweed-{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(&dir).unwrap();
         let config = json!({"identities": [{"name": "inferwatch",
             "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
             "actions": ["Admin", "Read", "List", "Write"]}]});
         std::fs::write(dir.join("s3.json"), config.to_string()).unwrap();
-        let mut s = SeaweedFs { child: None, dir, ports: [low_port(), low_port(), low_port(), low_port()] };
+        let ports = [low_port(), low_port(), low_port(), low_port()];
+        let mut s = SeaweedFs { child: None, dir, ports, host: host.to_string() };
         s.spawn();
         s
     }
@@ -66,7 +74,7 @@ impl SeaweedFs {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.s3_port())
+        format!("http://{}:{}", self.host, self.s3_port())
     }
 
     /// The server flags that load packages from `s3://models/<prefix>` here, cached on disk in
@@ -87,7 +95,8 @@ impl SeaweedFs {
         let child = Command::new(weed())
             .arg("server")
             .arg(format!("-dir={}", data.display()))
-            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-volume.max=4", "-master.volumeSizeLimitMB=64"])
+            .args([&format!("-ip={}", self.host), &format!("-ip.bind={}", self.host)])
+            .args(["-volume.max=4", "-master.volumeSizeLimitMB=64"])
             // The default refuses writes below 1% free disk (2.7 GB on this machine's disk): a
             // test writes kilobytes, so only an actually full disk should stop it.
             .arg("-volume.minFreeSpace=100MiB")
@@ -105,7 +114,7 @@ impl SeaweedFs {
             .expect("weed starts");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", s3)).is_err() {
+        while std::net::TcpStream::connect((self.host.as_str(), s3)).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "SeaweedFS S3 did not start; see {}",
@@ -157,7 +166,7 @@ impl SeaweedFs {
             .unwrap();
         loop {
             let out = Command::new(weed())
-                .args(["shell", &format!("-master=127.0.0.1:{}", self.ports[0])])
+                .args(["shell", &format!("-master={}:{}", self.host, self.ports[0])])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
