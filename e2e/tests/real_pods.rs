@@ -97,6 +97,16 @@ async fn assert_pods_healthy(client: &Client, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Wait until the ModelService `name`'s `status.modelVersion` (the VERSION column) is `want`.
+async fn served_version(client: &Client, name: &str, want: &str) -> Result<()> {
+    let models = model_services(client, NS);
+    eventually(&format!("status.modelVersion of {name} is {want}"), Duration::from_secs(120), || async {
+        let ms = models.get(name).await?;
+        Ok((ms.data["status"]["modelVersion"] == want).then_some(()))
+    })
+    .await
+}
+
 fn model_service(name: &str, kind: &str, spec: Value) -> Value {
     let mut doc = json!({
         "apiVersion": "inferwatch.io/v1alpha1",
@@ -220,17 +230,7 @@ async fn a_model_version_change_rolls_the_pods_under_steady_traffic_and_fails_no
     };
     apply_model_service(&client, NS, &pinned("1.0.0")).await.unwrap();
     wait_ready_explained(&client, NS, "rolling", Duration::from_secs(240)).await.unwrap();
-    let models = model_services(&client, NS);
-    let served = |want: &'static str| {
-        let models = models.clone();
-        async move {
-            eventually(&format!("status.modelVersion is {want}"), Duration::from_secs(60), || async {
-                let ms = models.get("rolling").await?;
-                Ok((ms.data["status"]["modelVersion"] == want).then_some(()))
-            })
-            .await
-        }
-    };
+    let served = |want: &'static str| served_version(&client, "rolling", want);
     served("1.0.0").await.unwrap();
     let addr = service_addr(NS, "rolling").unwrap();
     wait_answering(&addr, "/ready", Duration::from_secs(30)).await.unwrap();
@@ -339,17 +339,7 @@ async fn an_mlflow_version_change_rolls_the_pods_to_that_registry_version() {
             json!({"model": {"kind": "sentiment", "version": version, "source": source}}),
         )
     };
-    let models = model_services(&client, NS);
-    let served = |want: &'static str| {
-        let models = models.clone();
-        async move {
-            eventually(&format!("status.modelVersion is {want}"), Duration::from_secs(120), || async {
-                let ms = models.get("registry").await?;
-                Ok((ms.data["status"]["modelVersion"] == want).then_some(()))
-            })
-            .await
-        }
-    };
+    let served = |want: &'static str| served_version(&client, "registry", want);
     let serving =
         |addr: String| -> Value { serde_json::from_str(&get(&addr, "/v2/models/sentiment").unwrap()).unwrap() };
 
