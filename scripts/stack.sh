@@ -110,7 +110,9 @@ up() {
   wait_http "http://127.0.0.1:$INFERENCE_PORT/ready" inference
   wait_http "http://127.0.0.1:$INFERENCE_MLFLOW_PORT/ready" inference-mlflow
 
+  # 35 days: the SLO window (30 days) and a margin (docs/slo.md, "Retention").
   start prometheus prometheus --config.file=deploy/local/prometheus.yml "--storage.tsdb.path=$data/prometheus" \
+    --storage.tsdb.retention.time=35d \
     "--web.listen-address=127.0.0.1:$PROMETHEUS_PORT"
   wait_http "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" prometheus
 

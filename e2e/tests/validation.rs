@@ -99,6 +99,10 @@ fn invalid_specs_are_rejected_with_a_message_naming_the_field() {
             "spec.model.version may name an alias (@...) only with an MLflow source",
         ),
         (
+            json!({"model": kind(), "env": [{"name": "INFERWATCH_LOG", "value": "debug"}, {"name": "INFERWATCH_LOG_FORMAT", "value": "pretty"}]}),
+            "spec.env must not set a variable the operator renders from the spec (INFERWATCH_PORT,",
+        ),
+        (
             json!({"model": {"kind": "tabular"}}),
             "spec.model.source must name s3 or mlflow for a tabular model (a team's own package, never built in)",
         ),

@@ -198,6 +198,25 @@ mod tests {
         }
     }
 
+    /// The compose and local stacks keep at least the default SLO window: otherwise their SLO
+    /// figures cover only part of it (InferwatchSloWindowBeyondRetention would fire).
+    #[test]
+    fn the_stacks_keep_at_least_the_slo_window() {
+        let window = inferwatch_monitoring::slo::Objectives::default().window_days;
+        for file in ["compose.yaml", "scripts/stack.sh"] {
+            let text = std::fs::read_to_string(format!("{}/../{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let days: Vec<u32> = text
+                .split("--storage.tsdb.retention.time=")
+                .skip(1)
+                .filter_map(|rest| rest.split('d').next()?.parse().ok())
+                .collect();
+            assert!(
+                !days.is_empty() && days.iter().all(|d| *d >= window),
+                "{file}: retention {days:?} days < {window}"
+            );
+        }
+    }
+
     #[test]
     fn local_ports_are_distinct() {
         let mut p: Vec<u16> = LOCAL_PORTS.iter().map(|(_, p)| *p).collect();

@@ -161,6 +161,11 @@ pub struct Config {
     /// headroom; the operator sets it.
     #[arg(long = s::MAX_REPLICAS.flag, env = s::MAX_REPLICAS.env)]
     pub max_replicas: Option<u32>,
+    /// This container's CPU request in millicores, exported as `inferwatch_cpu_request_cores`:
+    /// the capacity rules use it where the container has no CPU limit. The operator sets it from
+    /// the pod's `requests.cpu` (Downward API).
+    #[arg(long = s::CPU_REQUEST_MILLICORES.flag, env = s::CPU_REQUEST_MILLICORES.env, value_parser = clap::value_parser!(u32).range(1..))]
+    pub cpu_request_millicores: Option<u32>,
     /// Where prediction records wait for feedback: auto (Redis when --redis-url is set, so any
     /// replica matches feedback for any other), memory (this process only) or redis.
     #[arg(long = s::PREDICTION_STORE.flag, env = s::PREDICTION_STORE.env, value_enum, default_value_t = crate::quality::StoreKind::Auto)]

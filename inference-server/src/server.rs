@@ -146,6 +146,7 @@ pub async fn build(config: &Config) -> Result<AppState, StartError> {
         job_items: config.max_job_items,
         queued_jobs: if queue.is_some() { config.max_queued_jobs } else { 0 },
         max_replicas: config.max_replicas,
+        cpu_request_cores: config.cpu_request_millicores.map(|m| f64::from(m) / 1000.0),
     };
     metrics.capacity(&configured, &permits);
     // The load-time series exist before the first load, so `increase()` sees that load.

@@ -211,6 +211,7 @@ pub const ALERTS: &[(&str, Severity)] = &[
     ("InferwatchAllModelsFailing", Severity::Critical),
     ("InferwatchDependencyDown", Severity::Critical),
     ("InferwatchErrorBudgetSlowBurn", Severity::Warning),
+    ("InferwatchSloWindowBeyondRetention", Severity::Warning),
     ("InferwatchSlowModelLoad", Severity::Warning),
     ("InferwatchHighMemory", Severity::Warning),
     ("InferwatchModelLoadFailures", Severity::Warning),

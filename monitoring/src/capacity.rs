@@ -2,9 +2,15 @@
 //! the request rate one replica sustains, headroom against the most replicas the service may
 //! run, and time to exhaustion where a resource grows.
 //!
-//! The estimate of what one replica sustains is `CPU limit / CPU seconds per user request`: the
+//! The estimate of what one replica sustains is `CPU cores / CPU seconds per user request`: the
 //! process CPU includes probes and scrapes, so it is a conservative figure, and it assumes CPU
 //! is the bottleneck (the saturation panels show when concurrency or memory is instead).
+//!
+//! The CPU cores are the container's CPU limit, or its CPU request where it has no limit (the
+//! operator's default resources set none): [`records::CPU_CORES`] carries which in its `basis`
+//! label (`limit` or `request`). A request is what the scheduler reserves, not a ceiling: with
+//! spare CPU on the node a replica can use more, so on the request basis saturation can pass 1
+//! and the capacity figure is what the reservation sustains.
 
 use crate::alerts::{alert, record, sel, AlertSpec, RuleGroup, Scope, Timing, SERVICE_BY};
 use crate::metrics as m;
@@ -14,7 +20,10 @@ use crate::slo::USER_ROUTES;
 pub mod records {
     /// Peak concurrency permits in use over 5 m / the concurrency limit, per instance.
     pub const CONCURRENCY_SATURATION: &str = "inferwatch:concurrency:saturation_ratio";
-    /// Process CPU / CPU limit, per instance.
+    /// The CPU cores capacity is measured against, per instance: the CPU limit, else the CPU
+    /// request; label `basis` says which (`limit`, `request`).
+    pub const CPU_CORES: &str = "inferwatch:cpu:cores";
+    /// Process CPU / CPU cores (limit, else request), per instance.
     pub const CPU_SATURATION: &str = "inferwatch:cpu:saturation_ratio";
     /// Resident memory / memory limit, per instance.
     pub const MEMORY_SATURATION: &str = "inferwatch:memory:saturation_ratio";
@@ -24,7 +33,7 @@ pub mod records {
     pub const CPU_PER_REQUEST: &str = "inferwatch:cpu_seconds_per_request:rate5m";
     /// Model CPU seconds (featurize + run + post-process) per successful prediction, per model.
     pub const CPU_PER_PREDICTION: &str = "inferwatch:cpu_seconds_per_prediction:rate5m";
-    /// User requests/s one replica sustains at its CPU limit, per service.
+    /// User requests/s one replica sustains at its CPU cores (limit, else request), per service.
     pub const REPLICA_CAPACITY: &str = "inferwatch:replica_capacity:requests_per_second";
     /// User requests/s per service.
     pub const USER_REQUEST_RATE: &str = "inferwatch:user_requests:rate5m";
@@ -59,8 +68,17 @@ pub fn capacity_recording_rules(scope: &Scope, t: &Timing) -> RuleGroup {
             ),
         ),
         record(
+            records::CPU_CORES,
+            format!(
+                r#"max by ({inst}, basis) (label_replace({limit}{s}, "basis", "limit", "", "")) or on ({inst}) max by ({inst}, basis) (label_replace({request}{s}, "basis", "request", "", ""))"#,
+                limit = m::CPU_LIMIT.name,
+                request = m::CPU_REQUEST.name,
+                s = s("")
+            ),
+        ),
+        record(
             records::CPU_SATURATION,
-            per_instance(format!("rate({}{}[{w}])", m::PROCESS_CPU.name, s("")), format!("{}{}", m::CPU_LIMIT.name, s(""))),
+            per_instance(format!("rate({}{}[{w}])", m::PROCESS_CPU.name, s("")), records::CPU_CORES.to_string()),
         ),
         record(
             records::MEMORY_SATURATION,
@@ -95,7 +113,7 @@ pub fn capacity_recording_rules(scope: &Scope, t: &Timing) -> RuleGroup {
         ),
         record(
             records::REPLICA_CAPACITY,
-            format!("avg by ({by}) ({}{}) / {}", m::CPU_LIMIT.name, s(""), records::CPU_PER_REQUEST),
+            format!("avg by ({by}) ({}) / {}", records::CPU_CORES, records::CPU_PER_REQUEST),
         ),
         record(records::REPLICAS, format!("count by ({by}) (up{} == 1)", s(""))),
         record(

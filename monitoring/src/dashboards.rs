@@ -782,7 +782,7 @@ pub fn capacity() -> Dashboard {
             "CPU saturation",
             PanelKind::TimeSeries,
             "percentunit",
-            "Process CPU / the cgroup CPU limit, per instance; near 100% the kernel throttles and latency grows.",
+            "Process CPU / the container's CPU limit (else its CPU request: inferwatch:cpu:cores{basis}), per instance; near 100% of a limit the kernel throttles and latency grows; above 100% of a request the replica borrows spare node CPU it is not guaranteed.",
             &[(by_instance(c::CPU_SATURATION), "{{instance}}")],
         ),
         panel(
@@ -828,7 +828,7 @@ pub fn capacity() -> Dashboard {
             "Requests/s: now and what one replica sustains",
             PanelKind::TimeSeries,
             "reqps",
-            "User requests/s per ModelService, beside the estimate of one replica at its CPU limit (CPU limit / CPU per request).",
+            "User requests/s per ModelService, beside the estimate of one replica at its CPU cores (CPU limit, else CPU request, / CPU per request).",
             &[
                 (format!("max by (job) ({}{{{NS}}})", c::USER_REQUEST_RATE), "{{job}} now"),
                 (format!("max by (job) ({}{{{NS}}})", c::REPLICA_CAPACITY), "{{job}} one replica"),

@@ -509,6 +509,13 @@ metric!(
     "CPU limit of the server's cgroup in cores (cpu.max quota / period); absent when unlimited."
 );
 metric!(
+    CPU_REQUEST,
+    "inferwatch_cpu_request_cores",
+    MetricKind::Gauge,
+    &[],
+    "CPU request of the server's container in cores (the pod's requests.cpu, which the operator passes through the Downward API); absent when not set. Capacity rules use it where no CPU limit exists."
+);
+metric!(
     CONFIGURED_LIMIT,
     "inferwatch_configured_limit",
     MetricKind::Gauge,
@@ -626,6 +633,7 @@ pub const CATALOGUE: &[MetricDef] = &[
     DEPENDENCY_BYTES,
     MEMORY_LIMIT,
     CPU_LIMIT,
+    CPU_REQUEST,
     CONFIGURED_LIMIT,
     CONCURRENCY_IN_USE,
     BUILD_INFO,

@@ -233,6 +233,9 @@ settings! {
     PREDICTION_STORE_MAX_RECORDS = "prediction-store-max-records", "INFERWATCH_PREDICTION_STORE_MAX_RECORDS";
     /// Drift metrics (live feature bins beside the held-out references) on or off.
     DRIFT_METRICS = "drift-metrics", "INFERWATCH_DRIFT_METRICS";
+    /// The container's CPU request in millicores (the operator sets it from the pod spec;
+    /// exported for capacity where no CPU limit is set).
+    CPU_REQUEST_MILLICORES = "cpu-request-millicores", "INFERWATCH_CPU_REQUEST_MILLICORES";
     /// The most replicas the deployment may run (exported for capacity headroom).
     MAX_REPLICAS = "max-replicas", "INFERWATCH_MAX_REPLICAS";
     /// Most items per feedback request.
@@ -250,6 +253,39 @@ settings! {
     /// tracing env-filter.
     LOG = "log", "INFERWATCH_LOG";
 }
+
+/// The settings the operator renders from a ModelService's spec (as flags, or as variables from
+/// the spec's sources and Secrets). A ModelService's `spec.env` may not set them: a flag wins
+/// over its variable, so the entry would be silently ignored, and a variable the operator sets
+/// from the spec would be replaced behind the spec's back. The CRD refuses such an entry (a CEL
+/// rule built from this list); the operator's tests check the list covers what it renders.
+pub const OPERATOR_RENDERED: &[Setting] = &[
+    settings::PORT,
+    settings::MODEL_DIR,
+    settings::PRELOAD,
+    settings::CACHE_MAX_MODELS,
+    settings::CACHE_MAX_BYTES,
+    settings::CONCURRENCY_LIMIT,
+    settings::REQUEST_TIMEOUT_MS,
+    settings::LOG_FORMAT,
+    settings::PREDICTION_IDS,
+    settings::PREDICTION_TTL_SECS,
+    settings::PREDICTION_STORE_MAX_RECORDS,
+    settings::DRIFT_METRICS,
+    settings::MAX_REPLICAS,
+    settings::CPU_REQUEST_MILLICORES,
+    settings::MODEL_VERSION,
+    settings::AUTH_TOKEN_FILE,
+    settings::REDIS_CA_FILE,
+    settings::REDIS_URL,
+    settings::MODEL_SOURCE,
+    settings::S3_URI,
+    settings::S3_ENDPOINT,
+    settings::S3_REGION,
+    settings::MLFLOW_TRACKING_URI,
+    settings::MLFLOW_MODEL_URI,
+    settings::MLFLOW_TOKEN,
+];
 
 /// Environment variables the server reads that are not flags: S3 credentials, read by the
 /// S3 client (`object_store`'s `AmazonS3Builder::from_env`).

@@ -286,8 +286,31 @@ pub fn slo_alert_rules(scope: &Scope, o: &Objectives, t: &Timing) -> RuleGroup {
                 describe(&TICKET, o)
             ),
         }),
+        a(AlertSpec {
+            name: "InferwatchSloWindowBeyondRetention",
+            expr: retention_condition(scope, o),
+            for_: "1h",
+            summary: "Prometheus keeps less data than the SLO window: attainment and budget cover only part of it.",
+            description: format!(
+                "Prometheus keeps {{{{ $value | humanizeDuration }}}} of data, but the SLO window of {{{{ $labels.job }}}} in {{{{ $labels.namespace }}}} is {}: its attainment and error budget silently cover only what is kept. Raise the retention (kube-prometheus-stack: prometheus.prometheusSpec.retention) or shorten spec.monitoring.slo.window.",
+                o.window()
+            ),
+        }),
     ];
     RuleGroup { name: format!("{}.slo", scope.name), rules }
+}
+
+/// The Prometheus evaluating the rules keeps less than the SLO window (`--storage.tsdb.
+/// retention.time`, as it reports in `prometheus_tsdb_retention_limit_seconds`; 0 means no time
+/// limit), labelled per service: the retention in seconds, for every service being scraped.
+/// Absent when Prometheus does not scrape itself.
+fn retention_condition(scope: &Scope, o: &Objectives) -> String {
+    format!(
+        "max by ({by}) (up{s}) * 0 + on () group_left () max(prometheus_tsdb_retention_limit_seconds > 0) < {secs}",
+        by = SERVICE_BY,
+        s = sel(scope, ""),
+        secs = u64::from(o.window_days) * 86_400
+    )
 }
 
 #[cfg(test)]

@@ -28,6 +28,23 @@ fn cases() -> Vec<Case> {
         Case { alert: "InferwatchTargetDown", series: &[("up{J,instance=\"a:8080\"}", "1 1 1 0 1 1 1 1")], eval: "5m", fires: false, pending_at: None },
         Case { alert: "InferwatchTargetMissing", series: &[("up{job=\"other\",namespace=\"ns\"}", "1x10")], eval: "5m", fires: true, pending_at: Some("1m") },
         Case { alert: "InferwatchTargetMissing", series: &[("up{J,instance=\"a:8080\"}", "1x10")], eval: "5m", fires: false, pending_at: None },
+        // Prometheus keeps 10 days (kube-prometheus-stack's default) against the 30-day window;
+        // 35 days, or no time limit (0), is enough.
+        Case {
+            alert: "InferwatchSloWindowBeyondRetention",
+            series: &[("up{J,instance=\"a:8080\"}", "1x90"), ("prometheus_tsdb_retention_limit_seconds{job=\"prometheus\"}", "864000x90")],
+            eval: "70m", fires: true, pending_at: Some("30m"),
+        },
+        Case {
+            alert: "InferwatchSloWindowBeyondRetention",
+            series: &[("up{J,instance=\"a:8080\"}", "1x90"), ("prometheus_tsdb_retention_limit_seconds{job=\"prometheus\"}", "3024000x90")],
+            eval: "70m", fires: false, pending_at: None,
+        },
+        Case {
+            alert: "InferwatchSloWindowBeyondRetention",
+            series: &[("up{J,instance=\"a:8080\"}", "1x90"), ("prometheus_tsdb_retention_limit_seconds{job=\"prometheus\"}", "0x90")],
+            eval: "70m", fires: false, pending_at: None,
+        },
         // Six clean hours, then half of all requests fail: 100x the 0.5% budget. The 1 h ratio
         // passes 14.4 x 0.5% = 7.2% about 5 minutes in (pending), firing 2 minutes later; the
         // workbook's detection time at this rate is 0.02 x 30 d x 0.005 / 0.5 = 8.6 minutes.
@@ -454,6 +471,62 @@ tests:
         ready = probe("/ready"),
         metrics = probe("/metrics"),
         health = probe("/v2/health/ready"),
+    );
+    std::fs::write(dir.join("tests.yaml"), &yaml).unwrap();
+    let (ok, out) = promtool(&["test", "rules", dir.join("tests.yaml").to_str().unwrap()]);
+    assert!(ok, "promtool test rules failed:\n{out}\n--- tests.yaml in {}", dir.display());
+}
+
+/// Capacity is measured against the CPU limit, else the CPU request, and the `basis` label says
+/// which: instance `a` (0.25 cores used, limit 0.5, request 0.1) is half saturated against its
+/// limit; instance `b` (0.05 cores used, request 0.1, no limit) is half saturated against its
+/// request; an instance with neither has no CPU saturation at all.
+#[test]
+fn cpu_capacity_uses_the_limit_else_the_request_and_says_which() {
+    let dir = workdir("cpu-basis");
+    let rules = serde_yaml_ng::to_string(&rule_file(&Slo::default(), &scope(), &Timing::default())).unwrap();
+    std::fs::write(dir.join("rules.yaml"), rules).unwrap();
+    let series = |name: &str, instance: &str| format!("{name}{{{L},instance=\"{instance}\"}}");
+    let yaml = format!(
+        r#"rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: '{cpu_a}'
+        values: '0+15x30'
+      - series: '{limit_a}'
+        values: '0.5x30'
+      - series: '{request_a}'
+        values: '0.1x30'
+      - series: '{cpu_b}'
+        values: '0+3x30'
+      - series: '{request_b}'
+        values: '0.1x30'
+      - series: '{cpu_c}'
+        values: '0+3x30'
+    promql_expr_test:
+      - expr: 'inferwatch:cpu:cores'
+        eval_time: 20m
+        exp_samples:
+          - labels: 'inferwatch:cpu:cores{{{L},instance="a",basis="limit"}}'
+            value: 0.5
+          - labels: 'inferwatch:cpu:cores{{{L},instance="b",basis="request"}}'
+            value: 0.1
+      - expr: 'round(inferwatch:cpu:saturation_ratio, 0.001)'
+        eval_time: 20m
+        exp_samples:
+          - labels: '{{{L},instance="a"}}'
+            value: 0.5
+          - labels: '{{{L},instance="b"}}'
+            value: 0.5
+"#,
+        cpu_a = series("process_cpu_seconds_total", "a"),
+        limit_a = series("inferwatch_cpu_limit_cores", "a"),
+        request_a = series("inferwatch_cpu_request_cores", "a"),
+        cpu_b = series("process_cpu_seconds_total", "b"),
+        request_b = series("inferwatch_cpu_request_cores", "b"),
+        cpu_c = series("process_cpu_seconds_total", "c"),
     );
     std::fs::write(dir.join("tests.yaml"), &yaml).unwrap();
     let (ok, out) = promtool(&["test", "rules", dir.join("tests.yaml").to_str().unwrap()]);

@@ -45,8 +45,12 @@ pub struct ModelServiceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.size() > 0 && !self.contains(' ')").message("spec.image must be an image reference without spaces"))]
     pub image: Option<String>,
-    /// Extra environment variables for the server container.
+    /// Extra environment variables for the server container (at most 100), for settings the
+    /// spec has no field for (e.g. `INFERWATCH_LOG`, `INFERWATCH_ACCESS_LOG_SAMPLE`). Variables
+    /// of settings the operator renders from the spec are refused: set the spec field instead.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("maxItems" = 100))]
+    #[x_kube(validation = env_rule())]
     pub env: Vec<EnvVar>,
     /// Secrets in the ModelService's namespace holding registry credentials for the server
     /// image (the pod's `imagePullSecrets`), for an image in a private registry; at most 10.
@@ -233,6 +237,18 @@ impl Default for QualitySpec {
             memory_max_records: memory_records(),
         }
     }
+}
+
+/// The CEL rule that keeps `spec.env` off the settings the operator renders from the spec
+/// (`inferwatch_monitoring::serving::OPERATOR_RENDERED`).
+fn env_rule() -> kube::core::Rule {
+    let names: Vec<&str> = inferwatch_monitoring::serving::OPERATOR_RENDERED.iter().map(|s| s.env).collect();
+    let list = names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ");
+    let message = format!(
+        "spec.env must not set a variable the operator renders from the spec ({}): set the spec field instead (docs/operations.md, \"Settings and spec.env\")",
+        names.join(", ")
+    );
+    kube::core::Rule::new(format!("self.all(e, !(e.name in [{list}]))")).message(message.as_str())
 }
 
 /// The model kinds (the serving contract's one definition).

@@ -12,9 +12,9 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction,
-    Lifecycle, LifecycleHandler, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec,
-    SleepAction, Volume, VolumeMount,
+    Lifecycle, LifecycleHandler, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceFieldSelector,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext, Service, ServicePort,
+    ServiceSpec, SleepAction, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
@@ -223,6 +223,28 @@ fn plain_env(name: &str, value: &str) -> EnvVar {
     EnvVar { name: name.into(), value: Some(value.into()), ..EnvVar::default() }
 }
 
+/// The container's CPU request in millicores through the Downward API, when it has one: the
+/// server exports it (`inferwatch_cpu_request_cores`) and the capacity rules use it where no
+/// CPU limit is set (the default resources set none).
+fn cpu_request_env(resources: &ResourceRequirements) -> Option<EnvVar> {
+    let request = resources.requests.as_ref()?.get("cpu")?;
+    if request.0.trim_start_matches(['0', '.']).trim_end_matches('m').is_empty() {
+        return None;
+    }
+    Some(EnvVar {
+        name: settings::CPU_REQUEST_MILLICORES.env.into(),
+        value_from: Some(EnvVarSource {
+            resource_field_ref: Some(ResourceFieldSelector {
+                container_name: Some(CONTAINER.into()),
+                resource: "requests.cpu".into(),
+                divisor: Some(Quantity("1m".into())),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    })
+}
+
 /// Environment for the model source and batch queue (read by the server's S3, MLflow and
 /// Redis support).
 fn source_env(ms: &ModelService) -> Vec<EnvVar> {
@@ -272,6 +294,9 @@ fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
     }
 }
 
+/// The server container's name.
+const CONTAINER: &str = "inference-server";
+
 fn default_resources() -> ResourceRequirements {
     let q = |s: &str| Quantity(s.to_string());
     ResourceRequirements {
@@ -290,7 +315,9 @@ fn container(ms: &ModelService, cfg: &OperatorConfig) -> Container {
     let s = &ms.spec.serving;
     let q = &ms.spec.quality;
     let model = ms.spec.model.name.clone().unwrap_or_else(|| ms.spec.model.kind.as_str().to_string());
+    let resources = ms.spec.resources.clone().unwrap_or_else(default_resources);
     let mut env = source_env(ms);
+    env.extend(cpu_request_env(&resources));
     env.extend(ms.spec.env.iter().cloned());
     let mut args = vec![
         arg(settings::PORT, PORT),
@@ -326,7 +353,7 @@ fn container(ms: &ModelService, cfg: &OperatorConfig) -> Container {
         mounts.push(read_only(REDIS_CA_VOLUME, REDIS_CA_DIR));
     }
     Container {
-        name: "inference-server".into(),
+        name: CONTAINER.into(),
         image: Some(ms.spec.image.clone().unwrap_or_else(|| cfg.image.clone())),
         args: Some(args),
         env: (!env.is_empty()).then_some(env),
@@ -338,7 +365,7 @@ fn container(ms: &ModelService, cfg: &OperatorConfig) -> Container {
         startup_probe: Some(http_probe("/ready", 2, 60)),
         readiness_probe: Some(http_probe("/ready", 5, 3)),
         liveness_probe: Some(http_probe("/health", 10, 3)),
-        resources: Some(ms.spec.resources.clone().unwrap_or_else(default_resources)),
+        resources: Some(resources),
         security_context: Some(SecurityContext {
             run_as_non_root: Some(true),
             read_only_root_filesystem: Some(true),
@@ -746,5 +773,30 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.len() == 40 && b.len() == 40, "{a} {b}");
         assert!(a.starts_with("iw-sentiment-team-recommendat"), "{a}");
+    }
+}
+
+#[cfg(test)]
+mod cpu_request_tests {
+    use super::*;
+
+    fn requesting(cpu: Option<&str>) -> ResourceRequirements {
+        ResourceRequirements {
+            requests: cpu.map(|c| BTreeMap::from([("cpu".to_string(), Quantity(c.into()))])),
+            ..ResourceRequirements::default()
+        }
+    }
+
+    #[test]
+    fn the_cpu_request_reaches_the_server_in_millicores_only_when_there_is_one() {
+        let env = cpu_request_env(&default_resources()).unwrap();
+        assert_eq!(env.name, settings::CPU_REQUEST_MILLICORES.env);
+        let field = env.value_from.and_then(|v| v.resource_field_ref).unwrap();
+        assert_eq!((field.resource.as_str(), field.divisor), ("requests.cpu", Some(Quantity("1m".into()))));
+        assert_eq!(field.container_name.as_deref(), Some(CONTAINER));
+        assert!(cpu_request_env(&requesting(Some("0.5"))).is_some());
+        for none in [None, Some("0"), Some("0m"), Some("0.0")] {
+            assert!(cpu_request_env(&requesting(none)).is_none(), "{none:?}");
+        }
     }
 }

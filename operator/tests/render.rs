@@ -347,3 +347,30 @@ fn the_operator_default_decides_a_network_policy_unless_the_spec_says() {
     let v = serde_json::to_value(render(&no_scrapers, &on).unwrap().network_policy.unwrap()).unwrap();
     assert_eq!(v["spec"]["ingress"].as_array().unwrap().len(), 1, "no scrape rule when no namespace is named");
 }
+
+/// Every server setting the operator renders, as a flag or a variable, for the fullest examples
+/// (MLflow with credentials, auth, Redis with TLS in full.yaml; S3 in s3.yaml) is one that
+/// `spec.env` may not set: the CRD's rule is built from the same list.
+#[test]
+fn the_settings_spec_env_may_not_set_cover_everything_the_operator_renders() {
+    use inferwatch_monitoring::serving::{OPERATOR_RENDERED, SETTINGS};
+    for name in ["full", "s3", "sentiment"] {
+        let ms = example(name);
+        let d = render(&ms, &OperatorConfig::default()).unwrap().deployment;
+        let c = &d.spec.unwrap().template.spec.unwrap().containers[0];
+        let user: Vec<&str> = ms.spec.env.iter().map(|e| e.name.as_str()).collect();
+        let mut rendered: Vec<String> =
+            c.env.iter().flatten().map(|e| e.name.clone()).filter(|n| !user.contains(&n.as_str())).collect();
+        for a in c.args.iter().flatten() {
+            let flag = a.trim_start_matches("--").split('=').next().unwrap_or_default();
+            let s = SETTINGS.iter().find(|s| s.flag == flag).unwrap_or_else(|| panic!("{a} is not a server setting"));
+            rendered.push(s.env.to_string());
+        }
+        for env in rendered.iter().filter(|e| e.starts_with("INFERWATCH_")) {
+            assert!(
+                OPERATOR_RENDERED.iter().any(|s| s.env == env),
+                "{name}: {env} is rendered but spec.env may set it"
+            );
+        }
+    }
+}

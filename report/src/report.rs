@@ -254,9 +254,24 @@ fn name((ns, job): &Service) -> String {
     }
 }
 
+/// The report's sections, in order (the docs name them; a test holds the docs to this list).
+pub const SECTIONS: [&str; 6] = [
+    "SLOs",
+    "p95 model latency",
+    "Alerts that fired",
+    "Online model quality (ground truth fed back)",
+    "Drift (highest PSI per feature; above 0.25 is significant)",
+    "Capacity",
+];
+
+fn section(out: &mut String, i: usize) {
+    let _ = write!(out, "\n## {}\n\n", SECTIONS[i]);
+}
+
 /// The report as Markdown.
 pub fn markdown(r: &Report) -> String {
-    let mut out = format!("# Inferwatch weekly review (last {})\n\n## SLOs\n\n", r.since);
+    let mut out = format!("# Inferwatch weekly review (last {})\n", r.since);
+    section(&mut out, 0);
     if r.slos.is_empty() {
         out.push_str("No user traffic in the window.\n");
     } else {
@@ -283,19 +298,19 @@ pub fn markdown(r: &Report) -> String {
             );
         }
     }
-    out.push_str("\n## p95 model latency\n\n");
+    section(&mut out, 1);
     table(
         &mut out,
         &["Service", "Model", "p95"],
         r.p95.iter().map(|(s, model, v)| vec![name(s), model.clone(), format!("{:.1} ms", v * 1e3)]),
     );
-    out.push_str("\n## Alerts that fired\n\n");
+    section(&mut out, 2);
     table(
         &mut out,
         &["Service", "Alert", "Severity", "Firing evaluations"],
         r.alerts.iter().map(|(s, a, sev, n)| vec![name(s), a.clone(), sev.clone(), format!("{n:.0}")]),
     );
-    out.push_str("\n## Online model quality (ground truth fed back)\n\n");
+    section(&mut out, 3);
     table(
         &mut out,
         &["Service", "Model", "Metric", "Value", "Items"],
@@ -304,13 +319,13 @@ pub fn markdown(r: &Report) -> String {
             vec![name(s), model.clone(), (*metric).into(), value, format!("{n:.0}")]
         }),
     );
-    out.push_str("\n## Drift (highest PSI per feature; above 0.25 is significant)\n\n");
+    section(&mut out, 4);
     table(
         &mut out,
         &["Service", "Model", "Feature", "PSI"],
         r.drift.iter().map(|(s, model, f, v)| vec![name(s), model.clone(), f.clone(), format!("{v:.3}")]),
     );
-    out.push_str("\n## Capacity\n\n");
+    section(&mut out, 5);
     table(
         &mut out,
         &["Service", "Headroom now", "Lowest headroom", "Peak CPU", "Peak memory", "Peak concurrency", "Max replicas"],

@@ -48,6 +48,8 @@ pub struct ConfiguredLimits {
     pub queued_jobs: usize,
     /// Most replicas of the deployment, when given.
     pub max_replicas: Option<u32>,
+    /// The container's CPU request in cores, when given (`inferwatch_cpu_request_cores`).
+    pub cpu_request_cores: Option<f64>,
 }
 
 impl ConfiguredLimits {

@@ -126,6 +126,8 @@ pub struct Metrics {
     pub load_time: Fam<Histogram, Buckets>,
     /// Configured limits (`inferwatch_configured_limit`).
     configured_limit: Fam<Gauge<f64, AtomicU64>>,
+    /// The container's CPU request (`inferwatch_cpu_request_cores`), when given.
+    cpu_request: Fam<Gauge<f64, AtomicU64>>,
     /// The concurrency semaphore, read at scrape time.
     permits: super::capacity::Permits,
     /// Load failures by reason.
@@ -231,6 +233,7 @@ impl Metrics {
             load_duration: histogram(&mut r, cat::MODEL_LOAD_DURATION),
             load_time: histogram(&mut r, cat::MODEL_LOAD_TIME),
             configured_limit: gauge_f(&mut r, cat::CONFIGURED_LIMIT),
+            cpu_request: gauge_f(&mut r, cat::CPU_REQUEST),
             permits: super::capacity::Permits::default(),
             load_failures: counter(&mut r, cat::MODEL_LOAD_FAILURES),
             model_ready: gauge(&mut r, cat::MODEL_READY),
@@ -282,6 +285,9 @@ impl Metrics {
     ) {
         for (limit, value) in limits.pairs() {
             self.configured_limit.with(&[limit]).set(value);
+        }
+        if let Some(cores) = limits.cpu_request_cores {
+            self.cpu_request.with(&[]).set(cores);
         }
         let _ = self.permits.set((permits.clone(), limits.concurrency));
     }
