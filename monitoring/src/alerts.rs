@@ -227,6 +227,11 @@ pub const ALERTS: &[(&str, Severity)] = &[
     ("InferwatchRatingErrorAboveTarget", Severity::Warning),
     ("InferwatchForecastErrorAboveTarget", Severity::Warning),
     ("InferwatchFeedbackStarvation", Severity::Info),
+    // The operator's own (operator_alerts).
+    ("InferwatchOperatorDown", Severity::Warning),
+    ("InferwatchOperatorNoLeader", Severity::Warning),
+    ("InferwatchOperatorReconcileErrors", Severity::Warning),
+    ("InferwatchOperatorSlowReconciles", Severity::Info),
 ];
 
 /// Names of the recording rules (dashboards query them too).
@@ -735,7 +740,8 @@ mod tests {
 
     #[test]
     fn every_catalogued_alert_is_rendered_once_with_its_severity() {
-        let file = rule_file(&Slo::default(), &Scope::default(), &Timing::default());
+        let mut file = rule_file(&Slo::default(), &Scope::default(), &Timing::default());
+        file.groups.extend(crate::operator_alerts::rule_file(&Timing::default()).groups);
         let rendered = alerts(&file);
         assert_eq!(rendered.len(), ALERTS.len());
         for (name, sev) in ALERTS {

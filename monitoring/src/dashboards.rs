@@ -756,12 +756,64 @@ pub fn technical() -> Dashboard {
         "Version of each running server.",
         &[(format!("count by (version) ({}{{{NS}}})", m::BUILD_INFO.name), "{{version}}")],
     ));
+    panels.extend(operator_panels());
     Dashboard {
         uid: "inferwatch-technical".into(),
         title: "Inferwatch / Technical operations".into(),
         kind: None,
         panels,
     }
+}
+
+/// The "Operator" row of the technical dashboard: the operator's own metrics (its job, not a
+/// ModelService's), beside its alerts (`operator_alerts`).
+fn operator_panels() -> Vec<Panel> {
+    let job = format!(r#"job="{}""#, crate::operator_alerts::JOB);
+    vec![
+        row("Operator (reconciles ModelServices; serving goes on without it)"),
+        panel(
+            "Operator replicas up and leading",
+            PanelKind::TimeSeries,
+            "short",
+            "Replicas scraped up, and whether one holds the leader Lease (InferwatchOperatorDown, InferwatchOperatorNoLeader).",
+            &[
+                (format!("sum(up{{{job}}})"), "replicas up"),
+                (format!("max(inferwatch_operator_leader{{{job}}})"), "leading"),
+            ],
+        ),
+        panel(
+            "Reconciles by result",
+            PanelKind::TimeSeries,
+            "ops",
+            "Reconciles per second, by result.",
+            &[(format!("sum by (result) (rate(inferwatch_operator_reconciliations_total{{{job}}}[5m]))"), "{{result}}")],
+        ),
+        panel(
+            "Reconcile errors by reason",
+            PanelKind::TimeSeries,
+            "ops",
+            "Failed reconciles per second, by reason (InferwatchOperatorReconcileErrors); the ModelServices' Degraded condition says which.",
+            &[(
+                format!("sum by (reason) (rate(inferwatch_operator_reconcile_errors_total{{{job}}}[5m])) or vector(0)"),
+                "{{reason}}",
+            )],
+        ),
+        panel(
+            "Reconcile duration (p50 / p99)",
+            PanelKind::TimeSeries,
+            "s",
+            "Time one reconcile takes (InferwatchOperatorSlowReconciles above 5 s at p99; the histogram's last edge is 10 s).",
+            &[("0.5", "p50"), ("0.99", "p99")]
+                .iter()
+                .map(|(q, l)| {
+                    (
+                        format!("histogram_quantile({q}, sum by (le) (rate(inferwatch_operator_reconcile_duration_seconds_bucket{{{job}}}[5m])))"),
+                        *l,
+                    )
+                })
+                .collect::<Vec<_>>(),
+        ),
+    ]
 }
 
 /// Capacity planning: each limit beside its use, CPU per request and per prediction, what one
@@ -1171,6 +1223,11 @@ mod tests {
                 for (q, _) in &p.queries {
                     if EXTERNAL_METRIC_PREFIXES.iter().any(|x| q.contains(x)) {
                         // The dependencies' own exporters live in their own namespaces.
+                        continue;
+                    }
+                    if q.contains(&format!(r#"job="{}""#, crate::operator_alerts::JOB)) {
+                        // The operator's row: its own job and namespace, not the ModelServices'.
+                        assert!(q.contains("inferwatch_operator_") || q.contains("up{"), "{}: {q}", p.title);
                         continue;
                     }
                     assert!(q.contains("$namespace"), "{}: {q}", p.title);

@@ -17,6 +17,7 @@ pub mod log_classes;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod metrics;
+pub mod operator_alerts;
 pub mod package;
 pub mod serving;
 pub mod slo;

@@ -28,6 +28,58 @@ fn cases() -> Vec<Case> {
         Case { alert: "InferwatchTargetDown", series: &[("up{J,instance=\"a:8080\"}", "1 1 1 0 1 1 1 1")], eval: "5m", fires: false, pending_at: None },
         Case { alert: "InferwatchTargetMissing", series: &[("up{job=\"other\",namespace=\"ns\"}", "1x10")], eval: "5m", fires: true, pending_at: Some("1m") },
         Case { alert: "InferwatchTargetMissing", series: &[("up{J,instance=\"a:8080\"}", "1x10")], eval: "5m", fires: false, pending_at: None },
+        // The operator: down (its target down, or none at all) for 5 minutes; a restart that
+        // comes back within 3 minutes is not.
+        Case { alert: "InferwatchOperatorDown", series: &[("up{job=\"inferwatch-operator\",instance=\"op:8081\"}", "0x10")], eval: "8m", fires: true, pending_at: Some("3m") },
+        Case { alert: "InferwatchOperatorDown", series: &[("up{job=\"other\"}", "1x10")], eval: "8m", fires: true, pending_at: None },
+        Case { alert: "InferwatchOperatorDown", series: &[("up{job=\"inferwatch-operator\",instance=\"op:8081\"}", "1 0 0 0 1 1 1 1 1 1")], eval: "8m", fires: false, pending_at: None },
+        // Two replicas up, neither leading; then a standby that takes over within a minute.
+        Case {
+            alert: "InferwatchOperatorNoLeader",
+            series: &[
+                ("inferwatch_operator_leader{job=\"inferwatch-operator\",namespace=\"iw\",instance=\"a\"}", "0x10"),
+                ("inferwatch_operator_leader{job=\"inferwatch-operator\",namespace=\"iw\",instance=\"b\"}", "0x10"),
+            ],
+            eval: "8m", fires: true, pending_at: Some("3m"),
+        },
+        Case {
+            alert: "InferwatchOperatorNoLeader",
+            series: &[
+                ("inferwatch_operator_leader{job=\"inferwatch-operator\",namespace=\"iw\",instance=\"a\"}", "1 1 0 0 0 0 0 0 0 0"),
+                ("inferwatch_operator_leader{job=\"inferwatch-operator\",namespace=\"iw\",instance=\"b\"}", "0 0 0 1 1 1 1 1 1 1"),
+            ],
+            eval: "8m", fires: false, pending_at: None,
+        },
+        // Forbidden reconciles every minute for half an hour; a burst of five that stops.
+        Case {
+            alert: "InferwatchOperatorReconcileErrors",
+            series: &[("inferwatch_operator_reconcile_errors_total{job=\"inferwatch-operator\",namespace=\"iw\",reason=\"Forbidden\"}", "0+1x40")],
+            eval: "30m", fires: true, pending_at: Some("15m"),
+        },
+        Case {
+            alert: "InferwatchOperatorReconcileErrors",
+            series: &[("inferwatch_operator_reconcile_errors_total{job=\"inferwatch-operator\",namespace=\"iw\",reason=\"Forbidden\"}", "0 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5")],
+            eval: "30m", fires: false, pending_at: None,
+        },
+        // Every reconcile between 5 and 10 s (p99 9.95 s) against every one under 1 s.
+        Case {
+            alert: "InferwatchOperatorSlowReconciles",
+            series: &[
+                ("inferwatch_operator_reconcile_duration_seconds_bucket{job=\"inferwatch-operator\",namespace=\"iw\",le=\"5.0\"}", "0x60"),
+                ("inferwatch_operator_reconcile_duration_seconds_bucket{job=\"inferwatch-operator\",namespace=\"iw\",le=\"10.0\"}", "0+6x60"),
+                ("inferwatch_operator_reconcile_duration_seconds_bucket{job=\"inferwatch-operator\",namespace=\"iw\",le=\"+Inf\"}", "0+6x60"),
+            ],
+            eval: "50m", fires: true, pending_at: None,
+        },
+        Case {
+            alert: "InferwatchOperatorSlowReconciles",
+            series: &[
+                ("inferwatch_operator_reconcile_duration_seconds_bucket{job=\"inferwatch-operator\",namespace=\"iw\",le=\"1.0\"}", "0+6x60"),
+                ("inferwatch_operator_reconcile_duration_seconds_bucket{job=\"inferwatch-operator\",namespace=\"iw\",le=\"10.0\"}", "0+6x60"),
+                ("inferwatch_operator_reconcile_duration_seconds_bucket{job=\"inferwatch-operator\",namespace=\"iw\",le=\"+Inf\"}", "0+6x60"),
+            ],
+            eval: "50m", fires: false, pending_at: None,
+        },
         // Prometheus keeps 10 days (kube-prometheus-stack's default) against the 30-day window;
         // 35 days, or no time limit (0), is enough.
         Case {
@@ -533,6 +585,13 @@ tests:
     assert!(ok, "promtool test rules failed:\n{out}\n--- tests.yaml in {}", dir.display());
 }
 
+/// A ModelService's rules (default SLOs) and the operator's, in one file.
+fn all_rules() -> inferwatch_monitoring::alerts::RuleFile {
+    let mut rules = rule_file(&Slo::default(), &scope(), &Timing::default());
+    rules.groups.extend(inferwatch_monitoring::operator_alerts::rule_file(&Timing::default()).groups);
+    rules
+}
+
 fn scope() -> Scope {
     Scope { selector: r#"job="inferwatch""#.into(), ..Scope::default() }
 }
@@ -552,7 +611,7 @@ fn workdir(tag: &str) -> std::path::PathBuf {
 #[test]
 fn generated_rules_pass_promtool_check_rules() {
     let dir = workdir("check");
-    let rules = serde_yaml_ng::to_string(&rule_file(&Slo::default(), &scope(), &Timing::default())).unwrap();
+    let rules = serde_yaml_ng::to_string(&all_rules()).unwrap();
     std::fs::write(dir.join("rules.yaml"), rules).unwrap();
     let (ok, out) = promtool(&["check", "rules", dir.join("rules.yaml").to_str().unwrap()]);
     assert!(ok, "{out}");
@@ -566,7 +625,7 @@ fn every_alert_fires_on_its_scenario_after_its_for_and_not_on_the_near_miss() {
         assert!(all.iter().any(|c| c.alert == *name && !c.fires), "{name} has no near-miss case");
     }
     let dir = workdir("test");
-    let rules = serde_yaml_ng::to_string(&rule_file(&Slo::default(), &scope(), &Timing::default())).unwrap();
+    let rules = serde_yaml_ng::to_string(&all_rules()).unwrap();
     std::fs::write(dir.join("rules.yaml"), rules).unwrap();
     // One file per case, run on every core: the day-long scenarios dominate the time.
     let files: Vec<std::path::PathBuf> = all
