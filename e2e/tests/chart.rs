@@ -26,6 +26,13 @@ fn chart_rejects_values_the_schema_does_not_allow() {
         let err = helm(&["template", "x", c, "--kube-version", "1.34.0", "--set", bad]).unwrap_err();
         assert!(format!("{err}").contains("monitoring"), "{bad}: {err}");
     }
+    // Pod annotations are annotations, not labels: any string value (a label's pattern would
+    // refuse this one), but still a valid key.
+    let note = r#"operator.podAnnotations={"example.com/note": "owned by ml-platform: see the runbook"}"#;
+    let out = helm(&["template", "x", c, "--kube-version", "1.34.0", "--set-json", note]).unwrap();
+    assert!(out.contains("owned by ml-platform: see the runbook"), "the annotation reaches the pod");
+    let bad = r#"operator.podAnnotations={"-bad key": "x"}"#;
+    assert!(helm(&["template", "x", c, "--kube-version", "1.34.0", "--set-json", bad]).is_err());
 }
 
 #[test]
@@ -129,15 +136,28 @@ fn the_logging_example_carries_the_generated_pipelines_and_the_retention_values(
 }
 
 #[test]
-fn committed_install_bundle_matches_the_chart() {
-    let rendered =
-        std::process::Command::new(repo_root().join("scripts/render-install.sh")).arg("--stdout").output().unwrap();
-    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
-    let committed = std::fs::read_to_string(repo_root().join("manifests/install.yaml")).unwrap();
-    assert!(
-        committed == String::from_utf8_lossy(&rendered.stdout),
-        "manifests/install.yaml is stale: run `make generate` and commit the result"
-    );
+fn committed_install_bundles_match_the_chart() {
+    for (variant, file) in
+        [("default", "install.yaml"), ("kube-prometheus-stack", "install-kube-prometheus-stack.yaml")]
+    {
+        let rendered = std::process::Command::new(repo_root().join("scripts/render-install.sh"))
+            .args(["--stdout", variant])
+            .output()
+            .unwrap();
+        assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+        let committed = std::fs::read_to_string(repo_root().join("manifests").join(file)).unwrap();
+        assert!(
+            committed == String::from_utf8_lossy(&rendered.stdout),
+            "manifests/{file} is stale: run `make generate` and commit the result"
+        );
+    }
+    // The kube-prometheus-stack bundle: the operator passes the release label on, and its own
+    // ServiceMonitor and alerts are there, selected by the same label.
+    let kps = std::fs::read_to_string(repo_root().join("manifests/install-kube-prometheus-stack.yaml")).unwrap();
+    assert!(kps.contains(r#"--monitoring-labels={\"release\":\"kube-prometheus-stack\"}"#), "operator flag");
+    for kind in ["kind: ServiceMonitor", "kind: PrometheusRule"] {
+        assert!(kps.contains(kind), "{kind} missing from the kube-prometheus-stack bundle");
+    }
 }
 
 #[test]

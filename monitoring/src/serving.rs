@@ -137,14 +137,17 @@ pub struct Setting {
     pub flag: &'static str,
     /// The environment fallback.
     pub env: &'static str,
+    /// What it sets (its doc comment; `docs/server-settings.md` lists them).
+    pub help: &'static str,
 }
 
 macro_rules! settings {
-    ($($(#[$doc:meta])* $name:ident = $flag:literal, $env:literal;)*) => {
+    ($($(#[doc = $doc:literal])* $name:ident = $flag:literal, $env:literal;)*) => {
         /// The server's settings, one constant each.
         pub mod settings {
             use super::Setting;
-            $($(#[$doc])* pub const $name: Setting = Setting { flag: $flag, env: $env };)*
+            $($(#[doc = $doc])* pub const $name: Setting =
+                Setting { flag: $flag, env: $env, help: concat!($($doc),*) };)*
         }
         /// Every setting the server accepts.
         pub const SETTINGS: &[Setting] = &[$(settings::$name),*];
