@@ -12,8 +12,8 @@
 //! spare CPU on the node a replica can use more, so on the request basis saturation can pass 1
 //! and the capacity figure is what the reservation sustains.
 
-use crate::alerts::{alert, record, sel, AlertSpec, RuleGroup, Scope, Timing, SERVICE_BY};
 use crate::metrics as m;
+use crate::rules::{alert, record, sel, AlertSpec, RuleGroup, Scope, Timing, SERVICE_BY};
 use crate::slo::USER_ROUTES;
 
 /// Names of the capacity recording rules.

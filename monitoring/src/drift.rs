@@ -11,8 +11,8 @@
 //! differencing. Reading (Yurdakul & Naranjo, Journal of Risk Model Validation 14(4), 2020):
 //! below 0.1 stable, 0.1 to 0.25 moderate, above 0.25 significant.
 
-use crate::alerts::{alert, record, sel, AlertSpec, RuleGroup, Scope, Timing};
 use crate::metrics as m;
+use crate::rules::{alert, record, sel, AlertSpec, RuleGroup, Scope, Timing};
 use serde::Serialize;
 
 /// Shares below this count as this, on both sides of the PSI.

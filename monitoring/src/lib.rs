@@ -19,5 +19,6 @@ pub mod logging;
 pub mod metrics;
 pub mod operator_alerts;
 pub mod package;
+pub mod rules;
 pub mod serving;
 pub mod slo;

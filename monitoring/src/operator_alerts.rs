@@ -4,7 +4,7 @@
 //! ModelService keeps serving, but no spec change, version rollout or deleted object is acted
 //! on, and nothing else says so.
 
-use crate::alerts::{alert, AlertSpec, RuleGroup, Scope, Timing};
+use crate::rules::{alert, AlertSpec, RuleGroup, Scope, Timing};
 
 /// The operator's scrape job (the chart's Service and ServiceMonitor name).
 pub const JOB: &str = "inferwatch-operator";
@@ -66,6 +66,6 @@ pub fn rule_group(scope: &Scope, t: &Timing) -> RuleGroup {
 
 /// The operator's rule file (`alerts/inferwatch-operator-rules.yaml`, and the chart's
 /// PrometheusRule).
-pub fn rule_file(t: &Timing) -> crate::alerts::RuleFile {
-    crate::alerts::RuleFile { groups: vec![rule_group(&scope(), t)] }
+pub fn rule_file(t: &Timing) -> crate::rules::RuleFile {
+    crate::rules::RuleFile { groups: vec![rule_group(&scope(), t)] }
 }

@@ -18,8 +18,8 @@
 //! finished batch jobs; probes (`/ready`, `/health`, `/v2/health/*`), scrapes (`/metrics`),
 //! metadata and feedback never move an SLI.
 
-use crate::alerts::{alert, record, sel, AlertSpec, Rule, RuleGroup, Scope, Timing, SERVICE_BY};
 use crate::metrics as m;
+use crate::rules::{alert, record, sel, AlertSpec, Rule, RuleGroup, Scope, Timing, SERVICE_BY};
 use serde::Serialize;
 
 /// User traffic routes: the answers users wait for. A route template label, matched by regex

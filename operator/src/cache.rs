@@ -8,7 +8,7 @@
 //! objects are compared in the same form, so the comparison means the same as on full objects
 //! while a dashboard ConfigMap costs a few hundred bytes of memory instead of tens of KiB.
 
-use crate::apply::Slot;
+use crate::slot::Slot;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use kube::api::{Api, DynamicObject};

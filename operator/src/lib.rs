@@ -15,4 +15,5 @@ pub mod leader;
 pub mod meta;
 pub mod metrics;
 pub mod render;
+pub mod slot;
 pub mod status;

@@ -2,6 +2,7 @@
 //! real SeaweedFS ([`seaweedfs`]) and MLflow ([`mlflow`]) processes started from the pinned
 //! builds `make deps` makes, and ports handed out once per test process.
 
+pub mod layers;
 pub mod mlflow;
 pub mod seaweedfs;
 
