@@ -7,13 +7,17 @@
 
 mod common;
 
-use common::prometheus::Prometheus;
+use common::prometheus::{Prometheus, Web};
 use common::Server;
 use inferwatch_monitoring::{alerts, slo};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 const THRESHOLD: f64 = 0.1;
+/// The secured Prometheus' basic-auth password, and its bcrypt hash (cost 10, made once with
+/// Python's `bcrypt`; Prometheus' web config stores only the hash).
+const REPORT_PASSWORD: &str = "report-test-password";
+const REPORT_PASSWORD_BCRYPT: &str = "$2b$10$WyXW7woCdumPG1UOSqmYYO0zOwdFzBx.cFeGtJ7GUS2zV.zm.ZEq6";
 
 /// Sentiment and trend as shipped; email with a corrupted model file (every request to it is a
 /// failed load: 503 model_unavailable).
@@ -72,12 +76,28 @@ async fn slo_records_and_the_report_match_the_request_log_under_injected_errors_
     let objectives = slo::Objectives { latency_threshold_seconds: THRESHOLD, ..slo::Objectives::default() };
     let rules =
         alerts::rule_file(&alerts::Slo { objectives, ..alerts::Slo::default() }, &scope, &alerts::Timing::default());
-    let prom =
-        Prometheus::start(&cfg, &serde_json::to_value(&rules).unwrap(), &[format!("127.0.0.1:{}", s.port)], None).await;
+    let rules = serde_json::to_value(&rules).unwrap();
+    let target = [format!("127.0.0.1:{}", s.port)];
+    let prom = Prometheus::start(&cfg, &rules, &target, None).await;
+    // A second Prometheus scraping the same server, as a platform team runs one: HTTPS with a
+    // private CA and basic auth (its own --web.config.file). The report reads this one.
+    let tls_dir = common::tempdir("slo-prom-tls");
+    let (ca, cert, key) = common::tls::certificates(&tls_dir, "prometheus");
+    let web = Web {
+        ca: ca.clone(),
+        cert,
+        key,
+        user: "report".into(),
+        password: REPORT_PASSWORD.into(),
+        bcrypt: REPORT_PASSWORD_BCRYPT.into(),
+    };
+    let secured = Prometheus::start_with(&tls_dir, &rules, &target, None, Some(&web)).await;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while prom.query(r#"inferwatch_http_requests_total{status="503"}"#).await.is_empty() {
-        assert!(Instant::now() < deadline, "Prometheus never scraped the server");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    for p in [&prom, &secured] {
+        while p.query(r#"inferwatch_http_requests_total{status="503"}"#).await.is_empty() {
+            assert!(Instant::now() < deadline, "Prometheus never scraped the server");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     let mut log = Vec::new();
@@ -122,18 +142,34 @@ async fn slo_records_and_the_report_match_the_request_log_under_injected_errors_
     let burn = prom.query(r#"ALERTS{alertname="InferwatchErrorBudgetFastBurn",slo="availability"}"#).await;
     assert!(!burn.is_empty(), "fast burn is pending or firing");
 
-    // The report command prints the same figures.
+    // The report command prints the same figures, read over TLS with basic auth from the
+    // secured Prometheus. Its fallback threshold is the default 2 s: the service's own 0.1 s
+    // comes from the objective record its rules wrote.
     let options = inferwatch_report::report::Options {
         selector: r#"job="inferwatch""#.into(),
         since: "30m".into(),
-        latency_threshold_seconds: THRESHOLD,
+        latency_threshold_seconds: 2.0,
     };
+    let url = secured.url.clone();
+    let ca_pem = std::fs::read(&ca).unwrap();
     let report = tokio::task::spawn_blocking(move || {
-        let p = inferwatch_report::prom::Prometheus::new(&prom.url, Duration::from_secs(10)).unwrap();
+        use inferwatch_report::prom::{Connection, PromError, Prometheus, Query};
+        let timeout = Duration::from_secs(10);
+        let basic_auth = Some(("report".to_string(), REPORT_PASSWORD.to_string()));
+        // Without the CA the certificate is refused; without the password Prometheus is.
+        let untrusted = Connection { basic_auth: basic_auth.clone(), ..Connection::default() };
+        let e = Prometheus::connect(&url, timeout, untrusted).unwrap().query("up").unwrap_err();
+        assert!(matches!(e, PromError::Unreachable { .. }), "{e}");
+        let anonymous = Connection { ca_pem: Some(ca_pem.clone()), ..Connection::default() };
+        let e = Prometheus::connect(&url, timeout, anonymous).unwrap().query("up").unwrap_err();
+        assert!(e.to_string().contains("401"), "{e}");
+        let p = Prometheus::connect(&url, timeout, Connection { ca_pem: Some(ca_pem), basic_auth, bearer_token: None })
+            .unwrap();
         inferwatch_report::report::gather(&p, &options).unwrap()
     })
     .await
     .unwrap();
+    drop(secured);
     for (sli, expected_bad) in [("availability", errors), ("latency", slow)] {
         let line = report.slos.iter().find(|l| l.slo == sli).unwrap_or_else(|| panic!("{sli} in {report:?}"));
         let attainment = line.attainment().unwrap();
@@ -143,6 +179,9 @@ async fn slo_records_and_the_report_match_the_request_log_under_injected_errors_
             1.0 - expected_bad
         );
         assert!(line.objective.is_some() && line.budget_spent.is_some(), "{line:?}");
+        if sli == "latency" {
+            assert_eq!(line.threshold_seconds, Some(THRESHOLD), "the service's own threshold: {line:?}");
+        }
     }
     let md = inferwatch_report::report::markdown(&report);
     let printed =

@@ -219,12 +219,16 @@ pub fn slo_recording_rules(scope: &Scope, o: &Objectives) -> RuleGroup {
         let objective = o.objective(sli);
         let budget = round(1.0 - objective);
         let one = sel(scope, &format!(r#"slo="{}""#, sli.as_str()));
+        // The latency SLI also says its threshold, so readers of the records (the report)
+        // count each service against its own.
+        let threshold = format!("{}", o.latency_threshold_seconds);
+        let mut labels = vec![("slo", sli.as_str()), ("period", period.as_str())];
+        if sli == Sli::Latency {
+            labels.push((THRESHOLD_LABEL, threshold.as_str()));
+        }
         rules.push(record(
             records::OBJECTIVE,
-            with_labels(
-                format!("0 * max by ({}) (up{}) + {objective}", SERVICE_BY, sel(scope, "")),
-                &[("slo", sli.as_str()), ("period", &period)],
-            ),
+            with_labels(format!("0 * max by ({}) (up{}) + {objective}", SERVICE_BY, sel(scope, "")), &labels),
         ));
         rules.push(record(records::BUDGET_REMAINING, format!("1 - {}{one} / {budget}", records::ERROR_RATIO_PERIOD)));
         rules.push(record(records::BURN_RATE_1H, format!("{}{one} / {budget}", error_ratio_record("1h"))));
@@ -233,6 +237,9 @@ pub fn slo_recording_rules(scope: &Scope, o: &Objectives) -> RuleGroup {
     rules.push(record(records::ATTAINMENT, format!("1 - {}{}", records::ERROR_RATIO_PERIOD, sel(scope, ""))));
     RuleGroup { name: format!("{}.slo.rules", scope.name), rules }
 }
+
+/// The label of the latency objective record that carries the SLI's threshold in seconds.
+pub const THRESHOLD_LABEL: &str = "threshold_seconds";
 
 /// `(long > f·budget and short > f·budget) or ...` over the windows, for both SLIs.
 fn burn_condition(scope: &Scope, o: &Objectives, windows: &[BurnWindow]) -> String {

@@ -1,8 +1,9 @@
 //! `inferwatch-report --prometheus http://prometheus:9090 [--namespace ml --service sentiment] --since 7d`
 
 use clap::Parser;
-use inferwatch_report::prom::Prometheus;
+use inferwatch_report::prom::{Connection, Prometheus};
 use inferwatch_report::report::{gather, markdown, Options};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -22,12 +23,52 @@ struct Args {
     /// The review window, a Prometheus duration such as 7d, 24h or 30d.
     #[arg(long, default_value = "7d", value_parser = duration)]
     since: String,
-    /// The latency SLI's threshold in seconds (`spec.monitoring.slo.latencyThresholdSeconds`).
+    /// The latency SLI's threshold in seconds for services whose rules do not say theirs (each
+    /// ModelService's own, from its objective record, wins).
     #[arg(long, default_value_t = 2.0, value_parser = threshold)]
     latency_threshold_seconds: f64,
     /// Timeout of each query, in seconds.
     #[arg(long, default_value_t = 30)]
     timeout_secs: u64,
+    /// PEM file of the CA that signed Prometheus' TLS certificate (besides the system's roots;
+    /// use an `https://` URL).
+    #[arg(long, env = "PROMETHEUS_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    /// File holding a bearer token for Prometheus or the proxy in front of it.
+    #[arg(long, env = "PROMETHEUS_BEARER_TOKEN_FILE", conflicts_with = "basic_auth_user")]
+    bearer_token_file: Option<PathBuf>,
+    /// HTTP basic auth user (Prometheus' `--web.config.file` users); the password comes from the
+    /// environment variable `PROMETHEUS_PASSWORD`, never from the command line.
+    #[arg(long, env = "PROMETHEUS_USERNAME")]
+    basic_auth_user: Option<String>,
+}
+
+/// The connection settings from the flags: files read, secrets from the environment.
+fn connection(args: &Args) -> Result<Connection, String> {
+    let read =
+        |what: &str, p: &PathBuf| std::fs::read(p).map_err(|e| format!("cannot read the {what} {}: {e}", p.display()));
+    let ca_pem = args.ca_file.as_ref().map(|p| read("CA file", p)).transpose()?;
+    let bearer_token = match &args.bearer_token_file {
+        Some(p) => {
+            let token = String::from_utf8(read("bearer token file", p)?)
+                .map_err(|_| format!("the bearer token file {} is not UTF-8", p.display()))?;
+            let token = token.trim().to_string();
+            if token.is_empty() {
+                return Err(format!("the bearer token file {} is empty", p.display()));
+            }
+            Some(token)
+        }
+        None => None,
+    };
+    let basic_auth = match &args.basic_auth_user {
+        Some(user) => {
+            let password = std::env::var("PROMETHEUS_PASSWORD")
+                .map_err(|_| "--basic-auth-user needs the password in PROMETHEUS_PASSWORD".to_string())?;
+            Some((user.clone(), password))
+        }
+        None => None,
+    };
+    Ok(Connection { ca_pem, bearer_token, basic_auth })
 }
 
 /// A Prometheus duration: digits and a unit (ms, s, m, h, d, w, y), possibly several.
@@ -75,11 +116,18 @@ fn main() -> ExitCode {
     }
     let options = Options {
         selector: matchers.join(","),
-        since: args.since,
+        since: args.since.clone(),
         latency_threshold_seconds: args.latency_threshold_seconds,
     };
-    let result =
-        Prometheus::new(&args.prometheus, Duration::from_secs(args.timeout_secs)).and_then(|p| gather(&p, &options));
+    let connection = match connection(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("inferwatch-report: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = Prometheus::connect(&args.prometheus, Duration::from_secs(args.timeout_secs), connection)
+        .and_then(|p| gather(&p, &options));
     match result {
         Ok(report) => {
             print!("{}", markdown(&report));

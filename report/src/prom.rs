@@ -25,6 +25,9 @@ pub enum PromError {
         /// Its `error` field, or the HTTP status.
         message: String,
     },
+    /// The connection settings cannot be used (an unreadable CA bundle).
+    #[error("{0}")]
+    Config(String),
     /// The answer was not the documented JSON.
     #[error("Prometheus answered `{query}` with an unexpected body: {message}")]
     Decode {
@@ -57,20 +60,47 @@ pub trait Query {
     fn query(&self, query: &str) -> Result<Vec<Sample>, PromError>;
 }
 
+/// How to reach a Prometheus that is not plain HTTP: the CA of its TLS certificate and the
+/// credentials it (or the proxy in front of it) asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// PEM certificates to trust besides the system's roots (a private CA).
+    pub ca_pem: Option<Vec<u8>>,
+    /// Sent as `Authorization: Bearer <token>` (kube-rbac-proxy, OpenShift's Thanos querier).
+    pub bearer_token: Option<String>,
+    /// Sent as HTTP basic auth (Prometheus' own `--web.config.file` users).
+    pub basic_auth: Option<(String, String)>,
+}
+
 /// The HTTP client.
 pub struct Prometheus {
     base: String,
     http: reqwest::blocking::Client,
+    connection: Connection,
 }
 
 impl Prometheus {
     /// A client of the Prometheus at `base` (e.g. `http://prometheus:9090`).
     pub fn new(base: &str, timeout: Duration) -> Result<Self, PromError> {
-        let http = reqwest::blocking::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|source| PromError::Unreachable { url: base.into(), source })?;
-        Ok(Self { base: base.trim_end_matches('/').into(), http })
+        Self::connect(base, timeout, Connection::default())
+    }
+
+    /// A client of the Prometheus at `base` (`https://` for TLS) with `connection`'s CA and
+    /// credentials.
+    pub fn connect(base: &str, timeout: Duration, connection: Connection) -> Result<Self, PromError> {
+        let mut builder = reqwest::blocking::Client::builder().timeout(timeout).use_rustls_tls();
+        if let Some(pem) = &connection.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| PromError::Config(format!("the CA file is not PEM certificates: {e}")))?;
+            if certs.is_empty() {
+                return Err(PromError::Config("the CA file holds no certificate".into()));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|source| PromError::Unreachable { url: base.into(), source })?;
+        Ok(Self { base: base.trim_end_matches('/').into(), http, connection })
     }
 }
 
@@ -124,12 +154,14 @@ pub fn decode(query: &str, body: &str) -> Result<Vec<Sample>, PromError> {
 impl Query for Prometheus {
     fn query(&self, query: &str) -> Result<Vec<Sample>, PromError> {
         let url = format!("{}/api/v1/query", self.base);
-        let r = self
-            .http
-            .get(&url)
-            .query(&[("query", query)])
-            .send()
-            .map_err(|source| PromError::Unreachable { url: self.base.clone(), source })?;
+        let mut request = self.http.get(&url).query(&[("query", query)]);
+        if let Some(token) = &self.connection.bearer_token {
+            request = request.bearer_auth(token);
+        }
+        if let Some((user, password)) = &self.connection.basic_auth {
+            request = request.basic_auth(user, Some(password));
+        }
+        let r = request.send().map_err(|source| PromError::Unreachable { url: self.base.clone(), source })?;
         let status = r.status();
         let body = r.text().map_err(|source| PromError::Unreachable { url: self.base.clone(), source })?;
         // A bad query is a 400 with the JSON error body; decode says what it was.

@@ -16,7 +16,8 @@ pub struct Options {
     pub selector: String,
     /// The review window, a Prometheus duration (`7d`).
     pub since: String,
-    /// The latency SLI's threshold (seconds; a bucket edge, as in `spec.monitoring.slo`).
+    /// The latency SLI's threshold for services whose objective record does not carry one
+    /// (seconds; a bucket edge, as in `spec.monitoring.slo`).
     pub latency_threshold_seconds: f64,
 }
 
@@ -32,6 +33,8 @@ pub struct SloLine {
     pub slo: String,
     /// Its objective, when the service's SLO rules are loaded.
     pub objective: Option<f64>,
+    /// The latency threshold the service was counted against (latency only).
+    pub threshold_seconds: Option<f64>,
     /// Events (user requests, finished jobs) in the review window.
     pub events: f64,
     /// Bad events in it.
@@ -103,20 +106,42 @@ pub fn gather(q: &impl Query, o: &Options) -> Result<Report, PromError> {
     let objectives = slo::Objectives { latency_threshold_seconds: o.latency_threshold_seconds, ..Default::default() };
     let mut report = Report { since: w.clone(), ..Report::default() };
 
-    // Objectives and SLO windows per service, from the services' own rules.
+    // Objectives, SLO windows and latency thresholds per service, from the services' own rules.
     let mut objective: BTreeMap<(Service, String), (f64, String)> = BTreeMap::new();
+    let mut thresholds: BTreeMap<Service, f64> = BTreeMap::new();
     for x in q.query(&format!("{}{}", slo::records::OBJECTIVE, s("")))? {
         objective.insert((service(&x), x.label("slo").into()), (x.value, x.label("period").into()));
+        if let Ok(t) = x.label(slo::THRESHOLD_LABEL).parse::<f64>() {
+            thresholds.insert(service(&x), t);
+        }
     }
+    let threshold_of = |svc: &Service| thresholds.get(svc).copied().unwrap_or(o.latency_threshold_seconds);
     let remaining: BTreeMap<(Service, String), f64> = q
         .query(&format!("{}{}", slo::records::BUDGET_REMAINING, s("")))?
         .iter()
         .map(|x| ((service(x), x.label("slo").to_string()), x.value))
         .collect();
     for sli in slo::Sli::ALL {
-        let (all, bad) = slo::sli_events(&scope, sli, w, &objectives, "increase");
+        let (all, _) = slo::sli_events(&scope, sli, w, &objectives, "increase");
         let all = by_service(q.query(&all)?);
-        let bad = by_service(q.query(&bad)?);
+        // Bad events: latency counts each service against its own threshold, one query per
+        // threshold in use.
+        let mut used: Vec<f64> = all.keys().map(threshold_of).collect();
+        used.sort_by(f64::total_cmp);
+        used.dedup();
+        if sli != slo::Sli::Latency {
+            used = vec![o.latency_threshold_seconds];
+        }
+        let mut bad: BTreeMap<Service, f64> = BTreeMap::new();
+        for t in used {
+            let counted = slo::Objectives { latency_threshold_seconds: t, ..objectives.clone() };
+            let (_, bad_t) = slo::sli_events(&scope, sli, w, &counted, "increase");
+            for (svc, v) in by_service(q.query(&bad_t)?) {
+                if sli != slo::Sli::Latency || threshold_of(&svc) == t {
+                    bad.insert(svc, v);
+                }
+            }
+        }
         // Events over each SLO window that occurs, for the budget spent.
         let mut window_events: BTreeMap<String, BTreeMap<Service, f64>> = BTreeMap::new();
         for ((_, name), (_, period)) in &objective {
@@ -133,10 +158,12 @@ pub fn gather(q: &impl Query, o: &Options) -> Result<Report, PromError> {
                 let total = window_events.get(period)?.get(&svc)?;
                 (*total > 0.0 && *o < 1.0).then(|| bad / ((1.0 - o) * total))
             });
+            let threshold_seconds = (sli == slo::Sli::Latency).then(|| threshold_of(&svc));
             report.slos.push(SloLine {
                 service: svc,
                 slo: sli.as_str().into(),
                 objective: obj.map(|(o, _)| *o),
+                threshold_seconds,
                 events,
                 bad,
                 budget_spent,
@@ -288,7 +315,10 @@ pub fn markdown(r: &Report) -> String {
                 out,
                 "| {} | {} | {} | {}{met} | {:.0} | {:.0} | {} | {} |",
                 name(&l.service),
-                l.slo,
+                match l.threshold_seconds {
+                    Some(t) => format!("{} (within {t} s)", l.slo),
+                    None => l.slo.clone(),
+                },
                 pct(l.objective),
                 pct(l.attainment()),
                 l.events,
@@ -366,6 +396,7 @@ mod tests {
             service: ("ml".into(), "sentiment".into()),
             slo: "availability".into(),
             objective,
+            threshold_seconds: None,
             events: 1000.0,
             bad,
             budget_spent: Some(0.4),

@@ -4,6 +4,7 @@
 
 pub mod prometheus;
 pub mod redis;
+pub mod tls;
 #[allow(unused_imports)]
 pub use testkit::{free_port, mlflow, reserve, seaweedfs};
 
