@@ -6,8 +6,9 @@
 #
 #   inferwatch.local/pause:catatonit-<v>            scripts/local-bases.sh pause
 #   inferwatch.local/operator:e2e                   operator/Dockerfile, BINARY=prebuilt, with the
-#   inferwatch.local/inference-server:e2e           test build's binaries (OPERATOR_BIN,
-#                                                   SERVER_BIN; default target/debug), stripped,
+#   inferwatch.local/inference-server:e2e           test build's binaries (OPERATOR_BIN and
+#                                                   inferwatch-report, SERVER_BIN; default
+#                                                   target/debug), stripped,
 #                                                   on the local runtime base; the server's
 #                                                   /models also holds sentiment/1.1.0/
 #   inferwatch.local/prometheus-operator:<v>        build.sh's binaries on the local runtime base
@@ -62,17 +63,22 @@ binary_image() {
   save "$image"
 }
 
-# Our image from its own Dockerfile's final stage, with the test build's binary.
-our_image() { # image dockerfile binary [models]
-  local image="$1" dockerfile="$2" binary="$3" ctx
+# Our image from its own Dockerfile's final stage, with the test build's binaries (the first
+# names the build context; `models` bakes the built-in packages in).
+our_image() { # image dockerfile binary [binary...] [models]
+  local image="$1" dockerfile="$2" ctx models="" b
   ctx="$work/ctx-$(basename "$3")"
-  if [ ! -x "$binary" ]; then
-    log "no $binary: $image not built (run cargo test --workspace --no-run first)"
-    return
-  fi
+  shift 2
   mkdir -p "$ctx/prebuilt" "$ctx/models"
-  strip -o "$ctx/prebuilt/$(basename "$binary")" "$binary"
-  if [ "${4:-}" = models ]; then
+  for b in "$@"; do
+    if [ "$b" = models ]; then models=1; continue; fi
+    if [ ! -x "$b" ]; then
+      log "no $b: $image not built (run cargo test --workspace --no-run first)"
+      return
+    fi
+    strip -o "$ctx/prebuilt/$(basename "$b")" "$b"
+  done
+  if [ -n "$models" ]; then
     cp -a "$root/models/." "$ctx/models/"
     # A second version of sentiment beside the built-in 1.0.0, as a team adds one (the same
     # graph; its model.json says 1.1.0): what the real-pod suite pins and rolls to.
@@ -87,7 +93,7 @@ our_image() { # image dockerfile binary [models]
 
 save "$pause"
 our_image inferwatch.local/operator:e2e "$root/operator/Dockerfile" \
-  "${OPERATOR_BIN:-$root/target/debug/inferwatch-operator}"
+  "${OPERATOR_BIN:-$root/target/debug/inferwatch-operator}" "$root/target/debug/inferwatch-report"
 our_image inferwatch.local/inference-server:e2e "$root/inference-server/Dockerfile" \
   "${SERVER_BIN:-$root/target/debug/inference-server}" models
 po="${PROMETHEUS_OPERATOR_VERSION}"

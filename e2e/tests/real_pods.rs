@@ -367,6 +367,41 @@ async fn an_mlflow_version_change_rolls_the_pods_to_that_registry_version() {
     kubectl(&["delete", "namespace", NS, "--wait=false"]).unwrap();
 }
 
+/// The weekly report ships in the operator image (`kubectl exec deploy/inferwatch-operator --
+/// inferwatch-report ...`, docs/slo.md): a pod of that image runs the command to completion on
+/// the real node, with no Rust toolchain anywhere near it.
+#[tokio::test]
+async fn the_operator_image_carries_the_report_command() {
+    let Some(client) = setup().await.unwrap() else { return };
+    let pod = on_node(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "report-version"},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 65532},
+            "containers": [{
+                "name": "report",
+                "image": format!("{}:{}", node::OPERATOR_IMAGE, node::IMAGE_TAG),
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["/usr/local/bin/inferwatch-report", "--version"],
+            }],
+        },
+    }));
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let pod: Pod = serde_json::from_value(pod).unwrap();
+    pods.create(&Default::default(), &pod).await.unwrap();
+    let phase = eventually("the report pod finishes", Duration::from_secs(120), || async {
+        let p = pods.get("report-version").await?;
+        let phase = p.status.and_then(|s| s.phase).unwrap_or_default();
+        Ok(["Succeeded", "Failed"].contains(&phase.as_str()).then_some(phase))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", node::recent_events(NS)));
+    assert_eq!(phase, "Succeeded", "inferwatch-report --version in the operator image");
+    kubectl(&["delete", "namespace", NS, "--wait=false"]).unwrap();
+}
+
 /// A JSON body of about `bytes`: `head`, `item` repeated with commas, `tail`.
 fn repeated(head: &str, item: &str, tail: &str, bytes: usize) -> String {
     let n = (bytes - head.len() - tail.len()) / (item.len() + 1);
