@@ -207,3 +207,26 @@ fn the_smallest_spec_is_accepted_and_defaulted() {
     assert_eq!(created["spec"]["monitoring"]["serviceMonitor"]["enabled"], true, "{created}");
     assert_eq!(created["spec"]["monitoring"]["alerts"]["enabled"], true, "{created}");
 }
+
+/// Every example under manifests/examples, `full.yaml` (every field) included, is accepted as
+/// written by the real API server's schema and CEL rules (server-side dry run).
+#[test]
+fn every_example_is_accepted_as_written() {
+    install_chart().unwrap();
+    fresh_namespace(NS).unwrap();
+    let dir = repo_root().join("manifests/examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    assert!(files.len() >= 7, "{files:?}");
+    for f in files {
+        // Into this test's namespace (full.yaml names its own).
+        let mut doc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        if let Some(meta) = doc["metadata"].as_object_mut() {
+            meta.remove("namespace");
+        }
+        let path = std::env::temp_dir().join(format!("e2e-example-{}.json", f.file_stem().unwrap().to_string_lossy()));
+        std::fs::write(&path, doc.to_string()).unwrap();
+        let out = kubectl(&["-n", NS, "create", "--dry-run=server", "-o", "name", "-f", path.to_str().unwrap()]);
+        assert!(out.is_ok(), "{} refused: {out:?}", f.display());
+    }
+}

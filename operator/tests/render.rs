@@ -374,3 +374,38 @@ fn the_settings_spec_env_may_not_set_cover_everything_the_operator_renders() {
         }
     }
 }
+
+/// `manifests/examples/full.yaml` says it shows every field: it sets every property of the CRD's
+/// spec, down to the leaves, but the alternatives it names in its header and the targets of
+/// other kinds.
+#[test]
+fn the_full_example_sets_every_field_of_the_crd_but_its_named_alternatives() {
+    const ALTERNATIVES: [&str; 5] = [
+        "spec.replicas",             // autoscaling instead
+        "spec.model.source.builtin", // mlflow instead (s3.yaml has s3)
+        "spec.model.source.s3",
+        "spec.quality.rmseTarget", // recsys; this example is sentiment
+        "spec.quality.mapeTarget", // trend
+    ];
+    /// Kubernetes' own types: set, not walked.
+    const KUBERNETES_TYPES: [&str; 2] = ["spec.affinity", "spec.resources"];
+    let crd = serde_json::to_value(<inferwatch_operator::crd::ModelService as kube::CustomResourceExt>::crd()).unwrap();
+    let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let text = std::fs::read_to_string(root().join("../manifests/examples/full.yaml")).unwrap();
+    let full: Value = serde_yaml_ng::from_str(&text).unwrap();
+    fn walk(schema: &Value, value: &Value, path: &str, leaves: &[&str], missing: &mut Vec<String>) {
+        let Some(props) = schema["properties"].as_object() else { return };
+        for (k, sub) in props {
+            let p = format!("{path}.{k}");
+            match value.get(k) {
+                Some(_) if leaves.contains(&p.as_str()) => {}
+                Some(v) => walk(sub, v, &p, leaves, missing),
+                None => missing.push(p),
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    walk(schema, &full["spec"], "spec", &KUBERNETES_TYPES, &mut missing);
+    missing.retain(|m| !ALTERNATIVES.contains(&m.as_str()));
+    assert!(missing.is_empty(), "full.yaml lacks {missing:?}: add them (or name an alternative in its header)");
+}
