@@ -30,6 +30,16 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// Poll `ready` until it holds, failing the test after `timeout` with `what` and the process's
+/// log file to read.
+pub fn wait_until(what: &str, log: &std::path::Path, timeout: std::time::Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "{what} did not start; see {}", log.display());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// Mark `port` as handed out; false if it already was.
 pub fn reserve(port: u16) -> bool {
     static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());

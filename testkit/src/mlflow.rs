@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn repo() -> PathBuf {
     crate::repo_root()
@@ -54,22 +54,10 @@ impl Mlflow {
             .spawn()
             .expect("mlflow is installed (make deps creates .cache/venv-mlflow)");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let ok = std::process::Command::new("curl")
-                .args(["-sf", &format!("{}/health", self.url())])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if ok {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "mlflow server did not start; see {}",
-                self.dir.join("mlflow.log").display()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        let health = format!("{}/health", self.url());
+        crate::wait_until("mlflow server", &self.dir.join("mlflow.log"), Duration::from_secs(120), || {
+            Command::new("curl").args(["-sf", &health]).output().is_ok_and(|o| o.status.success())
+        });
     }
 
     pub fn kill(&mut self) {

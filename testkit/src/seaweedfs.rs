@@ -113,15 +113,10 @@ impl SeaweedFs {
             .spawn()
             .expect("weed starts");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect((self.host.as_str(), s3)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "SeaweedFS S3 did not start; see {}",
-                self.dir.join("weed.log").display()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let host = self.host.clone();
+        crate::wait_until("SeaweedFS S3", &self.dir.join("weed.log"), Duration::from_secs(60), || {
+            std::net::TcpStream::connect((host.as_str(), s3)).is_ok()
+        });
     }
 
     pub fn kill(&mut self) {
